@@ -1,1 +1,19 @@
+//! myquorum's data path: the MySQL front door, the backend connections and the relay between
+//! them. Every statement a client sends passes through [`frontend::session`], which forwards it
+//! to a backend connection taken from [`backend::pool`] and streams the answer back with
+//! [`relay`]. See `shared/DESIGN.md` section 1 for the layout this crate follows.
 
+pub mod backend;
+pub mod capabilities;
+pub mod config;
+pub mod error;
+pub mod frontend;
+pub mod gtid;
+pub mod ok_packet;
+pub mod packet;
+pub mod relay;
+pub mod server;
+
+pub use config::{BackendNode, PoolConfig, ProxyConfig, UserConfig};
+pub use error::ProxyError;
+pub use server::serve;

@@ -1,1 +1,22 @@
+//! myquorum-sandbox: starts, stops and reaps a local cluster of MariaDB 10.11 servers with GTID
+//! replication (instance-1 primary, the others replicas). `myquorum up` runs on it, and every
+//! cluster test uses it as its fixture ([`Cluster::start_for_tests`]).
+//!
+//! The option file and bootstrap SQL live in `mysql-config/` (documented in its README) and are
+//! compiled in, so the sandbox and a docker-compose setup share exactly the same settings.
 
+mod cluster;
+mod config;
+mod error;
+mod node;
+mod process;
+mod replication;
+mod template;
+mod topology;
+
+pub use cluster::Cluster;
+pub use config::{SandboxConfig, REPL_USER};
+pub use error::SandboxError;
+pub use node::{app_opts, make_primary_writable, root_conn, NodeInfo};
+pub use template::{find_mariadbd, NODE_CNF};
+pub use topology::Topology;

@@ -1,0 +1,262 @@
+//! One raw connection to a MariaDB server, opened with exactly the flags and collation of the
+//! client it serves (plus CLIENT_SESSION_TRACK and `last_gtid` tracking for the proxy).
+
+use bytes::BufMut;
+use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
+use mysql_common::io::{BufMutExt, ParseBuf};
+use mysql_common::packets::{AuthSwitchRequest, HandshakePacket};
+use mysql_common::proto::MyDeserialize;
+use mysql_common::scramble::scramble_native;
+use std::collections::HashMap;
+use std::time::Instant;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::config::BackendNode;
+use crate::error::BackendError;
+use crate::packet::{parse_err, PacketIo};
+
+/// Largest packet the proxy accepts from a backend in the small conversations it parses
+/// whole (handshake, OK of internal statements).
+const MAX_CONTROL_PACKET: usize = 1 << 24;
+
+/// COM_QUERY.
+pub const COM_QUERY: u8 = 0x03;
+/// COM_RESET_CONNECTION.
+pub const COM_RESET_CONNECTION: u8 = 0x1F;
+
+/// Makes the server report the GTID of every write in its OK packet, on top of whatever the
+/// server's own default tracks.
+const TRACK_LAST_GTID: &str = "SET SESSION session_track_system_variables = \
+     IF(@@global.session_track_system_variables = '', 'last_gtid', \
+     CONCAT(@@global.session_track_system_variables, ',last_gtid'))";
+
+/// What a backend said about itself in its greeting (the start-up probe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// Version string, e.g. `5.5.5-10.11.19-MariaDB-0+deb12u1`.
+    pub version: String,
+    /// Capabilities offered.
+    pub capabilities: CapabilityFlags,
+    /// MariaDB extended capabilities offered.
+    pub mariadb_capabilities: MariadbCapabilities,
+    /// Default collation id.
+    pub collation: u8,
+}
+
+/// Identity of interchangeable backend connections: the pool key of DESIGN.md section 1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackendKey {
+    /// Account the connection is logged in as.
+    pub user: String,
+    /// Node id.
+    pub node: String,
+    /// Negotiated capability flags.
+    pub capabilities: u32,
+    /// Negotiated MariaDB extended capabilities.
+    pub mariadb_capabilities: u32,
+    /// Connection collation.
+    pub collation: u8,
+}
+
+/// A logged-in backend connection.
+#[derive(Debug)]
+pub struct BackendConn {
+    /// Framed socket.
+    pub io: PacketIo,
+    /// The server's thread id (what `CONNECTION_ID()` returns on it).
+    pub thread_id: u32,
+    /// Pool key.
+    pub key: BackendKey,
+    /// When it last went idle (pool eviction).
+    pub idle_since: Instant,
+}
+
+/// Reads a server's greeting and hangs up: version, capabilities and default collation.
+pub async fn probe(
+    node: &BackendNode,
+    limit: std::time::Duration,
+) -> Result<ServerInfo, BackendError> {
+    let run = async {
+        let stream = tcp_connect(&node.addr).await?;
+        let mut io = PacketIo::new(stream);
+        let greeting = io.read_packet(MAX_CONTROL_PACKET).await.map_err(read_err)?;
+        let hs = parse_greeting(&greeting.payload)?;
+        io.shutdown().await;
+        Ok(ServerInfo {
+            version: hs.server_version_str().into_owned(),
+            capabilities: hs.capabilities(),
+            mariadb_capabilities: hs.mariadb_ext_capabilities(),
+            collation: hs.default_collation(),
+        })
+    };
+    timeout(limit, run)
+        .await
+        .map_err(|_| BackendError::ConnectTimeout {
+            addr: node.addr.clone(),
+        })?
+}
+
+/// Opens and logs in a connection for `key` with `password`, forwarding the client's
+/// connection attributes, then turns on `last_gtid` tracking.
+pub async fn connect(
+    node: &BackendNode,
+    key: BackendKey,
+    password: &str,
+    attrs: &HashMap<String, String>,
+    limit: std::time::Duration,
+) -> Result<BackendConn, BackendError> {
+    let addr = node.addr.clone();
+    let run = async {
+        let stream = tcp_connect(&node.addr).await?;
+        let mut io = PacketIo::new(stream);
+        let greeting = io.read_packet(MAX_CONTROL_PACKET).await.map_err(read_err)?;
+        let hs = parse_greeting(&greeting.payload)?;
+        let thread_id = hs.connection_id();
+        let nonce = hs.nonce();
+        let scramble = scramble_native(&nonce, password.as_bytes())
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
+        let response = handshake_response(&key, &scramble, attrs);
+        io.send_packet(greeting.next_seq(), &response).await?;
+        loop {
+            let reply = io.read_packet(MAX_CONTROL_PACKET).await.map_err(read_err)?;
+            match reply.payload.first() {
+                Some(0x00) => break,
+                Some(0xFF) => return Err(refused(&reply.payload)),
+                Some(0xFE) => {
+                    let switch = AuthSwitchRequest::deserialize((), &mut ParseBuf(&reply.payload))
+                        .map_err(|e| BackendError::Protocol(format!("auth switch: {e}")))?;
+                    let plugin = switch.auth_plugin().as_bytes().to_vec();
+                    if plugin != b"mysql_native_password" {
+                        return Err(BackendError::UnsupportedAuth(
+                            String::from_utf8_lossy(&plugin).into_owned(),
+                        ));
+                    }
+                    let answer = scramble_native(switch.plugin_data(), password.as_bytes())
+                        .map(|s| s.to_vec())
+                        .unwrap_or_default();
+                    io.send_packet(reply.next_seq(), &answer).await?;
+                }
+                _ => {
+                    return Err(BackendError::UnsupportedAuth(
+                        "a multi-step method (auth more data)".to_owned(),
+                    ))
+                }
+            }
+        }
+        let mut conn = BackendConn {
+            io,
+            thread_id,
+            key,
+            idle_since: Instant::now(),
+        };
+        conn.query_ok(TRACK_LAST_GTID).await?;
+        Ok(conn)
+    };
+    timeout(limit, run)
+        .await
+        .map_err(|_| BackendError::ConnectTimeout { addr })?
+}
+
+impl BackendConn {
+    /// Runs a statement that answers OK (internal SETs); the OK payload is returned.
+    pub async fn query_ok(&mut self, sql: &str) -> Result<Vec<u8>, BackendError> {
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(COM_QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.command_ok(&payload).await
+    }
+
+    /// Sends one command whose whole answer is a single OK or ERR packet.
+    pub async fn command_ok(&mut self, payload: &[u8]) -> Result<Vec<u8>, BackendError> {
+        self.io.send_packet(0, payload).await?;
+        let reply = self
+            .io
+            .read_packet(MAX_CONTROL_PACKET)
+            .await
+            .map_err(read_err)?;
+        match reply.payload.first() {
+            Some(0x00) => Ok(reply.payload.to_vec()),
+            Some(0xFF) => Err(refused(&reply.payload)),
+            _ => Err(BackendError::Protocol("expected OK or ERR".to_owned())),
+        }
+    }
+
+    /// Makes the connection fit for another client: COM_RESET_CONNECTION (session
+    /// variables, temporary tables, prepared statements, locks and transactions all go),
+    /// then `last_gtid` tracking again.
+    pub async fn reset(&mut self) -> Result<(), BackendError> {
+        self.command_ok(&[COM_RESET_CONNECTION]).await?;
+        self.query_ok(TRACK_LAST_GTID).await?;
+        Ok(())
+    }
+}
+
+async fn tcp_connect(addr: &str) -> Result<TcpStream, BackendError> {
+    TcpStream::connect(addr)
+        .await
+        .map_err(|source| BackendError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+fn parse_greeting(payload: &[u8]) -> Result<HandshakePacket<'_>, BackendError> {
+    if payload.first() == Some(&0xFF) {
+        return Err(refused(payload));
+    }
+    HandshakePacket::deserialize((), &mut ParseBuf(payload))
+        .map_err(|e| BackendError::Protocol(format!("greeting: {e}")))
+}
+
+/// Builds HandshakeResponse41 by hand: mysql_common's builder fixes the collation, and the
+/// backend must use the client's.
+fn handshake_response(
+    key: &BackendKey,
+    scramble: &[u8],
+    attrs: &HashMap<String, String>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.put_u32_le(key.capabilities);
+    out.put_u32_le(0x0100_0000);
+    out.put_u8(key.collation);
+    out.put_slice(&[0u8; 19]);
+    out.put_u32_le(key.mariadb_capabilities);
+    out.put_slice(key.user.as_bytes());
+    out.put_u8(0);
+    out.put_lenenc_str(scramble);
+    out.put_slice(b"mysql_native_password");
+    out.put_u8(0);
+    let mut encoded = Vec::new();
+    for (k, v) in attrs {
+        encoded.put_lenenc_str(k.as_bytes());
+        encoded.put_lenenc_str(v.as_bytes());
+    }
+    out.put_lenenc_str(&encoded);
+    out
+}
+
+fn refused(payload: &[u8]) -> BackendError {
+    let (code, state, message) = parse_err(payload).unwrap_or((
+        2013,
+        "HY000".to_owned(),
+        "malformed error packet".to_owned(),
+    ));
+    BackendError::Refused {
+        code,
+        state,
+        message,
+        payload: payload.to_vec(),
+    }
+}
+
+/// Maps a framing error on a backend socket.
+pub fn read_err(e: crate::packet::ReadError) -> BackendError {
+    match e {
+        crate::packet::ReadError::Io(e) => BackendError::Io(e),
+        crate::packet::ReadError::TooLarge(n) => {
+            BackendError::Protocol(format!("packet over {n} bytes"))
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The proxy's configuration: plain serde structs with defaults and a `validate()` that names
+//! the offending key. The binary layers file, environment and flags on top of these.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// One application user the proxy accepts. The proxy checks the client's password itself and
+/// then opens backend connections as the same user with the same password, so the user must
+/// exist on every MariaDB node with this password.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserConfig {
+    /// Account name, as the client sends it in the handshake.
+    pub name: String,
+    /// Clear-text password (mysql_native_password is computed from it).
+    pub password: String,
+}
+
+/// A MariaDB server the proxy may route to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackendNode {
+    /// Stable node id, `instance-1` .. `instance-N`, used in logs, pool keys and the API.
+    pub id: String,
+    /// `host:port` of the server's MySQL port.
+    pub addr: String,
+}
+
+/// Idle backend-connection pool settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Idle connections kept per (user, node, flags, collation); more are closed on return.
+    pub max_idle_per_key: usize,
+    /// Idle connections older than this are closed instead of reused (seconds).
+    pub idle_timeout_secs: u64,
+    /// Bound on opening a backend connection (TCP connect + handshake), in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_idle_per_key: 64,
+            idle_timeout_secs: 300,
+            connect_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// The idle timeout as a [`Duration`].
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// The connect timeout as a [`Duration`].
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+/// Everything [`crate::serve`] needs to run the MySQL front door.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Accepted application users.
+    pub users: Vec<UserConfig>,
+    /// Backend servers.
+    pub nodes: Vec<BackendNode>,
+    /// Id of the node that takes writes (every statement goes there until routing lands).
+    pub primary: String,
+    /// Suffix appended to the backend's version string in the greeting, so a client can tell
+    /// it is talking to the proxy (`SELECT VERSION()` still returns the server's own).
+    pub version_suffix: String,
+    /// Largest client packet accepted (bytes); MariaDB's own limit is max_allowed_packet.
+    pub max_packet_size: usize,
+    /// Backend pool settings.
+    pub pool: PoolConfig,
+    /// How long shutdown waits for in-flight sessions before closing them (milliseconds).
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            users: Vec::new(),
+            nodes: Vec::new(),
+            primary: "instance-1".to_owned(),
+            version_suffix: "-myquorum".to_owned(),
+            max_packet_size: 1 << 30,
+            pool: PoolConfig::default(),
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// Checks the configuration; errors name the key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.users.is_empty() {
+            return Err(ConfigError::invalid(
+                "proxy.users",
+                "at least one user is required",
+            ));
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            if u.name.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("proxy.users[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+        }
+        if self.nodes.is_empty() {
+            return Err(ConfigError::invalid(
+                "proxy.nodes",
+                "at least one backend node is required",
+            ));
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if !n.addr.contains(':') {
+                return Err(ConfigError::invalid(
+                    format!("proxy.nodes[{i}].addr"),
+                    "must be host:port",
+                ));
+            }
+        }
+        if self.node(&self.primary).is_none() {
+            return Err(ConfigError::invalid(
+                "proxy.primary",
+                format!("no node has id {:?}", self.primary),
+            ));
+        }
+        if self.max_packet_size < 1024 {
+            return Err(ConfigError::invalid(
+                "proxy.max_packet_size",
+                "must be at least 1024",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: &str) -> Option<&BackendNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The user with this name.
+    pub fn user(&self, name: &[u8]) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.name.as_bytes() == name)
+    }
+}

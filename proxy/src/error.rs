@@ -1,0 +1,201 @@
+//! The crate's error types and the one place they become MySQL error packets.
+//!
+//! Errors say *who* failed: the client (malformed packet, wrong password), a backend
+//! (unreachable, died mid-answer, refused our login) or the proxy itself. A backend's own SQL
+//! errors are never wrapped: their packets reach the client byte for byte.
+
+use std::io;
+use thiserror::Error;
+
+/// A configuration value that failed validation.
+#[derive(Debug, Error)]
+#[error("invalid configuration key `{key}`: {reason}")]
+pub struct ConfigError {
+    /// Dotted path of the key, e.g. `proxy.nodes[1].addr`.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// Builds an error for `key`.
+    pub fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Errors of [`crate::serve`] itself (not of one session).
+#[derive(Debug, Error)]
+pub enum ProxyError {
+    /// The configuration did not validate.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The start-up probe of a backend failed.
+    #[error("start-up probe of backend {node} failed: {source}")]
+    Probe {
+        /// Node id.
+        node: String,
+        /// Why.
+        #[source]
+        source: BackendError,
+    },
+    /// Accepting on the listener failed.
+    #[error("listener failed: {0}")]
+    Listener(#[source] io::Error),
+}
+
+/// A failure talking to a backend server.
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// TCP connect failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// Address tried.
+        addr: String,
+        /// OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Connect + handshake did not finish in time.
+    #[error("timed out connecting to {addr}")]
+    ConnectTimeout {
+        /// Address tried.
+        addr: String,
+    },
+    /// The connection broke (reset, EOF) while the proxy was using it.
+    #[error("lost connection to backend: {0}")]
+    Io(#[from] io::Error),
+    /// The backend sent bytes that are not valid protocol.
+    #[error("malformed packet from backend: {0}")]
+    Protocol(String),
+    /// The backend answered our login (or set-up statement) with an error packet; the raw
+    /// packet payload is kept so it can reach the client unchanged.
+    #[error("backend refused: {code} {message}")]
+    Refused {
+        /// MySQL error code.
+        code: u16,
+        /// SQLSTATE.
+        state: String,
+        /// Message text.
+        message: String,
+        /// The ERR packet payload as the backend sent it.
+        payload: Vec<u8>,
+    },
+    /// The backend asked for an authentication method the proxy cannot speak.
+    #[error("backend requested unsupported authentication plugin {0}")]
+    UnsupportedAuth(String),
+}
+
+/// Why a client session ended or a command failed, decided once: `Fatal` closes the
+/// connection, everything else becomes an ERR packet and the session goes on.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    /// The client went away or its socket failed: nothing to tell it.
+    #[error("client connection closed: {0}")]
+    ClientGone(#[source] io::Error),
+    /// The client sent something that is not the protocol; the connection is closed.
+    #[error("malformed client packet: {0}")]
+    ClientProtocol(String),
+    /// A backend failed while serving this session.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// A MySQL error the proxy itself raises, with code, SQLSTATE and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlError {
+    /// Error number (ER_* or CR_*).
+    pub code: u16,
+    /// Five-character SQLSTATE.
+    pub state: &'static str,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl MysqlError {
+    /// 1045 (28000): wrong password or unknown user.
+    pub fn access_denied(user: &str, host: &str, using_password: bool) -> Self {
+        let yes_no = if using_password { "YES" } else { "NO" };
+        Self {
+            code: 1045,
+            state: "28000",
+            message: format!("Access denied for user '{user}'@'{host}' (using password: {yes_no})"),
+        }
+    }
+
+    /// 1047 (08S01): a command the proxy does not implement.
+    pub fn unknown_command(name: &str) -> Self {
+        Self {
+            code: 1047,
+            state: "08S01",
+            message: format!("Unknown command: myquorum does not support {name}"),
+        }
+    }
+
+    /// 1053 (08S01): the proxy is shutting down.
+    pub fn shutdown() -> Self {
+        Self {
+            code: 1053,
+            state: "08S01",
+            message: "Server shutdown in progress".to_owned(),
+        }
+    }
+
+    /// 1153 (08S01): a client packet beyond the configured limit.
+    pub fn packet_too_large() -> Self {
+        Self {
+            code: 1153,
+            state: "08S01",
+            message: "Got a packet bigger than 'max_allowed_packet' bytes".to_owned(),
+        }
+    }
+}
+
+impl From<&BackendError> for MysqlError {
+    /// The one mapping from backend failures to what the client sees.
+    fn from(e: &BackendError) -> Self {
+        match e {
+            BackendError::Connect { .. } | BackendError::ConnectTimeout { .. } => Self {
+                code: 2003,
+                state: "HY000",
+                message: format!("myquorum: {e}"),
+            },
+            BackendError::Io(_) | BackendError::Protocol(_) => Self {
+                code: 2013,
+                state: "HY000",
+                message: format!("myquorum: lost connection to backend during query ({e})"),
+            },
+            BackendError::Refused {
+                code,
+                state,
+                message,
+                ..
+            } => Self {
+                code: *code,
+                state: sqlstate_static(state),
+                message: message.clone(),
+            },
+            BackendError::UnsupportedAuth(_) => Self {
+                code: 1251,
+                state: "08004",
+                message: format!("myquorum: {e}"),
+            },
+        }
+    }
+}
+
+/// Maps a backend SQLSTATE onto the static strings `MysqlError` carries; unknown ones become
+/// the generic HY000 (the raw backend packet is relayed instead wherever one exists).
+fn sqlstate_static(state: &str) -> &'static str {
+    const KNOWN: [&str; 8] = [
+        "28000", "42000", "08S01", "HY000", "08004", "42S02", "23000", "70100",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == state)
+        .copied()
+        .unwrap_or("HY000")
+}

@@ -1,0 +1,261 @@
+//! MySQL packet framing over a TCP stream, with our own read and write buffers.
+//!
+//! A logical packet is one or more frames of `len:u24 seq:u8 payload`; a frame of exactly
+//! 0xFFFFFF bytes is followed by another frame of the same packet. [`PacketIo`] reads whole
+//! packets for the small conversations (handshake, commands) and exposes its read buffer to
+//! [`crate::relay`], which streams results frame by frame without holding them whole.
+
+use bytes::{Buf, BufMut, BytesMut};
+use std::io;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest payload of one frame; a frame this long continues in the next one.
+pub const MAX_FRAME: usize = 0xFF_FFFF;
+
+/// Read-buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One logical packet: its payload (frames joined) and the sequence id of its first frame.
+#[derive(Debug)]
+pub struct Packet {
+    /// Sequence id of the first frame.
+    pub seq: u8,
+    /// Number of frames it arrived in (the next packet's sequence id is `seq + frames`).
+    pub frames: u8,
+    /// The joined payload.
+    pub payload: BytesMut,
+}
+
+impl Packet {
+    /// Sequence id that follows this packet.
+    pub fn next_seq(&self) -> u8 {
+        self.seq.wrapping_add(self.frames)
+    }
+}
+
+/// Reading a packet failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Socket error or EOF.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The peer sent a packet larger than allowed.
+    #[error("packet of more than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// A TCP stream with MySQL framing and buffers.
+#[derive(Debug)]
+pub struct PacketIo {
+    stream: TcpStream,
+    /// Bytes read from the socket and not yet consumed.
+    pub rbuf: BytesMut,
+    /// Bytes queued for the socket.
+    pub wbuf: BytesMut,
+}
+
+impl PacketIo {
+    /// Wraps a connected stream (Nagle off: the protocol is request/response).
+    pub fn new(stream: TcpStream) -> Self {
+        let _ = stream.set_nodelay(true);
+        Self {
+            stream,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: BytesMut::with_capacity(READ_CHUNK),
+        }
+    }
+
+    /// The underlying stream (for peer address and liveness checks).
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Reads more bytes into `rbuf`; EOF is an `UnexpectedEof` error.
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        let n = self.stream.read_buf(&mut self.rbuf).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed by peer",
+            ));
+        }
+        Ok(n)
+    }
+
+    /// Reads one whole logical packet of at most `max_len` bytes.
+    pub async fn read_packet(&mut self, max_len: usize) -> Result<Packet, ReadError> {
+        let mut payload = BytesMut::new();
+        let mut first_seq = None;
+        let mut frames: u8 = 0;
+        loop {
+            while self.rbuf.len() < 4 {
+                self.fill().await?;
+            }
+            let len = frame_len(&self.rbuf);
+            let seq = self.rbuf[3];
+            if payload.len() + len > max_len {
+                return Err(ReadError::TooLarge(max_len));
+            }
+            while self.rbuf.len() < 4 + len {
+                self.rbuf.reserve(4 + len - self.rbuf.len());
+                self.fill().await?;
+            }
+            self.rbuf.advance(4);
+            let body = self.rbuf.split_to(len);
+            if payload.is_empty() && len < MAX_FRAME {
+                payload = body;
+            } else {
+                payload.extend_from_slice(&body);
+            }
+            first_seq.get_or_insert(seq);
+            frames = frames.wrapping_add(1);
+            if len < MAX_FRAME {
+                return Ok(Packet {
+                    seq: first_seq.unwrap_or(seq),
+                    frames,
+                    payload,
+                });
+            }
+        }
+    }
+
+    /// Queues `payload` as one logical packet starting at `seq`; returns the next sequence id.
+    pub fn queue_packet(&mut self, seq: u8, payload: &[u8]) -> u8 {
+        write_frames(&mut self.wbuf, seq, payload)
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    /// Queues and sends one packet.
+    pub async fn send_packet(&mut self, seq: u8, payload: &[u8]) -> io::Result<u8> {
+        let next = self.queue_packet(seq, payload);
+        self.flush().await?;
+        Ok(next)
+    }
+
+    /// True when the peer has closed the socket or sent unsolicited bytes: such an idle
+    /// connection must not be reused. Never blocks.
+    pub fn is_stale(&self) -> bool {
+        if !self.rbuf.is_empty() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// Closes the write side (best effort).
+    pub async fn shutdown(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+/// Payload length of the frame whose header starts `buf` (caller ensures 4 bytes).
+pub fn frame_len(buf: &[u8]) -> usize {
+    usize::from(buf[0]) | usize::from(buf[1]) << 8 | usize::from(buf[2]) << 16
+}
+
+/// Appends `payload` framed (split at 16 MB) to `dst`; returns the next sequence id.
+pub fn write_frames(dst: &mut BytesMut, mut seq: u8, payload: &[u8]) -> u8 {
+    let mut rest = payload;
+    loop {
+        let n = rest.len().min(MAX_FRAME);
+        dst.reserve(4 + n);
+        dst.put_uint_le(n as u64, 3);
+        dst.put_u8(seq);
+        dst.put_slice(&rest[..n]);
+        seq = seq.wrapping_add(1);
+        rest = &rest[n..];
+        if n < MAX_FRAME {
+            return seq;
+        }
+    }
+}
+
+/// Builds an ERR packet payload (PROTOCOL_41 form).
+pub fn err_payload(code: u16, state: &str, message: &str) -> Vec<u8> {
+    let mut p = Vec::with_capacity(9 + message.len());
+    p.push(0xFF);
+    p.extend_from_slice(&code.to_le_bytes());
+    p.push(b'#');
+    let mut st = [b'H', b'Y', b'0', b'0', b'0'];
+    for (dst, src) in st.iter_mut().zip(state.bytes()) {
+        *dst = src;
+    }
+    p.extend_from_slice(&st);
+    p.extend_from_slice(message.as_bytes());
+    p
+}
+
+/// Reads code, SQLSTATE and message out of an ERR packet payload.
+pub fn parse_err(payload: &[u8]) -> Option<(u16, String, String)> {
+    if payload.len() < 3 || payload[0] != 0xFF {
+        return None;
+    }
+    let code = u16::from_le_bytes([payload[1], payload[2]]);
+    let rest = &payload[3..];
+    if rest.first() == Some(&b'#') && rest.len() >= 6 {
+        let state = String::from_utf8_lossy(&rest[1..6]).into_owned();
+        Some((
+            code,
+            state,
+            String::from_utf8_lossy(&rest[6..]).into_owned(),
+        ))
+    } else {
+        Some((
+            code,
+            "HY000".to_owned(),
+            String::from_utf8_lossy(rest).into_owned(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_split_at_16mb() {
+        let payload = vec![7u8; MAX_FRAME + 10];
+        let mut buf = BytesMut::new();
+        let next = write_frames(&mut buf, 0, &payload);
+        assert_eq!(next, 2);
+        assert_eq!(frame_len(&buf), MAX_FRAME);
+        assert_eq!(buf[3], 0);
+        let second = &buf[4 + MAX_FRAME..];
+        assert_eq!(frame_len(second), 10);
+        assert_eq!(second[3], 1);
+    }
+
+    #[test]
+    fn exact_multiple_gets_empty_trailer() {
+        let payload = vec![1u8; MAX_FRAME];
+        let mut buf = BytesMut::new();
+        assert_eq!(write_frames(&mut buf, 3, &payload), 5);
+        assert_eq!(buf.len(), 4 + MAX_FRAME + 4);
+        assert_eq!(frame_len(&buf[4 + MAX_FRAME..]), 0);
+    }
+
+    #[test]
+    fn err_round_trip() {
+        let p = err_payload(1045, "28000", "Access denied");
+        assert_eq!(
+            parse_err(&p),
+            Some((1045, "28000".to_owned(), "Access denied".to_owned()))
+        );
+    }
+}

@@ -1,0 +1,384 @@
+//! Streams a backend's answer to the client, packet framing intact.
+//!
+//! The relay walks the answer frame by frame with a small state machine (first packet,
+//! column definitions, rows, terminator, more results) so it knows where the answer ends. Row
+//! and column bytes are copied through as they arrive, in bounded chunks: a 32 MB row is
+//! never held whole. Only OK packets (and old-style EOFs, for one flag) are parsed and, where
+//! [`crate::ok_packet`] says so, rewritten; along the way the relay collects what the proxy
+//! needs: the final status flags, the `last_gtid`, a schema change.
+
+use mysql_common::constants::StatusFlags;
+use mysql_common::io::ParseBuf;
+use std::io;
+
+use crate::gtid::Gtid;
+use crate::ok_packet;
+use crate::packet::{frame_len, write_frames, PacketIo, MAX_FRAME};
+
+/// Client write buffer size at which the relay flushes mid-answer.
+const FLUSH_AT: usize = 128 * 1024;
+
+/// The kind of answer a command produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// OK, ERR, a LOCAL INFILE request, or result sets (COM_QUERY, COM_STMT_EXECUTE,
+    /// COM_INIT_DB, COM_PING, COM_SET_OPTION, ...).
+    Query,
+    /// COM_FIELD_LIST: column definitions up to an EOF, or ERR.
+    FieldList,
+    /// COM_STATISTICS: one string packet.
+    Single,
+    /// COM_STMT_PREPARE: a statement OK, then parameter and column definitions.
+    Prepare,
+    /// COM_STMT_FETCH: rows up to a terminator, or ERR.
+    Rows,
+}
+
+/// How the client's session frames answers.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientFraming {
+    /// The client negotiated CLIENT_SESSION_TRACK.
+    pub tracks_session: bool,
+    /// The client negotiated CLIENT_DEPRECATE_EOF.
+    pub deprecate_eof: bool,
+}
+
+/// What the proxy learned from one answer.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Status flags of the last OK/EOF (None when the answer was only an ERR).
+    pub status: Option<StatusFlags>,
+    /// GTID the statement produced, if any.
+    pub last_gtid: Option<Gtid>,
+    /// New default database, if the statement changed it.
+    pub schema: Option<Vec<u8>>,
+    /// The answer ended with an ERR packet.
+    pub error: bool,
+    /// Sequence id the client expects next (for an ERR the proxy adds itself).
+    pub next_seq: u8,
+    /// Bytes were already sent to the client.
+    pub sent_any: bool,
+}
+
+/// Where the relay stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The answer is complete.
+    Done,
+    /// The server asked for a LOCAL INFILE: the client's file packets must be forwarded, then
+    /// the relay resumes (with [`Shape::Query`]) for the final OK or ERR.
+    LocalInfile,
+}
+
+/// Which side failed during a relay.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The backend connection broke or sent garbage; the client is still there.
+    #[error("backend: {0}")]
+    Backend(io::Error),
+    /// Writing to the client failed; the session is over.
+    #[error("client: {0}")]
+    Client(io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    First,
+    Columns(u64),
+    ColumnsEof,
+    /// Prepare answer: parameter definitions left, then column definitions to come.
+    PrepareDefs {
+        params: u64,
+        columns: u64,
+    },
+    /// An old-style EOF after a block of prepare definitions; column definitions may follow.
+    PrepareEof {
+        columns: u64,
+    },
+    Rows,
+    FieldList,
+    Single,
+    Done,
+}
+
+/// Relays one answer from `backend` to `client`.
+pub async fn relay(
+    backend: &mut PacketIo,
+    client: &mut PacketIo,
+    shape: Shape,
+    framing: ClientFraming,
+    summary: &mut Summary,
+) -> Result<Step, RelayError> {
+    let mut state = match shape {
+        Shape::Query => State::First,
+        Shape::FieldList => State::FieldList,
+        Shape::Single => State::Single,
+        Shape::Prepare => State::First,
+        Shape::Rows => State::Rows,
+    };
+    // Bytes of the current frame still to copy through.
+    let mut pass: usize = 0;
+    // The previous frame was full-length: the next one continues the same packet.
+    let mut continuing = false;
+    loop {
+        if pass > 0 {
+            if backend.rbuf.is_empty() {
+                fill_backend(backend, client).await?;
+            }
+            let n = pass.min(backend.rbuf.len());
+            client.wbuf.extend_from_slice(&backend.rbuf.split_to(n));
+            summary.sent_any = true;
+            pass -= n;
+            if client.wbuf.len() >= FLUSH_AT {
+                client.flush().await.map_err(RelayError::Client)?;
+            }
+            continue;
+        }
+        if state == State::Done {
+            break;
+        }
+        if backend.rbuf.len() < 4 {
+            fill_backend(backend, client).await?;
+            continue;
+        }
+        let len = frame_len(&backend.rbuf);
+        let seq = backend.rbuf[3];
+        if continuing {
+            continuing = len == MAX_FRAME;
+            summary.next_seq = seq.wrapping_add(1);
+            pass = 4 + len;
+            continue;
+        }
+        let available = backend.rbuf.len() - 4;
+        let first = (available > 0 && len > 0).then(|| backend.rbuf[4]);
+        let need = bytes_needed(state, len, first, framing);
+        if available < need {
+            backend.rbuf.reserve(need - available);
+            fill_backend(backend, client).await?;
+            continue;
+        }
+        // From here on the decision consumes the frame.
+        continuing = len == MAX_FRAME;
+        summary.next_seq = seq.wrapping_add(1);
+        let is_terminator = |first: Option<u8>| {
+            first == Some(0xFE) && len < if framing.deprecate_eof { MAX_FRAME } else { 9 }
+        };
+        state = match state {
+            State::First if shape == Shape::Prepare && first == Some(0x00) => {
+                let prepared = &backend.rbuf[4..4 + len];
+                if len < 9 {
+                    return Err(RelayError::Backend(protocol(
+                        "short COM_STMT_PREPARE answer",
+                    )));
+                }
+                let columns = u64::from(u16::from_le_bytes([prepared[5], prepared[6]]));
+                let params = u64::from(u16::from_le_bytes([prepared[7], prepared[8]]));
+                pass = 4 + len;
+                next_prepare_block(params, columns, framing)
+            }
+            State::PrepareDefs { params, columns } => {
+                pass = 4 + len;
+                if params > 0 {
+                    match params - 1 {
+                        0 if !framing.deprecate_eof => State::PrepareEof { columns },
+                        left => next_prepare_block(left, columns, framing),
+                    }
+                } else {
+                    match columns - 1 {
+                        0 if !framing.deprecate_eof => State::PrepareEof { columns: 0 },
+                        left => next_prepare_block(0, left, framing),
+                    }
+                }
+            }
+            State::PrepareEof { columns } => {
+                fix_eof_flags(backend, len, framing);
+                pass = 4 + len;
+                next_prepare_block(0, columns, framing)
+            }
+            State::First => match first {
+                Some(0x00) => finish_ok(backend, client, len, framing, summary),
+                Some(0xFF) => {
+                    summary.error = true;
+                    pass = 4 + len;
+                    State::Done
+                }
+                Some(0xFE) if len < MAX_FRAME => {
+                    finish_terminator(backend, client, len, framing, summary)
+                }
+                Some(0xFB) => {
+                    pass_whole(backend, client, len, summary);
+                    client.flush().await.map_err(RelayError::Client)?;
+                    return Ok(Step::LocalInfile);
+                }
+                _ => {
+                    let count = ParseBuf(&backend.rbuf[4..4 + len]).checked_eat_lenenc_int();
+                    pass = 4 + len;
+                    match count {
+                        Some(n) if n > 0 => State::Columns(n),
+                        _ => return Err(RelayError::Backend(protocol("bad column count"))),
+                    }
+                }
+            },
+            State::Columns(n) => {
+                pass = 4 + len;
+                match (n - 1, framing.deprecate_eof) {
+                    (0, true) => State::Rows,
+                    (0, false) => State::ColumnsEof,
+                    (left, _) => State::Columns(left),
+                }
+            }
+            State::ColumnsEof => {
+                fix_eof_flags(backend, len, framing);
+                pass = 4 + len;
+                State::Rows
+            }
+            State::Rows | State::FieldList if first == Some(0xFF) => {
+                summary.error = true;
+                pass = 4 + len;
+                State::Done
+            }
+            State::Rows | State::FieldList if is_terminator(first) => {
+                let next = finish_terminator(backend, client, len, framing, summary);
+                if state == State::FieldList {
+                    State::Done
+                } else {
+                    next
+                }
+            }
+            State::Rows | State::FieldList => {
+                pass = 4 + len;
+                state
+            }
+            State::Single => {
+                pass = 4 + len;
+                State::Done
+            }
+            State::Done => State::Done,
+        };
+    }
+    client.flush().await.map_err(RelayError::Client)?;
+    Ok(Step::Done)
+}
+
+/// Bytes of payload that must be buffered before the frame can be classified.
+fn bytes_needed(state: State, len: usize, first: Option<u8>, framing: ClientFraming) -> usize {
+    match state {
+        State::Columns(_) | State::Single => 0,
+        State::First | State::ColumnsEof | State::PrepareEof { .. } => len.min(MAX_FRAME - 1),
+        State::PrepareDefs { .. } => 0,
+        State::Rows | State::FieldList => match first {
+            None if len > 0 => 1,
+            Some(0xFF) => len,
+            Some(0xFE) if len < if framing.deprecate_eof { MAX_FRAME } else { 9 } => len,
+            _ => 0,
+        },
+        State::Done => 0,
+    }
+}
+
+/// The state after a prepare block boundary: more definitions, or the end of the answer.
+fn next_prepare_block(params: u64, columns: u64, _framing: ClientFraming) -> State {
+    if params == 0 && columns == 0 {
+        State::Done
+    } else {
+        State::PrepareDefs { params, columns }
+    }
+}
+
+/// Waits for more backend bytes, flushing what the client has been sent so far first (the
+/// client should not wait on the proxy while the proxy waits on the backend).
+async fn fill_backend(backend: &mut PacketIo, client: &mut PacketIo) -> Result<(), RelayError> {
+    client.flush().await.map_err(RelayError::Client)?;
+    backend.fill().await.map_err(RelayError::Backend)?;
+    Ok(())
+}
+
+fn pass_whole(backend: &mut PacketIo, client: &mut PacketIo, len: usize, summary: &mut Summary) {
+    client
+        .wbuf
+        .extend_from_slice(&backend.rbuf.split_to(4 + len));
+    summary.sent_any = true;
+}
+
+/// Handles an OK packet (header 0x00) that ends a statement's answer.
+fn finish_ok(
+    backend: &mut PacketIo,
+    client: &mut PacketIo,
+    len: usize,
+    framing: ClientFraming,
+    summary: &mut Summary,
+) -> State {
+    let seq = backend.rbuf[3];
+    let frame = backend.rbuf.split_to(4 + len);
+    let rewritten = ok_packet::rewrite_for_client(&frame[4..], framing.tracks_session);
+    summary.sent_any = true;
+    match rewritten {
+        Some(r) => {
+            match &r.payload {
+                Some(p) => {
+                    write_frames(&mut client.wbuf, seq, p);
+                }
+                None => client.wbuf.extend_from_slice(&frame),
+            }
+            absorb(summary, r.status, r.changes)
+        }
+        None => {
+            client.wbuf.extend_from_slice(&frame);
+            State::Done
+        }
+    }
+}
+
+/// Handles a 0xFE packet that ends a result set: an old-style EOF, or an OK packet with the
+/// 0xFE header when the client negotiated CLIENT_DEPRECATE_EOF.
+fn finish_terminator(
+    backend: &mut PacketIo,
+    client: &mut PacketIo,
+    len: usize,
+    framing: ClientFraming,
+    summary: &mut Summary,
+) -> State {
+    if framing.deprecate_eof {
+        return finish_ok(backend, client, len, framing, summary);
+    }
+    fix_eof_flags(backend, len, framing);
+    let status = (len >= 5).then(|| {
+        StatusFlags::from_bits_retain(u16::from_le_bytes([backend.rbuf[7], backend.rbuf[8]]))
+    });
+    pass_whole(backend, client, len, summary);
+    match status {
+        Some(s) => absorb(summary, s, ok_packet::SessionChanges::default()),
+        None => State::Done,
+    }
+}
+
+/// Clears SERVER_SESSION_STATE_CHANGED in an old-style EOF for a client that cannot know it.
+fn fix_eof_flags(backend: &mut PacketIo, len: usize, framing: ClientFraming) {
+    if !framing.tracks_session && len >= 5 && backend.rbuf[4] == 0xFE {
+        let bit = StatusFlags::SERVER_SESSION_STATE_CHANGED
+            .bits()
+            .to_le_bytes();
+        backend.rbuf[7] &= !bit[0];
+        backend.rbuf[8] &= !bit[1];
+    }
+}
+
+/// Records an end-of-statement status and says whether more results follow.
+fn absorb(summary: &mut Summary, status: StatusFlags, changes: ok_packet::SessionChanges) -> State {
+    summary.status = Some(status);
+    if changes.last_gtid.is_some() {
+        summary.last_gtid = changes.last_gtid;
+    }
+    if changes.schema.is_some() {
+        summary.schema = changes.schema;
+    }
+    if status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS) {
+        State::First
+    } else {
+        State::Done
+    }
+}
+
+fn protocol(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}

@@ -1,0 +1,125 @@
+//! The MySQL listener: probes the primary, accepts clients, runs one session task each, and
+//! drains them on shutdown.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::backend::conn::probe;
+use crate::backend::{Pool, ServerInfo};
+use crate::config::ProxyConfig;
+use crate::error::ProxyError;
+use crate::frontend::session;
+use crate::packet::PacketIo;
+
+/// How long start-up keeps probing a backend that does not answer yet.
+const PROBE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// State every session shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// Validated configuration.
+    pub config: ProxyConfig,
+    /// What the primary said about itself at start-up (version, capabilities, collation).
+    pub server: ServerInfo,
+    /// Idle backend connections.
+    pub pool: Arc<Pool>,
+    next_connection_id: AtomicU32,
+}
+
+/// Runs the MySQL front door on `listener` until `shutdown` resolves, then stops accepting,
+/// tells idle sessions the server is going away (1053), waits for in-flight commands up to
+/// `shutdown_grace_ms`, and closes the pool.
+pub async fn serve(
+    listener: TcpListener,
+    config: ProxyConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ProxyError> {
+    config.validate()?;
+    let primary = config
+        .node(&config.primary)
+        .cloned()
+        .ok_or_else(|| crate::error::ConfigError::invalid("proxy.primary", "unknown node"))?;
+    let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
+    info!(version = %server.version, node = %primary.id, "backend probed");
+    let shared = Arc::new(Shared {
+        pool: Pool::new(config.pool.clone()),
+        config,
+        server,
+        next_connection_id: AtomicU32::new(1),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut sessions = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+                let shared = Arc::clone(&shared);
+                let stop = stop_rx.clone();
+                sessions.spawn(session::run(PacketIo::new(stream), id, peer, shared, stop));
+            }
+        }
+    }
+    drop(listener);
+    info!(
+        sessions = sessions.len(),
+        "shutting down: draining sessions"
+    );
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
+    if tokio::time::timeout(grace, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        warn!(
+            left = sessions.len(),
+            "grace period over: closing remaining sessions"
+        );
+        sessions.shutdown().await;
+    }
+    // Sessions hand their connections back through reset tasks; give them a moment.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shared.pool.close_all().await;
+    info!("proxy stopped");
+    Ok(())
+}
+
+async fn probe_until_up(
+    node: &crate::config::BackendNode,
+    each: Duration,
+) -> Result<ServerInfo, ProxyError> {
+    let deadline = tokio::time::Instant::now() + PROBE_DEADLINE;
+    loop {
+        match probe(node, each).await {
+            Ok(info) => return Ok(info),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                warn!(node = %node.id, error = %e, "backend not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(source) => {
+                return Err(ProxyError::Probe {
+                    node: node.id.clone(),
+                    source,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Command-line interface (clap). Every option has a default shown in `--help`; flags override
+//! the TOML file and the environment (see [`crate::settings`]).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// myquorum: a MySQL-protocol proxy for replicated MariaDB.
+#[derive(Debug, Parser)]
+#[command(name = "myquorum", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML configuration file (optional; see README "Configuration").
+    #[arg(long, short, global = true, env = "MYQUORUM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `myquorum_proxy=debug`.
+    #[arg(long, global = true, env = "MYQUORUM_LOG")]
+    pub log: Option<String>,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a local 4-node MariaDB sandbox cluster and the proxy in front of it.
+    Up(UpArgs),
+    /// Run the proxy in front of existing MariaDB servers listed in the config file.
+    Serve(ServeArgs),
+    /// Print the effective configuration (defaults + file + environment + flags) as TOML.
+    Config,
+}
+
+/// Options of `myquorum up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Wipe the sandbox's data directory and start over.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Number of MariaDB servers (instance-1 starts as primary). Default 4.
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Port of instance-1; instance-k listens on base-port + k - 1. Default 3401.
+    #[arg(long)]
+    pub base_port: Option<u16>,
+    /// Sandbox data directory. Default `.myquorum/sandbox`.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the proxy's MySQL port. Default 127.0.0.1:6033.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// Options of `myquorum serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the proxy's MySQL port. Default 127.0.0.1:6033.
+    #[arg(long)]
+    pub listen: Option<String>,
+}

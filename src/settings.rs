@@ -1,0 +1,124 @@
+//! Layered settings: built-in defaults, then the TOML file, then `MYQUORUM_*` environment
+//! variables (`MYQUORUM_PROXY__PRIMARY=instance-2`: double underscore between levels), then
+//! command-line flags. Loaded once and validated; errors name the key.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use myquorum_proxy::ProxyConfig;
+use myquorum_sandbox::SandboxConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Where the proxy listens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenConfig {
+    /// MySQL protocol port for clients.
+    pub mysql: String,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            mysql: "127.0.0.1:6033".to_owned(),
+        }
+    }
+}
+
+/// The whole configuration of the binary.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Listening addresses.
+    pub listen: ListenConfig,
+    /// The proxy (users, backend nodes, pool). In `up` mode users and nodes come from the
+    /// sandbox.
+    pub proxy: ProxyConfig,
+    /// The local sandbox of `myquorum up`.
+    pub sandbox: SandboxConfig,
+}
+
+/// A settings file or value that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Parsing or merging failed (figment names the key and the source).
+    #[error("configuration error: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value failed validation.
+    #[error(transparent)]
+    Invalid(#[from] myquorum_proxy::error::ConfigError),
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("MYQUORUM_")
+                .split("__")
+                .ignore(&["config", "log"]),
+        );
+        figment
+            .extract()
+            .map_err(|e| SettingsError::Load(Box::new(e)))
+    }
+
+    /// Checks the listen address (the proxy validates its own section when it starts).
+    pub fn validate_listen(&self) -> Result<(), SettingsError> {
+        if self.listen.mysql.parse::<std::net::SocketAddr>().is_err() {
+            return Err(myquorum_proxy::error::ConfigError::invalid(
+                "listen.mysql",
+                format!("{:?} is not an ip:port address", self.listen.mysql),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML (for `myquorum config`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_override_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("myquorum.toml");
+        std::fs::write(
+            &path,
+            "[listen]\nmysql = \"127.0.0.1:7000\"\n[proxy]\nprimary = \"instance-2\"\n",
+        )
+        .expect("write");
+        let s = Settings::load(Some(&path)).expect("loads");
+        assert_eq!(s.listen.mysql, "127.0.0.1:7000");
+        assert_eq!(s.proxy.primary, "instance-2");
+        assert_eq!(s.proxy.pool.max_idle_per_key, 64);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[proxy]\nprimry = \"x\"\n").expect("write");
+        let err = Settings::load(Some(&path))
+            .expect_err("rejects")
+            .to_string();
+        assert!(err.contains("primry"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_address_is_named() {
+        let mut s = Settings::default();
+        s.listen.mysql = "nowhere".to_owned();
+        let err = s.validate_listen().expect_err("rejects").to_string();
+        assert!(err.contains("listen.mysql"), "{err}");
+    }
+}

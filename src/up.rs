@@ -1,0 +1,101 @@
+//! `myquorum up`: the local sandbox (N MariaDB servers with GTID replication) and the proxy in
+//! front of it, stopped together on Ctrl-C / SIGTERM.
+
+use anyhow::Context;
+use myquorum_proxy::{BackendNode, UserConfig};
+use myquorum_sandbox::Cluster;
+use tokio::net::TcpListener;
+
+use crate::cli::UpArgs;
+use crate::settings::Settings;
+
+/// Applies `up`'s flags on top of the loaded settings.
+pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
+    settings.sandbox.fresh |= args.fresh;
+    if let Some(n) = args.nodes {
+        settings.sandbox.nodes = n;
+    }
+    if let Some(p) = args.base_port {
+        settings.sandbox.base_port = p;
+    }
+    if let Some(d) = &args.data_dir {
+        settings.sandbox.work_dir = d.clone();
+    }
+    if let Some(l) = &args.listen {
+        settings.listen.mysql = l.clone();
+    }
+}
+
+/// Starts the sandbox and the proxy, prints how to connect, and runs until a signal.
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    settings.validate_listen()?;
+    let listener = TcpListener::bind(&settings.listen.mysql)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (listen.mysql / --listen)",
+                settings.listen.mysql
+            )
+        })?;
+    let cluster = Cluster::start(settings.sandbox.clone())
+        .await
+        .context("starting the sandbox cluster")?;
+    wire_proxy_to(&mut settings, &cluster);
+    print_banner(&settings, &cluster);
+    let served =
+        myquorum_proxy::serve(listener, settings.proxy.clone(), crate::shutdown::signal()).await;
+    tracing::info!("stopping the sandbox cluster");
+    cluster
+        .stop()
+        .await
+        .context("stopping the sandbox cluster")?;
+    served?;
+    Ok(())
+}
+
+/// Points the proxy at the sandbox's nodes, primary and application user.
+fn wire_proxy_to(settings: &mut Settings, cluster: &Cluster) {
+    settings.proxy.nodes = cluster
+        .nodes()
+        .iter()
+        .map(|n| BackendNode {
+            id: n.id.clone(),
+            addr: n.addr(),
+        })
+        .collect();
+    settings.proxy.primary = cluster.primary().id.clone();
+    let app = &settings.sandbox;
+    if !settings.proxy.users.iter().any(|u| u.name == app.app_user) {
+        settings.proxy.users.push(UserConfig {
+            name: app.app_user.clone(),
+            password: app.app_password.clone(),
+        });
+    }
+}
+
+fn print_banner(settings: &Settings, cluster: &Cluster) {
+    let (host, port) = settings
+        .listen
+        .mysql
+        .rsplit_once(':')
+        .unwrap_or(("127.0.0.1", "6033"));
+    let sb = &settings.sandbox;
+    println!();
+    println!("myquorum is up.");
+    for n in cluster.nodes() {
+        let role = if n.id == cluster.primary().id {
+            "primary"
+        } else {
+            "replica"
+        };
+        println!("  {:<11} {:<8} 127.0.0.1:{}", n.id, role, n.port);
+    }
+    println!("  proxy       MySQL    {}", settings.listen.mysql);
+    println!();
+    println!("Connect through the proxy:");
+    println!(
+        "  mariadb -h{host} -P{port} -u{} -p{} {}",
+        sb.app_user, sb.app_password, sb.app_database
+    );
+    println!("Press Ctrl-C to stop the proxy and every server.");
+}
