@@ -68,6 +68,9 @@ pub struct ProxyConfig {
     pub users: Vec<UserConfig>,
     /// Backend servers.
     pub nodes: Vec<BackendNode>,
+    /// Accounts of the admin SQL port (checked by the proxy only; they need not exist on
+    /// the servers).
+    pub admin_users: Vec<UserConfig>,
     /// Id of the node that takes writes (every statement goes there until routing lands).
     pub primary: String,
     /// Suffix appended to the backend's version string in the greeting, so a client can tell
@@ -86,6 +89,10 @@ impl Default for ProxyConfig {
         Self {
             users: Vec::new(),
             nodes: Vec::new(),
+            admin_users: vec![UserConfig {
+                name: "admin".to_owned(),
+                password: "admin".to_owned(),
+            }],
             primary: "instance-1".to_owned(),
             version_suffix: "-myquorum".to_owned(),
             max_packet_size: 1 << 30,

@@ -11,9 +11,10 @@ pub mod frontend;
 pub mod gtid;
 pub mod ok_packet;
 pub mod packet;
+pub mod registry;
 pub mod relay;
 pub mod server;
 
 pub use config::{BackendNode, PoolConfig, ProxyConfig, UserConfig};
 pub use error::ProxyError;
-pub use server::serve;
+pub use server::{serve, Proxy};

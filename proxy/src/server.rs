@@ -12,15 +12,16 @@ use tracing::{info, warn};
 
 use crate::backend::conn::probe;
 use crate::backend::{Pool, ServerInfo};
-use crate::config::ProxyConfig;
-use crate::error::ProxyError;
+use crate::config::{BackendNode, ProxyConfig};
+use crate::error::{ConfigError, ProxyError};
 use crate::frontend::session;
 use crate::packet::PacketIo;
+use crate::registry::Registry;
 
 /// How long start-up keeps probing a backend that does not answer yet.
 const PROBE_DEADLINE: Duration = Duration::from_secs(30);
 
-/// State every session shares.
+/// State every session (and the admin port) shares.
 #[derive(Debug)]
 pub struct Shared {
     /// Validated configuration.
@@ -29,83 +30,122 @@ pub struct Shared {
     pub server: ServerInfo,
     /// Idle backend connections.
     pub pool: Arc<Pool>,
+    /// Live client sessions.
+    pub registry: Arc<Registry>,
     next_connection_id: AtomicU32,
 }
 
-/// Runs the MySQL front door on `listener` until `shutdown` resolves, then stops accepting,
-/// tells idle sessions the server is going away (1053), waits for in-flight commands up to
-/// `shutdown_grace_ms`, and closes the pool.
+impl Shared {
+    /// A new proxy connection id (never 0, unique while the process lives up to 2^32).
+    pub fn next_connection_id(&self) -> u32 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A started proxy: configuration validated and the primary probed. Its listeners (the MySQL
+/// port here, the admin port in [`crate::admin`]) share one [`Shared`].
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    /// Validates `config` and probes the primary (retrying while it comes up).
+    pub async fn start(config: ProxyConfig) -> Result<Self, ProxyError> {
+        config.validate()?;
+        let primary = config
+            .node(&config.primary)
+            .cloned()
+            .ok_or_else(|| ConfigError::invalid("proxy.primary", "unknown node"))?;
+        let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
+        info!(version = %server.version, node = %primary.id, "backend probed");
+        Ok(Self {
+            shared: Arc::new(Shared {
+                pool: Pool::new(config.pool.clone()),
+                config,
+                server,
+                registry: Arc::new(Registry::default()),
+                next_connection_id: AtomicU32::new(1),
+            }),
+        })
+    }
+
+    /// The state the listeners share.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs the MySQL front door on `listener` until `shutdown` resolves, then stops
+    /// accepting, tells idle sessions the server is going away (1053), waits for in-flight
+    /// commands up to `shutdown_grace_ms`, and closes the pool.
+    pub async fn serve_mysql(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ProxyError> {
+        let shared = &self.shared;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut sessions = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let id = shared.next_connection_id();
+                    let shared = Arc::clone(shared);
+                    let stop = stop_rx.clone();
+                    sessions.spawn(session::run(PacketIo::new(stream), id, peer, shared, stop));
+                }
+            }
+        }
+        drop(listener);
+        info!(
+            sessions = sessions.len(),
+            "shutting down: draining sessions"
+        );
+        let _ = stop_tx.send(true);
+        let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
+        let drained = tokio::time::timeout(grace, async {
+            while sessions.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
+            warn!(
+                left = sessions.len(),
+                "grace period over: closing remaining sessions"
+            );
+            sessions.shutdown().await;
+        }
+        // Sessions hand their connections back through reset tasks; give them a moment.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        shared.pool.close_all().await;
+        info!("MySQL port stopped");
+        Ok(())
+    }
+}
+
+/// Starts a proxy and runs its MySQL port until `shutdown` resolves (see
+/// [`Proxy::serve_mysql`]).
 pub async fn serve(
     listener: TcpListener,
     config: ProxyConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ProxyError> {
-    config.validate()?;
-    let primary = config
-        .node(&config.primary)
-        .cloned()
-        .ok_or_else(|| crate::error::ConfigError::invalid("proxy.primary", "unknown node"))?;
-    let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
-    info!(version = %server.version, node = %primary.id, "backend probed");
-    let shared = Arc::new(Shared {
-        pool: Pool::new(config.pool.clone()),
-        config,
-        server,
-        next_connection_id: AtomicU32::new(1),
-    });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut sessions = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
-                let shared = Arc::clone(&shared);
-                let stop = stop_rx.clone();
-                sessions.spawn(session::run(PacketIo::new(stream), id, peer, shared, stop));
-            }
-        }
-    }
-    drop(listener);
-    info!(
-        sessions = sessions.len(),
-        "shutting down: draining sessions"
-    );
-    let _ = stop_tx.send(true);
-    let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
-    if tokio::time::timeout(grace, async {
-        while sessions.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
-        warn!(
-            left = sessions.len(),
-            "grace period over: closing remaining sessions"
-        );
-        sessions.shutdown().await;
-    }
-    // Sessions hand their connections back through reset tasks; give them a moment.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    shared.pool.close_all().await;
-    info!("proxy stopped");
-    Ok(())
+    Proxy::start(config)
+        .await?
+        .serve_mysql(listener, shutdown)
+        .await
 }
 
-async fn probe_until_up(
-    node: &crate::config::BackendNode,
-    each: Duration,
-) -> Result<ServerInfo, ProxyError> {
+async fn probe_until_up(node: &BackendNode, each: Duration) -> Result<ServerInfo, ProxyError> {
     let deadline = tokio::time::Instant::now() + PROBE_DEADLINE;
     loop {
         match probe(node, each).await {

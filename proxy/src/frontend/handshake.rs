@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::backend::ServerInfo;
 use crate::capabilities;
-use crate::config::{ProxyConfig, UserConfig};
+use crate::config::UserConfig;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::{err_payload, PacketIo, ReadError};
 
@@ -50,7 +50,8 @@ pub async fn authenticate(
     io: &mut PacketIo,
     connection_id: u32,
     server: &ServerInfo,
-    config: &ProxyConfig,
+    version_suffix: &str,
+    users: &[UserConfig],
     peer_host: &str,
 ) -> Result<Login, SessionError> {
     let salt = new_salt();
@@ -59,7 +60,7 @@ pub async fn authenticate(
     let mut scramble_2 = salt[8..].to_vec();
     scramble_2.push(0);
     let mut version = server.version.clone();
-    version.push_str(&config.version_suffix);
+    version.push_str(version_suffix);
     let greeting = HandshakePacket::new(
         10,
         version.into_bytes(),

@@ -15,12 +15,16 @@ use crate::backend::{BackendConn, BackendKey};
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
+use crate::registry::Registration;
 use crate::relay::{self, ClientFraming, RelayError, Shape, Step, Summary};
 use crate::server::Shared;
 
 /// The per-client state the proxy keeps.
 pub struct Session {
+    id: u32,
     io: PacketIo,
+    /// This session's row in the registry (removed on drop).
+    registration: Registration,
     hello: ClientHello,
     shared: Arc<Shared>,
     backend: Option<BackendConn>,
@@ -47,7 +51,8 @@ pub async fn run(
         &mut io,
         connection_id,
         &shared.server,
-        &shared.config,
+        &shared.config.version_suffix,
+        &shared.config.users,
         &peer.ip().to_string(),
     )
     .await;
@@ -67,8 +72,13 @@ pub async fn run(
             .capabilities
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
     };
+    let registration = shared
+        .registry
+        .register(connection_id, &hello.user.name, peer);
     let mut session = Session {
+        id: connection_id,
         io,
+        registration,
         database: None,
         hello,
         shared,
@@ -91,9 +101,14 @@ impl Session {
         }
         let seq = self.hello.next_seq;
         self.send_ok(seq).await?;
+        let killed = std::sync::Arc::clone(&self.registration.killed);
         loop {
             let packet = tokio::select! {
                 biased;
+                _ = killed.notified() => {
+                    debug!("killed by another client");
+                    return Ok(());
+                }
                 _ = shutdown.changed() => {
                     let e = MysqlError::shutdown();
                     self.send_err(0, &e).await?;
@@ -152,7 +167,7 @@ impl Session {
             }
             Err(e) => {
                 if !matches!(e, BackendError::Refused { .. }) {
-                    self.backend = None;
+                    self.drop_backend();
                 }
                 self.send_backend_error(seq, &e).await?;
                 Ok(false)
@@ -190,6 +205,9 @@ impl Session {
             }
         }
         debug!(thread_id = conn.thread_id, node = %node.id, "backend attached");
+        self.shared
+            .registry
+            .set_backend(self.id, Some((node.id.clone(), conn.thread_id)));
         self.backend = Some(conn);
         Ok(())
     }
@@ -274,7 +292,7 @@ impl Session {
         if let Some(backend) = self.backend.as_mut() {
             backend.io.queue_packet(packet.seq, &packet.payload);
             if backend.io.flush().await.is_err() {
-                self.backend = None;
+                self.drop_backend();
             }
         }
         Ok(())
@@ -286,7 +304,7 @@ impl Session {
         self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         if let Some(backend) = self.backend.as_mut() {
             if let Err(e) = backend.reset().await {
-                self.backend = None;
+                self.drop_backend();
                 return self.send_backend_error(packet.next_seq(), &e).await;
             }
         }
@@ -314,7 +332,7 @@ impl Session {
     /// The backend died mid-command: tell the client (2013) and drop the connection; the
     /// next command opens a new one.
     async fn backend_lost(&mut self, seq: u8, e: std::io::Error) -> Result<(), SessionError> {
-        self.backend = None;
+        self.drop_backend();
         self.send_backend_error(seq, &BackendError::Io(e)).await
     }
 
@@ -352,5 +370,12 @@ impl Session {
         if let Some(conn) = self.backend.take() {
             self.shared.pool.put_back(conn);
         }
+        self.shared.registry.set_backend(self.id, None);
+    }
+
+    /// Forgets a backend connection that failed; the next command opens a new one.
+    fn drop_backend(&mut self) {
+        self.backend = None;
+        self.shared.registry.set_backend(self.id, None);
     }
 }
