@@ -203,7 +203,8 @@ impl Cluster {
         }
         let pos = repl::gtid_binlog_pos(primary).await?;
         let mut tasks = JoinSet::new();
-        for replica in self.replicas().into_iter().cloned() {
+        for replica in self.replicas() {
+            let replica = replica.clone();
             let pos = pos.clone();
             tasks.spawn(async move { repl::wait_replicating(&replica, &pos).await });
         }

@@ -55,33 +55,29 @@ pub enum SandboxError {
         output: String,
     },
     /// mariadbd could not bind its port because something else holds it.
-    #[error("{node}: port {port} is already in use\n--- tail of {} ---\n{log_tail}", log.display())]
+    #[error("{node}: port {port} is already in use\n{log}")]
     AddressInUse {
         /// The node id ("instance-2").
         node: String,
         /// The TCP port that was taken.
         port: u16,
-        /// The node's error log.
-        log: PathBuf,
-        /// Its last lines.
-        log_tail: String,
+        /// The node's error log and its last lines.
+        log: Box<LogTail>,
     },
     /// mariadbd exited while starting.
-    #[error("{node}: mariadbd exited during start-up ({status})\n--- tail of {} ---\n{log_tail}", log.display())]
+    #[error("{node}: mariadbd exited during start-up ({status})\n{log}")]
     NodeExited {
         /// The node id.
         node: String,
         /// The exit status.
         status: String,
-        /// The node's error log.
-        log: PathBuf,
-        /// Its last lines.
-        log_tail: String,
+        /// The node's error log and its last lines.
+        log: Box<LogTail>,
     },
     /// mariadbd kept running but did not accept connections in time.
     #[error(
-        "{node}: not accepting connections on {} after {waited_secs} s (last error: {last_error})\n\
-         --- tail of {} ---\n{log_tail}", socket.display(), log.display()
+        "{node}: not accepting connections on {} after {waited_secs} s (last error: {last_error})\n{log}",
+        socket.display()
     )]
     NotReady {
         /// The node id.
@@ -92,10 +88,8 @@ pub enum SandboxError {
         waited_secs: u64,
         /// The last connection error.
         last_error: String,
-        /// The node's error log.
-        log: PathBuf,
-        /// Its last lines.
-        log_tail: String,
+        /// The node's error log and its last lines.
+        log: Box<LogTail>,
     },
     /// A connection or statement failed on a node.
     #[error("{node}: `{statement}` failed: {source}")]
@@ -109,24 +103,14 @@ pub enum SandboxError {
         source: mysql_async::Error,
     },
     /// A replica's IO or SQL thread did not run (or did not catch up) in time.
-    #[error(
-        "{node}: replication not healthy: {reason} (Slave_IO_Running={io_running}, \
-         Slave_SQL_Running={sql_running}, Last_IO_Error={last_io_error:?}, \
-         Last_SQL_Error={last_sql_error:?})"
-    )]
+    #[error("{node}: replication not healthy: {reason} ({status})")]
     Replication {
         /// The replica's node id.
         node: String,
         /// What was waited for.
         reason: String,
-        /// Slave_IO_Running.
-        io_running: String,
-        /// Slave_SQL_Running.
-        sql_running: String,
-        /// Last_IO_Error.
-        last_io_error: String,
-        /// Last_SQL_Error.
-        last_sql_error: String,
+        /// The replica's threads and last errors.
+        status: Box<ReplicaStatus>,
     },
     /// `topology.json` is unreadable or does not match the config.
     #[error("topology {}: {reason}", path.display())]
@@ -163,6 +147,45 @@ pub enum SandboxError {
         /// The process id.
         pid: i32,
     },
+}
+
+/// A node's error log and its last lines, carried by start-up errors so the cause (a bad
+/// option, a taken port, a corrupt datadir) is on screen without opening the file.
+#[derive(Debug, Clone, Default)]
+pub struct LogTail {
+    /// The error log's path.
+    pub path: PathBuf,
+    /// Its last ~20 lines.
+    pub tail: String,
+}
+
+impl std::fmt::Display for LogTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--- tail of {} ---\n{}", self.path.display(), self.tail)
+    }
+}
+
+/// What `SHOW SLAVE STATUS` said about a replica, carried by replication errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// Slave_IO_Running ("Yes", "No", "Connecting").
+    pub io_running: String,
+    /// Slave_SQL_Running.
+    pub sql_running: String,
+    /// Last_IO_Error (why the replica cannot fetch from the primary).
+    pub last_io_error: String,
+    /// Last_SQL_Error (why it cannot apply what it fetched).
+    pub last_sql_error: String,
+}
+
+impl std::fmt::Display for ReplicaStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Slave_IO_Running={}, Slave_SQL_Running={}, Last_IO_Error={:?}, Last_SQL_Error={:?}",
+            self.io_running, self.sql_running, self.last_io_error, self.last_sql_error
+        )
+    }
 }
 
 impl SandboxError {

@@ -5,6 +5,8 @@
 //! The option file and bootstrap SQL live in `mysql-config/` (documented in its README) and are
 //! compiled in, so the sandbox and a docker-compose setup share exactly the same settings.
 
+#![warn(missing_docs)]
+
 mod cluster;
 mod config;
 mod error;
@@ -16,7 +18,7 @@ mod topology;
 
 pub use cluster::Cluster;
 pub use config::{SandboxConfig, REPL_USER};
-pub use error::SandboxError;
+pub use error::{LogTail, ReplicaStatus, SandboxError};
 pub use node::{app_opts, make_primary_writable, root_conn, NodeInfo};
 pub use template::{find_mariadbd, NODE_CNF};
 pub use topology::Topology;

@@ -57,6 +57,14 @@ impl NodeInfo {
             .map(|b| tail(&String::from_utf8_lossy(&b), lines))
             .unwrap_or_default()
     }
+
+    /// The error log's last 20 lines, boxed for an error.
+    pub(crate) fn log_for_error(&self) -> Box<crate::LogTail> {
+        Box::new(crate::LogTail {
+            path: self.error_log.clone(),
+            tail: self.log_tail(20),
+        })
+    }
 }
 
 /// An administrative connection to `node`: root over its unix socket.

@@ -67,22 +67,20 @@ pub(crate) async fn wait_ready(node: &NodeInfo, child: &mut Child) -> Result<(),
     let mut last_error = String::from("none yet");
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            let log_tail = node.log_tail(20);
-            if log_tail.contains("Address already in use")
-                || log_tail.contains("Bind on TCP/IP port")
+            let log = node.log_for_error();
+            if log.tail.contains("Address already in use")
+                || log.tail.contains("Bind on TCP/IP port")
             {
                 return Err(SandboxError::AddressInUse {
                     node: node.id.clone(),
                     port: node.port,
-                    log: node.error_log.clone(),
-                    log_tail,
+                    log,
                 });
             }
             return Err(SandboxError::NodeExited {
                 node: node.id.clone(),
                 status: status.to_string(),
-                log: node.error_log.clone(),
-                log_tail,
+                log,
             });
         }
         if node.socket.exists() {
@@ -102,8 +100,7 @@ pub(crate) async fn wait_ready(node: &NodeInfo, child: &mut Child) -> Result<(),
                 socket: node.socket.clone(),
                 waited_secs: start.elapsed().as_secs(),
                 last_error,
-                log: node.error_log.clone(),
-                log_tail: node.log_tail(20),
+                log: node.log_for_error(),
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -132,8 +132,7 @@ pub(crate) async fn attach(
     Ok(())
 }
 
-/// Slave_IO_Running, Slave_SQL_Running, Last_IO_Error, Last_SQL_Error.
-type Status = (String, String, String, String);
+use crate::ReplicaStatus as Status;
 
 async fn slave_status(conn: &mut Conn, node: &NodeInfo) -> Result<Option<Status>, SandboxError> {
     let row: Option<Row> = conn
@@ -146,13 +145,11 @@ async fn slave_status(conn: &mut Conn, node: &NodeInfo) -> Result<Option<Status>
             .flatten()
             .unwrap_or_default()
     };
-    Ok(row.map(|r| {
-        (
-            col(&r, "Slave_IO_Running"),
-            col(&r, "Slave_SQL_Running"),
-            col(&r, "Last_IO_Error"),
-            col(&r, "Last_SQL_Error"),
-        )
+    Ok(row.map(|r| Status {
+        io_running: col(&r, "Slave_IO_Running"),
+        sql_running: col(&r, "Slave_SQL_Running"),
+        last_io_error: col(&r, "Last_IO_Error"),
+        last_sql_error: col(&r, "Last_SQL_Error"),
     }))
 }
 
@@ -169,8 +166,8 @@ pub(crate) async fn wait_replicating(
         if let Some(s) = slave_status(&mut conn, replica).await? {
             status = s;
         }
-        let running = status.0 == "Yes" && status.1 == "Yes";
-        let sql_failed = status.1 == "No" && !status.3.is_empty();
+        let running = status.io_running == "Yes" && status.sql_running == "Yes";
+        let sql_failed = status.sql_running == "No" && !status.last_sql_error.is_empty();
         if running {
             break;
         }
@@ -225,10 +222,7 @@ fn repl_err(node: &NodeInfo, reason: &str, s: Status) -> SandboxError {
     SandboxError::Replication {
         node: node.id.clone(),
         reason: reason.to_string(),
-        io_running: s.0,
-        sql_running: s.1,
-        last_io_error: s.2,
-        last_sql_error: s.3,
+        status: Box::new(s),
     }
 }
 

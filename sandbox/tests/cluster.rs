@@ -114,6 +114,35 @@ async fn cluster_replicates_stops_and_restarts_with_persisted_topology() {
     }
     drop(app);
 
+    // node.cnf is in force (not Debian's my.cnf), and the control user logs in over TCP.
+    let mut root = root_conn(cluster.primary()).await.expect("root");
+    let settings: Option<(String, String, i64, i64, i64, i64)> = root
+        .query_first(
+            "SELECT @@character_set_server, @@collation_server, @@slave_parallel_threads, \
+             @@gtid_strict_mode, @@log_bin, @@port",
+        )
+        .await
+        .expect("settings");
+    let port = i64::from(cluster.primary().port);
+    assert_eq!(
+        settings,
+        Some(("utf8mb4".into(), "utf8mb4_general_ci".into(), 4, 1, 1, port))
+    );
+    let control = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(cluster.replicas()[0].port)
+        .user(Some(cfg.control_user.clone()))
+        .pass(Some(cfg.control_password.clone()))
+        .prefer_socket(false);
+    let mut control = Conn::new(control)
+        .await
+        .expect("control user logs in over TCP");
+    control
+        .query_drop("SHOW SLAVE STATUS")
+        .await
+        .expect("control user monitors replication");
+    drop((root, control));
+
     cluster.stop().await.expect("stop");
     let left = processes_under(&cfg.work_dir);
     assert!(left.is_empty(), "processes left after stop: {left:#?}");
@@ -198,4 +227,61 @@ async fn killed_replica_restarts_and_catches_up() {
     assert_eq!(stock, Some(10));
     drop((app, r));
     cluster.stop().await.expect("stop");
+}
+
+/// Proves the reaping of a killed `myquorum up`: servers left running (their Cluster was
+/// leaked, as if the process had died) are stopped by the next start on the same work dir,
+/// which then comes up on the same ports; and `fresh` wipes the data and bootstraps again
+/// (building the work dir's own template).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_reaps_leftover_servers_and_fresh_wipes() {
+    init_tracing();
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let cfg = cluster.config().clone();
+    let mut app = Conn::new(app_opts(cluster.primary(), &cfg))
+        .await
+        .expect("app");
+    app.query_drop("INSERT INTO users (name, email) VALUES ('x', 'x@example.com')")
+        .await
+        .expect("insert");
+    drop(app);
+    let leftover = processes_under(&cfg.work_dir);
+    assert_eq!(leftover.len(), 2, "{leftover:#?}");
+    std::mem::forget(cluster); // the "killed" run: no stop, no Drop (its watchdog stays armed)
+
+    let again = Cluster::start(cfg.clone())
+        .await
+        .expect("start reaps the leftovers");
+    let mut app = Conn::new(app_opts(again.primary(), &cfg))
+        .await
+        .expect("app");
+    let n: Option<i64> = app
+        .query_first("SELECT COUNT(*) FROM users")
+        .await
+        .expect("count");
+    assert_eq!(n, Some(1));
+    drop(app);
+    again.stop().await.expect("stop");
+
+    let fresh = Cluster::start(myquorum_sandbox::SandboxConfig {
+        fresh: true,
+        ..cfg.clone()
+    })
+    .await
+    .expect("fresh start");
+    assert!(
+        cfg.work_dir.join("template/data").is_dir(),
+        "work dir has its own template"
+    );
+    let mut app = Conn::new(app_opts(fresh.primary(), &cfg))
+        .await
+        .expect("app");
+    let n: Option<i64> = app
+        .query_first("SELECT COUNT(*) FROM users")
+        .await
+        .expect("count");
+    assert_eq!(n, Some(0), "fresh wiped the data");
+    drop(app);
+    fresh.stop().await.expect("stop");
+    assert!(processes_under(&cfg.work_dir).is_empty());
 }

@@ -103,8 +103,9 @@ pub async fn authenticate(
         seq = answer.next_seq();
         proof = answer.payload.to_vec();
     }
-    let Some(user) = config
-        .user(response.user())
+    let Some(user) = users
+        .iter()
+        .find(|u| u.name.as_bytes() == response.user())
         .filter(|u| password_matches(&salt, &u.password, &proof))
     else {
         let e = MysqlError::access_denied(&user_name, peer_host, !proof.is_empty());
