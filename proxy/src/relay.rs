@@ -58,6 +58,11 @@ pub struct Summary {
     pub next_seq: u8,
     /// Bytes were already sent to the client.
     pub sent_any: bool,
+    /// Input for [`Shape::Prepare`]: the statement id the client must see instead of the
+    /// backend's.
+    pub prepare_rewrite: Option<u32>,
+    /// Output of [`Shape::Prepare`]: the backend's statement id and parameter count.
+    pub prepared: Option<(u32, u16)>,
 }
 
 /// Where the relay stopped.
@@ -171,8 +176,15 @@ pub async fn relay(
                         "short COM_STMT_PREPARE answer",
                     )));
                 }
+                let backend_id =
+                    u32::from_le_bytes([prepared[1], prepared[2], prepared[3], prepared[4]]);
                 let columns = u64::from(u16::from_le_bytes([prepared[5], prepared[6]]));
-                let params = u64::from(u16::from_le_bytes([prepared[7], prepared[8]]));
+                let param_count = u16::from_le_bytes([prepared[7], prepared[8]]);
+                let params = u64::from(param_count);
+                summary.prepared = Some((backend_id, param_count));
+                if let Some(client_id) = summary.prepare_rewrite {
+                    backend.rbuf[5..9].copy_from_slice(&client_id.to_le_bytes());
+                }
                 pass = 4 + len;
                 next_prepare_block(params, columns, framing)
             }

@@ -22,6 +22,8 @@ const MAX_CONTROL_PACKET: usize = 1 << 24;
 
 /// COM_QUERY.
 pub const COM_QUERY: u8 = 0x03;
+/// COM_STMT_PREPARE.
+pub const COM_STMT_PREPARE: u8 = 0x16;
 /// COM_RESET_CONNECTION.
 pub const COM_RESET_CONNECTION: u8 = 0x1F;
 
@@ -181,6 +183,52 @@ impl BackendConn {
             Some(0xFF) => Err(refused(&reply.payload)),
             _ => Err(BackendError::Protocol("expected OK or ERR".to_owned())),
         }
+    }
+
+    /// Prepares `sql` for the proxy's own use (re-preparing a client's statement on a new
+    /// connection): the definitions the server sends are read and dropped. Returns the
+    /// backend statement id and parameter count.
+    pub async fn prepare(&mut self, sql: &[u8]) -> Result<(u32, u16), BackendError> {
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(COM_STMT_PREPARE);
+        payload.extend_from_slice(sql);
+        self.io.send_packet(0, &payload).await?;
+        let first = self
+            .io
+            .read_packet(MAX_CONTROL_PACKET)
+            .await
+            .map_err(read_err)?;
+        let p = &first.payload;
+        if p.first() == Some(&0xFF) {
+            return Err(refused(p));
+        }
+        if p.len() < 9 || p[0] != 0x00 {
+            return Err(BackendError::Protocol(
+                "bad COM_STMT_PREPARE answer".to_owned(),
+            ));
+        }
+        let id = u32::from_le_bytes([p[1], p[2], p[3], p[4]]);
+        let columns = usize::from(u16::from_le_bytes([p[5], p[6]]));
+        let params = u16::from_le_bytes([p[7], p[8]]);
+        let eof = usize::from(!self.deprecates_eof());
+        let mut left = 0;
+        for block in [usize::from(params), columns] {
+            if block > 0 {
+                left += block + eof;
+            }
+        }
+        for _ in 0..left {
+            self.io
+                .read_packet(MAX_CONTROL_PACKET)
+                .await
+                .map_err(read_err)?;
+        }
+        Ok((id, params))
+    }
+
+    /// The connection negotiated CLIENT_DEPRECATE_EOF.
+    pub fn deprecates_eof(&self) -> bool {
+        self.key.capabilities & CapabilityFlags::CLIENT_DEPRECATE_EOF.bits() != 0
     }
 
     /// Makes the connection fit for another client: COM_RESET_CONNECTION (session

@@ -7,10 +7,22 @@ use crate::relay::Shape;
 pub enum Action {
     /// Close the session (COM_QUIT).
     Quit,
+    /// COM_QUERY: KILL with a proxy id is mapped, session SETs are recorded, the rest is
+    /// forwarded.
+    Query,
     /// Forward to the backend and relay an answer of this shape.
     Forward(Shape),
-    /// Forward; the backend sends no answer (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA).
-    ForwardSilent,
+    /// COM_SET_OPTION: forwarded and recorded for replay.
+    SetOption,
+    /// COM_STMT_PREPARE: forwarded; the client sees a proxy statement id.
+    Prepare,
+    /// A command on a prepared statement (EXECUTE, RESET, FETCH): id mapped, re-prepared
+    /// if needed, forwarded, answer of this shape relayed.
+    Statement(Shape),
+    /// A statement command without an answer (SEND_LONG_DATA, CLOSE).
+    StatementSilent,
+    /// COM_CHANGE_USER: re-authenticate and start the session over.
+    ChangeUser,
     /// Reset the session and its backend connection (COM_RESET_CONNECTION).
     Reset,
     /// Not implemented: answer 1047 naming it.
@@ -21,12 +33,16 @@ pub enum Action {
 pub fn action(cmd: u8) -> Action {
     match cmd {
         0x01 => Action::Quit,
-        0x02 | 0x03 | 0x0E | 0x1B | 0x17 | 0x1A => Action::Forward(Shape::Query),
+        0x03 => Action::Query,
+        0x02 | 0x0E => Action::Forward(Shape::Query),
         0x04 => Action::Forward(Shape::FieldList),
         0x09 => Action::Forward(Shape::Single),
-        0x16 => Action::Forward(Shape::Prepare),
-        0x1C => Action::Forward(Shape::Rows),
-        0x18 | 0x19 => Action::ForwardSilent,
+        0x1B => Action::SetOption,
+        0x16 => Action::Prepare,
+        0x17 | 0x1A => Action::Statement(Shape::Query),
+        0x1C => Action::Statement(Shape::Rows),
+        0x18 | 0x19 => Action::StatementSilent,
+        0x11 => Action::ChangeUser,
         0x1F => Action::Reset,
         other => Action::Unsupported(name(other)),
     }
@@ -79,10 +95,11 @@ mod tests {
 
     #[test]
     fn dispatch_table() {
-        assert_eq!(action(0x03), Action::Forward(Shape::Query));
+        assert_eq!(action(0x03), Action::Query);
         assert_eq!(action(0x01), Action::Quit);
-        assert_eq!(action(0x19), Action::ForwardSilent);
-        assert_eq!(action(0x11), Action::Unsupported("COM_CHANGE_USER"));
+        assert_eq!(action(0x19), Action::StatementSilent);
+        assert_eq!(action(0x11), Action::ChangeUser);
+        assert_eq!(action(0x0C), Action::Unsupported("COM_PROCESS_KILL"));
         assert_eq!(action(0x12), Action::Unsupported("COM_BINLOG_DUMP"));
         assert_eq!(action(0x77), Action::Unsupported("an unknown command"));
     }

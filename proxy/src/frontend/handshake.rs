@@ -15,7 +15,7 @@ use crate::config::UserConfig;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::{err_payload, PacketIo, ReadError};
 
-const NATIVE: &[u8] = b"mysql_native_password";
+pub(crate) const NATIVE: &[u8] = b"mysql_native_password";
 
 /// What an authenticated client negotiated.
 #[derive(Debug, Clone)]
@@ -143,7 +143,7 @@ async fn read(io: &mut PacketIo) -> Result<crate::packet::Packet, SessionError> 
 }
 
 /// 20 random bytes in 1..=127: no NUL, which would end the salt early for some clients.
-fn new_salt() -> [u8; 20] {
+pub(crate) fn new_salt() -> [u8; 20] {
     let mut rng = rand::rng();
     let mut salt = [0u8; 20];
     for b in &mut salt {
@@ -152,14 +152,14 @@ fn new_salt() -> [u8; 20] {
     salt
 }
 
-fn scramble_2_with_salt(salt: &[u8; 20]) -> Vec<u8> {
+pub(crate) fn scramble_2_with_salt(salt: &[u8; 20]) -> Vec<u8> {
     let mut data = salt.to_vec();
     data.push(0);
     data
 }
 
 /// mysql_native_password check: the client sends SHA1(pw) XOR SHA1(salt + SHA1(SHA1(pw))).
-fn password_matches(salt: &[u8], password: &str, proof: &[u8]) -> bool {
+pub(crate) fn password_matches(salt: &[u8], password: &str, proof: &[u8]) -> bool {
     match scramble_native(salt, password.as_bytes()) {
         Some(expected) => constant_time_eq(&expected, proof),
         None => proof.is_empty(),

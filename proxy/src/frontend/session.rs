@@ -1,16 +1,20 @@
 //! One client connection: authenticate, then read commands and forward them until the client
-//! quits, the socket fails or the proxy shuts down.
+//! quits, the socket fails, another client kills it, or the proxy shuts down.
 //!
 //! Until routing lands every command goes to the primary over one backend connection, taken
-//! from the pool at login and given back (reset) when the session ends.
+//! from the pool at login and given back (reset) when the session ends. If that connection
+//! is lost, the next command opens a new one and the session's settings, database and
+//! prepared statements follow it (see [`super::history`] and [`super::statements`]).
 
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
 use std::sync::Arc;
 use tokio::sync::watch;
-use tracing::{debug, instrument};
+use tracing::{debug, instrument, warn};
 
 use super::commands::{self, Action};
 use super::handshake::{self, ClientHello, Login};
+use super::history::{self, History, Setting};
+use super::statements::StatementMap;
 use crate::backend::{BackendConn, BackendKey};
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
@@ -21,20 +25,24 @@ use crate::server::Shared;
 
 /// The per-client state the proxy keeps.
 pub struct Session {
-    id: u32,
-    io: PacketIo,
+    pub(super) id: u32,
+    pub(super) io: PacketIo,
     /// This session's row in the registry (removed on drop).
-    registration: Registration,
-    hello: ClientHello,
-    shared: Arc<Shared>,
-    backend: Option<BackendConn>,
-    framing: ClientFraming,
+    pub(super) registration: Registration,
+    pub(super) hello: ClientHello,
+    pub(super) shared: Arc<Shared>,
+    pub(super) backend: Option<BackendConn>,
+    pub(super) framing: ClientFraming,
     /// Status flags of the last complete answer.
-    status: StatusFlags,
+    pub(super) status: StatusFlags,
     /// GTID of the last write this session made (CAUSAL reads will wait for it).
-    last_gtid: Option<Gtid>,
+    pub(super) last_gtid: Option<Gtid>,
     /// Current default database, as the server reported it.
-    database: Option<Vec<u8>>,
+    pub(super) database: Option<Vec<u8>>,
+    /// Session settings to replay on a new backend connection.
+    pub(super) history: History,
+    /// Prepared statements.
+    pub(super) statements: StatementMap,
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
@@ -86,6 +94,8 @@ pub async fn run(
         framing,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         last_gtid: None,
+        history: History::default(),
+        statements: StatementMap::default(),
     };
     match session.serve(&mut shutdown).await {
         Ok(()) | Err(SessionError::ClientGone(_)) => debug!("session closed"),
@@ -96,12 +106,13 @@ pub async fn run(
 
 impl Session {
     async fn serve(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), SessionError> {
-        if !self.login_backend().await? {
+        let seq = self.hello.next_seq;
+        let database = self.hello.database.clone();
+        if !self.attach_with_database(seq, database).await? {
             return Ok(());
         }
-        let seq = self.hello.next_seq;
         self.send_ok(seq).await?;
-        let killed = std::sync::Arc::clone(&self.registration.killed);
+        let killed = Arc::clone(&self.registration.killed);
         loop {
             let packet = tokio::select! {
                 biased;
@@ -110,8 +121,7 @@ impl Session {
                     return Ok(());
                 }
                 _ = shutdown.changed() => {
-                    let e = MysqlError::shutdown();
-                    self.send_err(0, &e).await?;
+                    self.send_err(0, &MysqlError::shutdown()).await?;
                     return Ok(());
                 }
                 read = self.io.read_packet(self.shared.config.max_packet_size) => read,
@@ -131,8 +141,24 @@ impl Session {
             };
             match commands::action(cmd) {
                 Action::Quit => return Ok(()),
-                Action::Forward(shape) => self.forward(&packet, shape).await?,
-                Action::ForwardSilent => self.forward_silent(&packet).await?,
+                Action::Query => self.query(&packet).await?,
+                Action::Forward(shape) => {
+                    self.relay_command(packet.seq, &packet.payload, shape, None)
+                        .await?;
+                }
+                Action::SetOption => {
+                    let done = self
+                        .relay_command(packet.seq, &packet.payload, Shape::Query, None)
+                        .await?;
+                    if done.is_some_and(|s| !s.error) {
+                        self.history
+                            .record(Setting::SetOption(packet.payload.to_vec()));
+                    }
+                }
+                Action::Prepare => self.prepare(&packet).await?,
+                Action::Statement(shape) => self.statement_command(&packet, shape).await?,
+                Action::StatementSilent => self.statement_silent(&packet).await?,
+                Action::ChangeUser => self.change_user(&packet).await?,
                 Action::Reset => self.reset(&packet).await?,
                 Action::Unsupported(name) => {
                     debug!(command = name, "unsupported command");
@@ -143,24 +169,39 @@ impl Session {
         }
     }
 
-    /// Takes the primary connection and selects the handshake's database on it. Returns false
-    /// when the client was refused (an ERR was sent).
-    async fn login_backend(&mut self) -> Result<bool, SessionError> {
-        let seq = self.hello.next_seq;
+    /// COM_QUERY: `KILL <proxy id>` is mapped; a successful session SET is recorded.
+    async fn query(&mut self, packet: &Packet) -> Result<(), SessionError> {
+        let sql = &packet.payload[1..];
+        if let Some(kill) = super::kill::parse(sql) {
+            return self.kill(packet, kill).await;
+        }
+        let done = self
+            .relay_command(packet.seq, &packet.payload, Shape::Query, None)
+            .await?;
+        if done.is_some_and(|s| !s.error)
+            && history::is_session_setting(sql)
+            && is_single_statement(sql)
+        {
+            self.history.record(Setting::Statement(sql.to_vec()));
+        }
+        Ok(())
+    }
+
+    /// Attaches a backend and selects `database` on it. Returns false when the client was
+    /// refused (the ERR was sent with sequence id `seq`).
+    pub(super) async fn attach_with_database(
+        &mut self,
+        seq: u8,
+        database: Option<Vec<u8>>,
+    ) -> Result<bool, SessionError> {
         if let Err(e) = self.ensure_backend().await {
             self.send_backend_error(seq, &e).await?;
             return Ok(false);
         }
-        let Some(db) = self.hello.database.clone() else {
+        let (Some(db), Some(backend)) = (database, self.backend.as_mut()) else {
             return Ok(true);
         };
-        let Some(backend) = self.backend.as_mut() else {
-            return Ok(false);
-        };
-        let mut cmd = Vec::with_capacity(1 + db.len());
-        cmd.push(0x02);
-        cmd.extend_from_slice(&db);
-        match backend.command_ok(&cmd).await {
+        match backend.command_ok(&init_db(&db)).await {
             Ok(_) => {
                 self.database = Some(db);
                 Ok(true)
@@ -175,7 +216,9 @@ impl Session {
         }
     }
 
-    async fn ensure_backend(&mut self) -> Result<(), BackendError> {
+    /// Makes sure the session holds a backend connection; a new one gets the session's
+    /// database and recorded settings replayed.
+    pub(super) async fn ensure_backend(&mut self) -> Result<(), BackendError> {
         if self.backend.is_some() {
             return Ok(());
         }
@@ -195,15 +238,7 @@ impl Session {
             .pool
             .get(node, key, &self.hello.user.password, &self.hello.attrs)
             .await?;
-        if let Some(db) = self.database.clone() {
-            let mut cmd = vec![0x02];
-            cmd.extend_from_slice(&db);
-            // A database dropped since the session chose it: the session goes on without one,
-            // as it would on the server.
-            if let Err(e) = conn.command_ok(&cmd).await {
-                debug!(error = %e, "could not re-select the session's database");
-            }
-        }
+        self.replay_onto(&mut conn).await;
         debug!(thread_id = conn.thread_id, node = %node.id, "backend attached");
         self.shared
             .registry
@@ -212,26 +247,65 @@ impl Session {
         Ok(())
     }
 
-    /// Forwards one command and relays its answer.
-    async fn forward(&mut self, packet: &Packet, shape: Shape) -> Result<(), SessionError> {
+    /// Replays the session's database and settings on a connection it did not have before.
+    async fn replay_onto(&self, conn: &mut BackendConn) {
+        if let Some(db) = &self.database {
+            // A database dropped since the session chose it: the session goes on without
+            // one, as it would on the server.
+            if let Err(e) = conn.command_ok(&init_db(db)).await {
+                debug!(error = %e, "could not re-select the session's database");
+            }
+        }
+        if self.history.truncated {
+            warn!("session settings history was truncated; replay is incomplete");
+        }
+        for setting in self.history.entries() {
+            let result = match setting {
+                Setting::Statement(sql) => {
+                    let mut cmd = Vec::with_capacity(1 + sql.len());
+                    cmd.push(crate::backend::conn::COM_QUERY);
+                    cmd.extend_from_slice(sql);
+                    conn.command_ok(&cmd).await
+                }
+                Setting::SetOption(cmd) => conn.command_ok(cmd).await,
+            };
+            if let Err(e) = result {
+                warn!(error = %e, "replaying a session setting failed");
+            }
+        }
+    }
+
+    /// Forwards one command and relays its answer. Returns the answer's summary, or None
+    /// when the backend failed (the client got an error packet instead).
+    pub(super) async fn relay_command(
+        &mut self,
+        seq: u8,
+        payload: &[u8],
+        shape: Shape,
+        prepare_rewrite: Option<u32>,
+    ) -> Result<Option<Summary>, SessionError> {
+        let next_seq = seq.wrapping_add(1);
         if let Err(e) = self.ensure_backend().await {
-            return self.send_backend_error(packet.next_seq(), &e).await;
+            self.send_backend_error(next_seq, &e).await?;
+            return Ok(None);
         }
         let Some(backend) = self.backend.as_mut() else {
-            return Ok(());
+            return Ok(None);
         };
-        backend.io.queue_packet(packet.seq, &packet.payload);
+        backend.io.queue_packet(seq, payload);
         if let Err(e) = backend.io.flush().await {
-            return self.backend_lost(packet.next_seq(), e).await;
+            self.backend_lost(next_seq, e).await?;
+            return Ok(None);
         }
         let mut summary = Summary {
-            next_seq: packet.next_seq(),
+            next_seq,
+            prepare_rewrite,
             ..Summary::default()
         };
         let mut shape = shape;
         loop {
             let Some(backend) = self.backend.as_mut() else {
-                return Ok(());
+                return Ok(None);
             };
             match relay::relay(
                 &mut backend.io,
@@ -248,11 +322,14 @@ impl Session {
                     shape = Shape::Query;
                 }
                 Err(RelayError::Client(e)) => return Err(SessionError::ClientGone(e)),
-                Err(RelayError::Backend(e)) => return self.backend_lost(summary.next_seq, e).await,
+                Err(RelayError::Backend(e)) => {
+                    self.backend_lost(summary.next_seq, e).await?;
+                    return Ok(None);
+                }
             }
         }
-        self.absorb(summary);
-        Ok(())
+        self.absorb(&summary);
+        Ok(Some(summary))
     }
 
     /// Streams the client's LOCAL INFILE packets to the backend up to the empty packet that
@@ -287,36 +364,30 @@ impl Session {
         }
     }
 
-    /// Forwards a command that has no answer.
-    async fn forward_silent(&mut self, packet: &Packet) -> Result<(), SessionError> {
-        if let Some(backend) = self.backend.as_mut() {
-            backend.io.queue_packet(packet.seq, &packet.payload);
-            if backend.io.flush().await.is_err() {
-                self.drop_backend();
-            }
-        }
-        Ok(())
-    }
-
     /// COM_RESET_CONNECTION: the backend connection is reset and the session starts over.
     async fn reset(&mut self, packet: &Packet) -> Result<(), SessionError> {
-        self.last_gtid = None;
-        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        self.forget_session_state();
         if let Some(backend) = self.backend.as_mut() {
             if let Err(e) = backend.reset().await {
                 self.drop_backend();
                 return self.send_backend_error(packet.next_seq(), &e).await;
             }
-        }
-        if let (Some(db), Some(backend)) = (self.database.clone(), self.backend.as_mut()) {
-            let mut cmd = vec![0x02];
-            cmd.extend_from_slice(&db);
-            let _ = backend.command_ok(&cmd).await;
+            if let Some(db) = &self.database {
+                let _ = backend.command_ok(&init_db(db)).await;
+            }
         }
         self.send_ok(packet.next_seq()).await
     }
 
-    fn absorb(&mut self, summary: Summary) {
+    /// Forgets what the session set up (reset, change user).
+    pub(super) fn forget_session_state(&mut self) {
+        self.last_gtid = None;
+        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        self.history.clear();
+        self.statements.clear();
+    }
+
+    fn absorb(&mut self, summary: &Summary) {
         if let Some(status) = summary.status {
             self.status = status;
         }
@@ -324,8 +395,8 @@ impl Session {
             debug!(%gtid, "write produced a GTID");
             self.last_gtid = Some(gtid);
         }
-        if let Some(db) = summary.schema {
-            self.database = Some(db);
+        if let Some(db) = &summary.schema {
+            self.database = Some(db.clone());
         }
     }
 
@@ -336,7 +407,11 @@ impl Session {
         self.send_backend_error(seq, &BackendError::Io(e)).await
     }
 
-    async fn send_backend_error(&mut self, seq: u8, e: &BackendError) -> Result<(), SessionError> {
+    pub(super) async fn send_backend_error(
+        &mut self,
+        seq: u8,
+        e: &BackendError,
+    ) -> Result<(), SessionError> {
         if let BackendError::Refused { payload, .. } = e {
             self.io
                 .send_packet(seq, payload)
@@ -347,7 +422,7 @@ impl Session {
         self.send_err(seq, &MysqlError::from(e)).await
     }
 
-    async fn send_err(&mut self, seq: u8, e: &MysqlError) -> Result<(), SessionError> {
+    pub(super) async fn send_err(&mut self, seq: u8, e: &MysqlError) -> Result<(), SessionError> {
         self.io
             .send_packet(seq, &err_payload(e.code, e.state, &e.message))
             .await
@@ -355,7 +430,7 @@ impl Session {
         Ok(())
     }
 
-    async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
+    pub(super) async fn send_ok(&mut self, seq: u8) -> Result<(), SessionError> {
         let status = self.status.bits().to_le_bytes();
         let ok = [0x00, 0x00, 0x00, status[0], status[1], 0x00, 0x00];
         self.io
@@ -365,17 +440,36 @@ impl Session {
         Ok(())
     }
 
-    /// Gives the backend connection back to the pool (reset there) when the session ends.
-    fn release_backend(&mut self) {
+    /// Gives the backend connection back to the pool (reset there).
+    pub(super) fn release_backend(&mut self) {
         if let Some(conn) = self.backend.take() {
             self.shared.pool.put_back(conn);
         }
+        self.statements.backend_lost();
         self.shared.registry.set_backend(self.id, None);
     }
 
     /// Forgets a backend connection that failed; the next command opens a new one.
-    fn drop_backend(&mut self) {
+    pub(super) fn drop_backend(&mut self) {
         self.backend = None;
+        self.statements.backend_lost();
         self.shared.registry.set_backend(self.id, None);
     }
+}
+
+/// COM_INIT_DB payload.
+pub(super) fn init_db(db: &[u8]) -> Vec<u8> {
+    let mut cmd = Vec::with_capacity(1 + db.len());
+    cmd.push(0x02);
+    cmd.extend_from_slice(db);
+    cmd
+}
+
+/// No `;` before the end other than trailing ones (a multi-statement SET is not replayed).
+fn is_single_statement(sql: &[u8]) -> bool {
+    let trimmed = sql
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace() && *b != b';')
+        .map_or(&sql[..0], |end| &sql[..=end]);
+    !trimmed.contains(&b';')
 }
