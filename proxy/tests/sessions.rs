@@ -1,0 +1,237 @@
+//! Session-level behaviour through the proxy against a real 2-node cluster: prepared
+//! statements (proxy ids, 0xFFFFFFFF, transparent re-prepare with injected parameter types
+//! after the backend connection is lost, closing frees backend statements), recorded session
+//! settings replayed on the new connection, COM_CHANGE_USER and `KILL <proxy id>`.
+
+mod support;
+
+use myquorum_proxy::packet::{parse_err, PacketIo};
+use myquorum_sandbox::{root_conn, Cluster};
+use mysql_async::prelude::Queryable;
+use support::{raw_login, Proxy};
+
+/// Sends COM_STMT_PREPARE and reads the whole answer; returns (statement id, params).
+async fn prepare(io: &mut PacketIo, sql: &str) -> (u32, u16) {
+    let mut cmd = vec![0x16];
+    cmd.extend_from_slice(sql.as_bytes());
+    io.send_packet(0, &cmd).await.expect("send prepare");
+    let ok = io.read_packet(1 << 20).await.expect("prepare answer");
+    assert_eq!(ok.payload[0], 0x00, "{:?}", parse_err(&ok.payload));
+    let id = u32::from_le_bytes([ok.payload[1], ok.payload[2], ok.payload[3], ok.payload[4]]);
+    let columns = u16::from_le_bytes([ok.payload[5], ok.payload[6]]);
+    let params = u16::from_le_bytes([ok.payload[7], ok.payload[8]]);
+    // The raw client did not negotiate DEPRECATE_EOF: each block ends with an EOF.
+    let mut left = 0;
+    for block in [params, columns] {
+        if block > 0 {
+            left += usize::from(block) + 1;
+        }
+    }
+    for _ in 0..left {
+        io.read_packet(1 << 20).await.expect("definition");
+    }
+    (id, params)
+}
+
+/// COM_STMT_EXECUTE of a one-parameter statement with a LONGLONG value; `send_types` sets
+/// new_params_bound. Returns the first column of the single row as text, or the error.
+async fn execute_one(
+    io: &mut PacketIo,
+    id: u32,
+    value: i64,
+    send_types: bool,
+) -> Result<Vec<u8>, (u16, String)> {
+    let mut cmd = vec![0x17];
+    cmd.extend_from_slice(&id.to_le_bytes());
+    cmd.push(0);
+    cmd.extend_from_slice(&1u32.to_le_bytes());
+    cmd.push(0); // null bitmap
+    if send_types {
+        cmd.push(1);
+        cmd.extend_from_slice(&[0x08, 0x00]);
+    } else {
+        cmd.push(0);
+    }
+    cmd.extend_from_slice(&value.to_le_bytes());
+    io.send_packet(0, &cmd).await.expect("send execute");
+    let first = io.read_packet(1 << 20).await.expect("execute answer");
+    if let Some((code, _, message)) = parse_err(&first.payload) {
+        return Err((code, message));
+    }
+    let columns = usize::from(first.payload[0]);
+    for _ in 0..columns + 1 {
+        io.read_packet(1 << 20)
+            .await
+            .expect("column definition / EOF");
+    }
+    let row = io.read_packet(1 << 20).await.expect("row");
+    let eof = io.read_packet(1 << 20).await.expect("EOF");
+    assert_eq!(eof.payload[0], 0xFE);
+    Ok(row.payload.to_vec())
+}
+
+/// Kills, as root on the server, the backend thread a proxied connection is using.
+async fn kill_backend_of(cluster: &Cluster, thread: u64) {
+    let mut root = root_conn(cluster.primary()).await.expect("root");
+    root.query_drop(format!("KILL {thread}"))
+        .await
+        .expect("kill");
+    root.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_survive_a_lost_backend_and_map_ids() {
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let proxy = Proxy::start(&cluster).await;
+
+    // Prepared statements get proxy ids; after the backend connection is killed the next
+    // EXECUTE fails once (2013), then the statement is re-prepared transparently, even for
+    // an EXECUTE that relies on earlier-bound types.
+    let mut raw = raw_login(proxy.addr).await;
+    raw.send_packet(0, b"\x03SET SESSION sql_mode='ANSI_QUOTES'")
+        .await
+        .expect("set");
+    assert_eq!(raw.read_packet(1 << 20).await.expect("ok").payload[0], 0x00);
+    let (id, params) = prepare(&mut raw, "SELECT ? + 1").await;
+    assert_eq!(
+        (id, params),
+        (1, 1),
+        "the first statement of a session is proxy id 1"
+    );
+    let row = execute_one(&mut raw, id, 41, true).await.expect("execute");
+    assert_eq!(row, [0x00, 0x00, 42, 0, 0, 0, 0, 0, 0, 0]);
+    raw.send_packet(0, b"\x03SELECT CONNECTION_ID()")
+        .await
+        .expect("query");
+    let mut packets = Vec::new();
+    for _ in 0..5 {
+        packets.push(raw.read_packet(1 << 20).await.expect("result"));
+    }
+    let thread: u64 = String::from_utf8_lossy(&packets[3].payload[1..])
+        .parse()
+        .expect("a thread id");
+    kill_backend_of(&cluster, thread).await;
+    let lost = execute_one(&mut raw, id, 1, false)
+        .await
+        .expect_err("the lost connection is reported");
+    assert_eq!(lost.0, 2013, "{lost:?}");
+    let row = execute_one(&mut raw, 0xFFFF_FFFF, 99, false)
+        .await
+        .expect("re-prepared, types injected");
+    assert_eq!(row, [0x00, 0x00, 100, 0, 0, 0, 0, 0, 0, 0]);
+    raw.send_packet(0, b"\x03SELECT @@SESSION.sql_mode")
+        .await
+        .expect("query");
+    let mut packets = Vec::new();
+    for _ in 0..5 {
+        packets.push(raw.read_packet(1 << 20).await.expect("result"));
+    }
+    assert_eq!(
+        &packets[3].payload[1..],
+        b"ANSI_QUOTES",
+        "settings replayed"
+    );
+    let unknown = execute_one(&mut raw, 77, 1, true)
+        .await
+        .expect_err("unknown id");
+    assert_eq!(unknown.0, 1243);
+
+    // Closing statements frees them on the backend: with max_prepared_stmt_count lowered,
+    // a client that prepares and closes many statements never hits the limit, one that keeps
+    // them open gets the server's 1461.
+    let mut root = root_conn(cluster.primary()).await.expect("root");
+    root.query_drop("SET GLOBAL max_prepared_stmt_count = 5")
+        .await
+        .expect("lower limit");
+    let mut app = mysql_async::Conn::new(proxy.opts()).await.expect("connect");
+    for i in 0..20 {
+        let stmt = app
+            .prep(format!("SELECT {i} + ?"))
+            .await
+            .expect("prepare within the limit");
+        let v: Option<i64> = app.exec_first(&stmt, (1,)).await.expect("execute");
+        assert_eq!(v, Some(i + 1));
+        app.close(stmt).await.expect("close");
+    }
+    let mut kept = Vec::new();
+    let mut refused = None;
+    for i in 0..10 {
+        match app.prep(format!("SELECT {i} * ?")).await {
+            Ok(s) => kept.push(s),
+            Err(mysql_async::Error::Server(e)) => {
+                refused = Some(e.code);
+                break;
+            }
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(
+        refused,
+        Some(1461),
+        "the server's own limit error reaches the client"
+    );
+    for s in kept {
+        app.close(s).await.expect("close");
+    }
+    root.query_drop("SET GLOBAL max_prepared_stmt_count = DEFAULT")
+        .await
+        .expect("restore");
+
+    // COM_CHANGE_USER re-authenticates (wrong password: 1045) and starts the session over.
+    app.query_drop("SET @@session.sql_mode='ANSI_QUOTES'")
+        .await
+        .expect("set");
+    app.change_user(
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some("app".to_owned()))
+            .with_pass(Some("app".to_owned()))
+            .with_db_name(Some("app".to_owned())),
+    )
+    .await
+    .expect("change user");
+    let mode: Option<String> = app
+        .query_first("SELECT @@SESSION.sql_mode")
+        .await
+        .expect("mode");
+    assert_ne!(
+        mode.as_deref(),
+        Some("ANSI_QUOTES"),
+        "session state reset by COM_CHANGE_USER"
+    );
+    let db: Option<String> = app.query_first("SELECT DATABASE()").await.expect("db");
+    assert_eq!(db.as_deref(), Some("app"));
+
+    let mut wrong = mysql_async::Conn::new(proxy.opts()).await.expect("connect");
+    let refused = wrong
+        .change_user(
+            mysql_async::ChangeUserOpts::default()
+                .with_user(Some("app".to_owned()))
+                .with_pass(Some("not-the-password".to_owned())),
+        )
+        .await;
+    match refused {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!((e.code, e.state.as_str()), (1045, "28000"))
+        }
+        other => panic!("expected 1045, got {other:?}"),
+    }
+
+    // KILL <proxy id>: the id the client saw in the greeting.
+    let mut victim = mysql_async::Conn::new(proxy.opts()).await.expect("connect");
+    let victim_id = victim.id();
+    app.query_drop(format!("KILL {victim_id}"))
+        .await
+        .expect("kill by proxy id");
+    assert!(
+        victim.query_drop("SELECT 1").await.is_err(),
+        "the victim is disconnected"
+    );
+    match app.query_drop("KILL 999999").await {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1094),
+        other => panic!("expected 1094, got {other:?}"),
+    }
+    app.disconnect().await.expect("disconnect");
+
+    proxy.stop().await;
+    cluster.stop().await.expect("cluster stops");
+}

@@ -1,0 +1,118 @@
+//! Test support shared by the proxy's integration tests: a proxy on a free port in front of
+//! a sandbox cluster, and a raw protocol client for bytes no driver sends.
+#![allow(dead_code)]
+
+use myquorum_proxy::packet::{parse_err, PacketIo};
+use myquorum_proxy::{BackendNode, ProxyConfig, UserConfig};
+use myquorum_sandbox::Cluster;
+use mysql_common::constants::CapabilityFlags;
+use mysql_common::scramble::scramble_native;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A proxy started on a free port for one test.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), myquorum_proxy::ProxyError>>,
+}
+
+impl Proxy {
+    pub async fn start(cluster: &Cluster) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let cfg = cluster.config();
+        let config = ProxyConfig {
+            users: vec![UserConfig {
+                name: cfg.app_user.clone(),
+                password: cfg.app_password.clone(),
+            }],
+            nodes: cluster
+                .nodes()
+                .iter()
+                .map(|n| BackendNode {
+                    id: n.id.clone(),
+                    addr: n.addr(),
+                })
+                .collect(),
+            primary: cluster.primary().id.clone(),
+            shutdown_grace_ms: 2_000,
+            ..ProxyConfig::default()
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(myquorum_proxy::serve(listener, config, async move {
+            let _ = rx.await;
+        }));
+        Proxy {
+            addr,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    pub fn opts(&self) -> mysql_async::Opts {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.addr.port())
+            .user(Some("app"))
+            .pass(Some("app"))
+            .db_name(Some("app"))
+            .prefer_socket(false)
+            .into()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let result = tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("proxy stops within the grace period")
+            .expect("proxy task did not panic");
+        result.expect("serve returned Ok");
+    }
+}
+
+/// A raw client: logs in with mysql_native_password and sends arbitrary commands.
+pub async fn raw_login(addr: SocketAddr) -> PacketIo {
+    let mut io = PacketIo::new(TcpStream::connect(addr).await.expect("connect"));
+    let greeting = io.read_packet(1 << 20).await.expect("greeting");
+    let scramble = scramble_native(&nonce_of(&greeting.payload), b"app").expect("scramble");
+    let caps = CapabilityFlags::CLIENT_PROTOCOL_41
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH
+        | CapabilityFlags::CLIENT_LONG_PASSWORD
+        | CapabilityFlags::CLIENT_TRANSACTIONS;
+    let mut resp = Vec::new();
+    resp.extend_from_slice(&caps.bits().to_le_bytes());
+    resp.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    resp.push(45);
+    resp.extend_from_slice(&[0u8; 23]);
+    resp.extend_from_slice(b"app\0");
+    resp.push(20);
+    resp.extend_from_slice(&scramble);
+    resp.extend_from_slice(b"mysql_native_password\0");
+    io.send_packet(1, &resp).await.expect("send login");
+    let ok = io.read_packet(1 << 20).await.expect("login answer");
+    assert_eq!(
+        ok.payload[0],
+        0x00,
+        "login OK, got {:?}",
+        parse_err(&ok.payload)
+    );
+    io
+}
+
+/// The 20-byte nonce of a server greeting.
+pub fn nonce_of(payload: &[u8]) -> Vec<u8> {
+    use mysql_common::proto::MyDeserialize;
+    mysql_common::packets::HandshakePacket::deserialize(
+        (),
+        &mut mysql_common::io::ParseBuf(payload),
+    )
+    .expect("greeting parses")
+    .nonce()
+}
