@@ -3,8 +3,9 @@
 //! Backend connections always negotiate CLIENT_SESSION_TRACK and track `last_gtid`, so their
 //! OK packets carry session-state data the client may not have asked for. This module takes
 //! out what belongs to the proxy (the `last_gtid` entry, captured for timestamps) and, for a
-//! client without CLIENT_SESSION_TRACK, re-encodes the packet in the form that client expects
-//! (info as a string to the end of the packet, no state, no SESSION_STATE_CHANGED flag).
+//! client without CLIENT_SESSION_TRACK, re-encodes the packet as MariaDB itself would for that
+//! client (`net_send_ok`: the info as a length-encoded string only when it is not empty, no
+//! state, no SESSION_STATE_CHANGED flag).
 //! Everything else — affected rows, insert id, status, warnings, info — is kept as it was.
 
 use bytes::BufMut;
@@ -142,18 +143,14 @@ pub fn rewrite_for_client(payload: &[u8], client_tracks: bool) -> Option<Rewritt
         Some(state) => split_session_state(state),
         None => (SessionChanges::default(), None),
     };
-    let had_trailer = !ok.info.is_empty() || ok.session_state.is_some();
     let new_payload = if client_tracks {
         reduced.map(|state| {
             let state = (!state.is_empty()).then_some(state.as_slice());
             encode(&ok, state, true)
         })
-    } else if had_trailer
-        || ok
-            .status
-            .contains(StatusFlags::SERVER_SESSION_STATE_CHANGED)
-    {
-        Some(encode(&ok, None, false))
+    } else if payload.len() > 7 || ok.status.contains(StatusFlags::SERVER_SESSION_STATE_CHANGED) {
+        let plain = encode(&ok, None, false);
+        (plain != payload).then_some(plain)
     } else {
         None
     };
@@ -184,8 +181,8 @@ fn encode(ok: &OkPacket<'_>, state: Option<&[u8]>, tracked: bool) -> Vec<u8> {
         if let Some(state) = state {
             out.put_lenenc_str(state);
         }
-    } else {
-        out.put_slice(ok.info);
+    } else if !ok.info.is_empty() {
+        out.put_lenenc_str(ok.info);
     }
     out
 }
@@ -246,14 +243,13 @@ mod tests {
     }
 
     #[test]
-    fn untracked_client_gets_info_as_eof_string() {
-        let pkt = ok_with_state(
-            b"Rows matched: 1  Changed: 1  Warnings: 0",
-            &sysvar(b"last_gtid", b"0-1-9"),
-        );
+    fn untracked_client_gets_info_without_state() {
+        let info = b"Rows matched: 1  Changed: 1  Warnings: 0";
+        let pkt = ok_with_state(info, &sysvar(b"last_gtid", b"0-1-9"));
         let r = rewrite_for_client(&pkt, false).expect("parses");
         let out = r.payload.expect("rewritten");
-        assert_eq!(&out[7..], b"Rows matched: 1  Changed: 1  Warnings: 0");
+        assert_eq!(usize::from(out[7]), info.len(), "length-encoded, as MariaDB sends it");
+        assert_eq!(&out[8..], info);
         let status = u16::from_le_bytes([out[3], out[4]]);
         assert_eq!(status & StatusFlags::SERVER_SESSION_STATE_CHANGED.bits(), 0);
     }
