@@ -48,6 +48,9 @@ pub struct UpArgs {
     /// Address of the proxy's MySQL port. Default 127.0.0.1:6033.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Address of the admin SQL port. Default 127.0.0.1:6032.
+    #[arg(long)]
+    pub admin_listen: Option<String>,
 }
 
 /// Options of `myquorum serve`.
@@ -56,4 +59,7 @@ pub struct ServeArgs {
     /// Address of the proxy's MySQL port. Default 127.0.0.1:6033.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Address of the admin SQL port. Default 127.0.0.1:6032.
+    #[arg(long)]
+    pub admin_listen: Option<String>,
 }

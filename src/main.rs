@@ -23,6 +23,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(l) = args.listen {
                 settings.listen.mysql = l;
             }
+            if let Some(l) = args.admin_listen {
+                settings.listen.admin = l;
+            }
             myquorum::serve::run(settings).await
         }
         Command::Config => {

@@ -1,7 +1,10 @@
-//! `myquorum serve`: the proxy in front of existing servers from the config file.
+//! `myquorum serve`: the proxy in front of existing servers from the config file, and
+//! [`run_listeners`], which both `serve` and `up` use to run the MySQL and admin ports.
 
 use anyhow::Context;
+use myquorum_proxy::Proxy;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
 
@@ -9,10 +12,45 @@ use crate::settings::Settings;
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     settings.validate_listen()?;
     settings.proxy.validate()?;
-    let listener = TcpListener::bind(&settings.listen.mysql)
-        .await
-        .with_context(|| format!("cannot listen on {} (listen.mysql)", settings.listen.mysql))?;
-    tracing::info!(addr = %settings.listen.mysql, "MySQL port listening");
-    myquorum_proxy::serve(listener, settings.proxy, crate::shutdown::signal()).await?;
+    let listeners = Listeners::bind(&settings).await?;
+    run_listeners(&settings, listeners, crate::shutdown::on_signal()).await
+}
+
+/// The bound listening sockets (bound before anything slow starts, so a taken port fails
+/// fast).
+pub struct Listeners {
+    mysql: TcpListener,
+    admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the MySQL and admin ports of `settings`.
+    pub async fn bind(settings: &Settings) -> anyhow::Result<Self> {
+        let mysql = TcpListener::bind(&settings.listen.mysql)
+            .await
+            .with_context(|| format!("cannot listen on {} (listen.mysql)", settings.listen.mysql))?;
+        let admin = TcpListener::bind(&settings.listen.admin)
+            .await
+            .with_context(|| format!("cannot listen on {} (listen.admin)", settings.listen.admin))?;
+        Ok(Self { mysql, admin })
+    }
+}
+
+/// Starts the proxy and serves its MySQL and admin ports until `stop` is cancelled.
+pub async fn run_listeners(settings: &Settings, listeners: Listeners, stop: CancellationToken) -> anyhow::Result<()> {
+    let proxy = Proxy::start(settings.proxy.clone()).await?;
+    tracing::info!(mysql = %settings.listen.mysql, admin = %settings.listen.admin, "listening");
+    let admin = {
+        let proxy = proxy.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            myquorum_proxy::admin::serve_admin(&proxy, listeners.admin, stop.cancelled_owned()).await
+        })
+    };
+    let mysql = proxy.serve_mysql(listeners.mysql, stop.clone().cancelled_owned()).await;
+    stop.cancel();
+    let admin = admin.await.context("admin port task")?;
+    mysql?;
+    admin?;
     Ok(())
 }

@@ -15,12 +15,15 @@ use std::path::Path;
 pub struct ListenConfig {
     /// MySQL protocol port for clients.
     pub mysql: String,
+    /// Admin SQL port (`SHOW BACKENDS`, `SHOW SESSIONS`, `SHOW CONFIG`, ...).
+    pub admin: String,
 }
 
 impl Default for ListenConfig {
     fn default() -> Self {
         Self {
             mysql: "127.0.0.1:6033".to_owned(),
+            admin: "127.0.0.1:6032".to_owned(),
         }
     }
 }
@@ -68,12 +71,14 @@ impl Settings {
 
     /// Checks the listen address (the proxy validates its own section when it starts).
     pub fn validate_listen(&self) -> Result<(), SettingsError> {
-        if self.listen.mysql.parse::<std::net::SocketAddr>().is_err() {
-            return Err(myquorum_proxy::error::ConfigError::invalid(
-                "listen.mysql",
-                format!("{:?} is not an ip:port address", self.listen.mysql),
-            )
-            .into());
+        for (key, value) in [("listen.mysql", &self.listen.mysql), ("listen.admin", &self.listen.admin)] {
+            if value.parse::<std::net::SocketAddr>().is_err() {
+                return Err(myquorum_proxy::error::ConfigError::invalid(
+                    key,
+                    format!("{value:?} is not an ip:port address"),
+                )
+                .into());
+            }
         }
         Ok(())
     }

@@ -1,4 +1,7 @@
-//! The one shutdown signal: Ctrl-C or SIGTERM.
+//! The one shutdown signal: Ctrl-C or SIGTERM, fanned out to every listener through a
+//! cancellation token.
+
+use tokio_util::sync::CancellationToken;
 
 /// Resolves on the first Ctrl-C (SIGINT) or SIGTERM.
 pub async fn signal() {
@@ -22,4 +25,15 @@ pub async fn signal() {
         let _ = ctrl_c.await;
     }
     tracing::info!("shutdown signal received");
+}
+
+/// A token cancelled on the first signal; each listener awaits `token.cancelled_owned()`.
+pub fn on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        signal().await;
+        trigger.cancel();
+    });
+    token
 }

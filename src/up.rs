@@ -4,9 +4,8 @@
 use anyhow::Context;
 use myquorum_proxy::{BackendNode, UserConfig};
 use myquorum_sandbox::Cluster;
-use tokio::net::TcpListener;
-
 use crate::cli::UpArgs;
+use crate::serve::{run_listeners, Listeners};
 use crate::settings::Settings;
 
 /// Applies `up`'s flags on top of the loaded settings.
@@ -24,33 +23,26 @@ pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
     if let Some(l) = &args.listen {
         settings.listen.mysql = l.clone();
     }
+    if let Some(l) = &args.admin_listen {
+        settings.listen.admin = l.clone();
+    }
 }
 
 /// Starts the sandbox and the proxy, prints how to connect, and runs until a signal.
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     settings.validate_listen()?;
-    let listener = TcpListener::bind(&settings.listen.mysql)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (listen.mysql / --listen)",
-                settings.listen.mysql
-            )
-        })?;
-    let cluster = Cluster::start(settings.sandbox.clone())
-        .await
-        .context("starting the sandbox cluster")?;
+    let listeners = Listeners::bind(&settings).await?;
+    let stop = crate::shutdown::on_signal();
+    let cluster = tokio::select! {
+        started = Cluster::start(settings.sandbox.clone()) => started.context("starting the sandbox cluster")?,
+        _ = stop.cancelled() => anyhow::bail!("interrupted while starting the sandbox"),
+    };
     wire_proxy_to(&mut settings, &cluster);
     print_banner(&settings, &cluster);
-    let served =
-        myquorum_proxy::serve(listener, settings.proxy.clone(), crate::shutdown::signal()).await;
+    let served = run_listeners(&settings, listeners, stop).await;
     tracing::info!("stopping the sandbox cluster");
-    cluster
-        .stop()
-        .await
-        .context("stopping the sandbox cluster")?;
-    served?;
-    Ok(())
+    cluster.stop().await.context("stopping the sandbox cluster")?;
+    served
 }
 
 /// Points the proxy at the sandbox's nodes, primary and application user.
@@ -91,11 +83,23 @@ fn print_banner(settings: &Settings, cluster: &Cluster) {
         println!("  {:<11} {:<8} 127.0.0.1:{}", n.id, role, n.port);
     }
     println!("  proxy       MySQL    {}", settings.listen.mysql);
+    println!("  proxy       admin    {}", settings.listen.admin);
     println!();
     println!("Connect through the proxy:");
     println!(
         "  mariadb -h{host} -P{port} -u{} -p{} {}",
         sb.app_user, sb.app_password, sb.app_database
+    );
+    let (admin_host, admin_port) = settings
+        .listen
+        .admin
+        .rsplit_once(':')
+        .unwrap_or(("127.0.0.1", "6032"));
+    let admin = settings.proxy.admin_users.first();
+    println!(
+        "Admin port:\n  mariadb -h{admin_host} -P{admin_port} -u{} -p{} -e 'SHOW BACKENDS'",
+        admin.map_or("admin", |u| u.name.as_str()),
+        admin.map_or("admin", |u| u.password.as_str())
     );
     println!("Press Ctrl-C to stop the proxy and every server.");
 }

@@ -3,6 +3,7 @@
 //! to a backend connection taken from [`backend::pool`] and streams the answer back with
 //! [`relay`]. See `shared/DESIGN.md` section 1 for the layout this crate follows.
 
+pub mod admin;
 pub mod backend;
 pub mod capabilities;
 pub mod config;

@@ -1,0 +1,243 @@
+//! The admin port's accept loop and per-connection command loop. Logins go through the same
+//! handshake as the MySQL port, checked against `admin_users`; admin connections take no
+//! backend connection and are not listed in the session registry.
+
+use mysql_common::constants::CapabilityFlags;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, instrument, warn};
+
+use super::commands::{self, Statement, Variable};
+use super::resultset::{self, Framing, Kind, ResultSet};
+use super::show;
+use crate::error::{MysqlError, ProxyError, SessionError};
+use crate::frontend::commands::name as command_name;
+use crate::frontend::handshake::{self, Login};
+use crate::packet::{err_payload, PacketIo, ReadError};
+use crate::server::{Proxy, Shared};
+
+/// Largest command an admin client may send: admin statements are short.
+const MAX_ADMIN_PACKET: usize = 1 << 20;
+
+/// What `@@wait_timeout` reports: the server default. The admin port never closes an idle
+/// connection; the value only keeps drivers from treating theirs as expired.
+const IDLE_TIMEOUT_SECS: u64 = 28_800;
+
+/// The text `SELECT @@version_comment` answers with.
+const VERSION_COMMENT: &str = "myquorum admin";
+
+/// Runs the accept loop until `shutdown` resolves, then drains like the MySQL port: stop
+/// accepting, answer 1053 to idle clients, wait up to `shutdown_grace_ms`.
+pub async fn run(
+    proxy: &Proxy,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ProxyError> {
+    let shared = proxy.shared();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!(error = %e, "admin accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let id = shared.next_connection_id();
+                let conn = connection(PacketIo::new(stream), id, peer, Arc::clone(shared), stop_rx.clone());
+                conns.spawn(conn);
+            }
+        }
+    }
+    drop(listener);
+    info!(connections = conns.len(), "admin port shutting down");
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
+    let drained = tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        warn!(
+            left = conns.len(),
+            "grace period over: closing admin connections"
+        );
+        conns.shutdown().await;
+    }
+    info!("admin port stopped");
+    Ok(())
+}
+
+/// Serves one admin client to its end; errors are logged here, once.
+#[instrument(name = "admin", skip_all, fields(id = id, peer = %peer))]
+async fn connection(
+    mut io: PacketIo,
+    id: u32,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    match serve(&mut io, id, peer, &shared, &mut shutdown).await {
+        Ok(()) | Err(SessionError::ClientGone(_)) => debug!("admin connection closed"),
+        Err(e) => debug!(error = %e, "admin connection ended"),
+    }
+    io.shutdown().await;
+}
+
+async fn serve(
+    io: &mut PacketIo,
+    id: u32,
+    peer: SocketAddr,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    let login = handshake::authenticate(
+        io,
+        id,
+        &shared.server,
+        &shared.config.version_suffix,
+        &shared.config.admin_users,
+        &peer.ip().to_string(),
+    )
+    .await?;
+    let Login::Accepted(hello) = login else {
+        return Ok(());
+    };
+    send(io, hello.next_seq, &resultset::ok(0x00)).await?;
+    let framing = Framing::new(hello.capabilities, hello.mariadb_capabilities);
+    debug!(
+        user = %hello.user.name,
+        deprecate_eof = hello.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
+        "admin login"
+    );
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                let e = MysqlError::shutdown();
+                return send(io, 0, &err_payload(e.code, e.state, &e.message)).await;
+            }
+            read = io.read_packet(MAX_ADMIN_PACKET) => read,
+        };
+        let packet = match read {
+            Ok(p) => p,
+            Err(ReadError::Io(e)) => return Err(SessionError::ClientGone(e)),
+            Err(ReadError::TooLarge(_)) => {
+                let e = MysqlError::packet_too_large();
+                return send(io, 0, &err_payload(e.code, e.state, &e.message)).await;
+            }
+        };
+        let seq = packet.next_seq();
+        match packet.payload.first().copied() {
+            Some(0x01) => return Ok(()),
+            Some(0x02 | 0x0E) => send(io, seq, &resultset::ok(0x00)).await?,
+            Some(0x03) => {
+                let sql = String::from_utf8_lossy(&packet.payload[1..]);
+                let who = Who {
+                    user: &hello.user.name,
+                    host: &peer.ip().to_string(),
+                };
+                query(io, seq, framing, shared, who, &sql).await?;
+            }
+            Some(other) => {
+                let e = MysqlError::unknown_command(command_name(other));
+                send(io, seq, &err_payload(e.code, e.state, &e.message)).await?;
+            }
+            None => {
+                return Err(SessionError::ClientProtocol(
+                    "empty command packet".to_owned(),
+                ))
+            }
+        }
+    }
+}
+
+/// Answers one COM_QUERY.
+#[instrument(skip(io, framing, shared, who))]
+async fn query(
+    io: &mut PacketIo,
+    seq: u8,
+    framing: Framing,
+    shared: &Shared,
+    who: Who<'_>,
+    sql: &str,
+) -> Result<(), SessionError> {
+    let rs = match commands::parse(sql) {
+        Statement::ShowBackends => show::backends(shared).await,
+        Statement::ShowSessions => show::sessions(shared),
+        Statement::ShowConfig => show::config(&shared.config),
+        Statement::ShowPool => show::pool(shared),
+        Statement::Select(items) => select(shared, who, &items),
+        Statement::Set => return send(io, seq, &resultset::ok(0x00)).await,
+        Statement::Unsupported(stmt) => {
+            let message = format!("myquorum admin port does not support: {stmt}");
+            return send(io, seq, &err_payload(1235, "42000", &message)).await;
+        }
+    };
+    resultset::queue(io, seq, framing, &rs);
+    io.flush().await.map_err(SessionError::ClientGone)
+}
+
+/// The logged-in admin account, for `USER()`.
+#[derive(Debug, Clone, Copy)]
+struct Who<'a> {
+    user: &'a str,
+    host: &'a str,
+}
+
+/// The one-row answer to a `SELECT` of connect-time variables.
+fn select(shared: &Shared, who: Who<'_>, items: &[(String, Variable)]) -> ResultSet {
+    let columns: Vec<(&str, Kind)> = items
+        .iter()
+        .map(|(label, var)| {
+            let kind = match var {
+                Variable::MaxAllowedPacket
+                | Variable::WaitTimeout
+                | Variable::InteractiveTimeout => Kind::Unsigned,
+                _ => Kind::Text,
+            };
+            (label.as_str(), kind)
+        })
+        .collect();
+    let mut rs = ResultSet::new(&columns);
+    let row = items
+        .iter()
+        .map(|(_, var)| match var {
+            Variable::VersionComment => Some(VERSION_COMMENT.to_owned()),
+            Variable::Version => Some(version(shared)),
+            Variable::MaxAllowedPacket => Some(MAX_ADMIN_PACKET.to_string()),
+            Variable::WaitTimeout | Variable::InteractiveTimeout => {
+                Some(IDLE_TIMEOUT_SECS.to_string())
+            }
+            Variable::Charset => Some("utf8mb4".to_owned()),
+            Variable::Socket | Variable::Database => None,
+            Variable::User => Some(format!("{}@{}", who.user, who.host)),
+        })
+        .collect();
+    rs.push(row);
+    rs
+}
+
+/// The version a server would report to `SELECT VERSION()`: the greeting's, without the
+/// `5.5.5-` prefix MariaDB puts there for old replication clients.
+fn version(shared: &Shared) -> String {
+    let v = &shared.server.version;
+    let v = v.strip_prefix("5.5.5-").unwrap_or(v);
+    format!("{v}{}", shared.config.version_suffix)
+}
+
+async fn send(io: &mut PacketIo, seq: u8, payload: &[u8]) -> Result<(), SessionError> {
+    io.send_packet(seq, payload)
+        .await
+        .map(|_| ())
+        .map_err(SessionError::ClientGone)
+}
