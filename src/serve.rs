@@ -28,26 +28,37 @@ impl Listeners {
     pub async fn bind(settings: &Settings) -> anyhow::Result<Self> {
         let mysql = TcpListener::bind(&settings.listen.mysql)
             .await
-            .with_context(|| format!("cannot listen on {} (listen.mysql)", settings.listen.mysql))?;
+            .with_context(|| {
+                format!("cannot listen on {} (listen.mysql)", settings.listen.mysql)
+            })?;
         let admin = TcpListener::bind(&settings.listen.admin)
             .await
-            .with_context(|| format!("cannot listen on {} (listen.admin)", settings.listen.admin))?;
+            .with_context(|| {
+                format!("cannot listen on {} (listen.admin)", settings.listen.admin)
+            })?;
         Ok(Self { mysql, admin })
     }
 }
 
 /// Starts the proxy and serves its MySQL and admin ports until `stop` is cancelled.
-pub async fn run_listeners(settings: &Settings, listeners: Listeners, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_listeners(
+    settings: &Settings,
+    listeners: Listeners,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let proxy = Proxy::start(settings.proxy.clone()).await?;
     tracing::info!(mysql = %settings.listen.mysql, admin = %settings.listen.admin, "listening");
     let admin = {
         let proxy = proxy.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            myquorum_proxy::admin::serve_admin(&proxy, listeners.admin, stop.cancelled_owned()).await
+            myquorum_proxy::admin::serve_admin(&proxy, listeners.admin, stop.cancelled_owned())
+                .await
         })
     };
-    let mysql = proxy.serve_mysql(listeners.mysql, stop.clone().cancelled_owned()).await;
+    let mysql = proxy
+        .serve_mysql(listeners.mysql, stop.clone().cancelled_owned())
+        .await;
     stop.cancel();
     let admin = admin.await.context("admin port task")?;
     mysql?;

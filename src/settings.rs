@@ -71,7 +71,10 @@ impl Settings {
 
     /// Checks the listen address (the proxy validates its own section when it starts).
     pub fn validate_listen(&self) -> Result<(), SettingsError> {
-        for (key, value) in [("listen.mysql", &self.listen.mysql), ("listen.admin", &self.listen.admin)] {
+        for (key, value) in [
+            ("listen.mysql", &self.listen.mysql),
+            ("listen.admin", &self.listen.admin),
+        ] {
             if value.parse::<std::net::SocketAddr>().is_err() {
                 return Err(myquorum_proxy::error::ConfigError::invalid(
                     key,

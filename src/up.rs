@@ -1,12 +1,12 @@
 //! `myquorum up`: the local sandbox (N MariaDB servers with GTID replication) and the proxy in
 //! front of it, stopped together on Ctrl-C / SIGTERM.
 
-use anyhow::Context;
-use myquorum_proxy::{BackendNode, UserConfig};
-use myquorum_sandbox::Cluster;
 use crate::cli::UpArgs;
 use crate::serve::{run_listeners, Listeners};
 use crate::settings::Settings;
+use anyhow::Context;
+use myquorum_proxy::{BackendNode, UserConfig};
+use myquorum_sandbox::Cluster;
 
 /// Applies `up`'s flags on top of the loaded settings.
 pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
@@ -41,7 +41,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     print_banner(&settings, &cluster);
     let served = run_listeners(&settings, listeners, stop).await;
     tracing::info!("stopping the sandbox cluster");
-    cluster.stop().await.context("stopping the sandbox cluster")?;
+    cluster
+        .stop()
+        .await
+        .context("stopping the sandbox cluster")?;
     served
 }
 

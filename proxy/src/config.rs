@@ -4,7 +4,31 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+use crate::classify::Consistency;
 use crate::error::ConfigError;
+use crate::quorum::FailureThreshold;
+
+/// The STRONG wait (DESIGN.md section 4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuorumConfig {
+    /// Cabinet failure threshold: `1` (default: the primary plus the fastest replica on 4
+    /// nodes; survives one failure) or `"majority"` (primary plus 2 of 3 replicas, as the old
+    /// system waited for; slower, survives more).
+    pub failure_threshold: FailureThreshold,
+    /// Bound on a STRONG write's wait; past it the write stays committed and the client gets
+    /// OK with a warning (milliseconds).
+    pub timeout_ms: u64,
+}
+
+impl Default for QuorumConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: FailureThreshold::default(),
+            timeout_ms: 5_000,
+        }
+    }
+}
 
 /// One application user the proxy accepts. The proxy checks the client's password itself and
 /// then opens backend connections as the same user with the same password, so the user must
@@ -80,6 +104,20 @@ pub struct ProxyConfig {
     pub max_packet_size: usize,
     /// Backend pool settings.
     pub pool: PoolConfig,
+    /// Consistency of a MySQL-port session that chose none (`SET myquorum_consistency`
+    /// changes it per session).
+    pub default_consistency: Consistency,
+    /// Control account for replica position watchers (needs only to log in).
+    pub control_user: String,
+    /// Its password.
+    pub control_password: String,
+    /// The STRONG wait.
+    pub quorum: QuorumConfig,
+    /// How long a CAUSAL read waits on a replica for the session's last write before it runs
+    /// on the primary instead (milliseconds).
+    pub causal_wait_ms: u64,
+    /// EVENTUAL reads skip replicas known to be more than this many writes behind.
+    pub max_replica_lag: u64,
     /// How long shutdown waits for in-flight sessions before closing them (milliseconds).
     pub shutdown_grace_ms: u64,
 }
@@ -97,6 +135,12 @@ impl Default for ProxyConfig {
             version_suffix: "-myquorum".to_owned(),
             max_packet_size: 1 << 30,
             pool: PoolConfig::default(),
+            default_consistency: Consistency::Eventual,
+            control_user: "myquorum".to_owned(),
+            control_password: "myquorum".to_owned(),
+            quorum: QuorumConfig::default(),
+            causal_wait_ms: 1_000,
+            max_replica_lag: 1_000,
             shutdown_grace_ms: 10_000,
         }
     }
@@ -137,6 +181,18 @@ impl ProxyConfig {
             return Err(ConfigError::invalid(
                 "proxy.primary",
                 format!("no node has id {:?}", self.primary),
+            ));
+        }
+        if let Err(e) = self.quorum.failure_threshold.resolve(self.nodes.len()) {
+            return Err(ConfigError::invalid(
+                "proxy.quorum.failure_threshold",
+                e.to_string(),
+            ));
+        }
+        if self.quorum.timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "proxy.quorum.timeout_ms",
+                "must be positive",
             ));
         }
         if self.max_packet_size < 1024 {

@@ -6,16 +6,22 @@
 pub mod admin;
 pub mod backend;
 pub mod capabilities;
+pub mod classify;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod frontend;
 pub mod gtid;
 pub mod ok_packet;
 pub mod packet;
+pub mod quorum;
 pub mod registry;
 pub mod relay;
+pub mod resultset;
+pub mod route;
 pub mod server;
+pub mod timestamps;
 
-pub use config::{BackendNode, PoolConfig, ProxyConfig, UserConfig};
+pub use config::{BackendNode, PoolConfig, ProxyConfig, QuorumConfig, UserConfig};
 pub use error::ProxyError;
 pub use server::{serve, Proxy};

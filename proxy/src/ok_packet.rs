@@ -148,7 +148,11 @@ pub fn rewrite_for_client(payload: &[u8], client_tracks: bool) -> Option<Rewritt
             let state = (!state.is_empty()).then_some(state.as_slice());
             encode(&ok, state, true)
         })
-    } else if payload.len() > 7 || ok.status.contains(StatusFlags::SERVER_SESSION_STATE_CHANGED) {
+    } else if payload.len() > 7
+        || ok
+            .status
+            .contains(StatusFlags::SERVER_SESSION_STATE_CHANGED)
+    {
         let plain = encode(&ok, None, false);
         (plain != payload).then_some(plain)
     } else {
@@ -160,6 +164,32 @@ pub fn rewrite_for_client(payload: &[u8], client_tracks: bool) -> Option<Rewritt
         status: ok.status,
         warnings: ok.warnings,
     })
+}
+
+/// Adds `extra` to the warning count of a framed OK packet (the proxy's own warning, e.g. a
+/// STRONG write whose quorum wait timed out). Returns false when the packet is not an OK.
+pub fn bump_warnings(framed: &mut [u8], extra: u16) -> bool {
+    let Some(payload) = framed.get(4..) else {
+        return false;
+    };
+    let mut buf = ParseBuf(payload);
+    let header = buf.checked_eat_u8();
+    if !matches!(header, Some(0x00 | 0xFE)) {
+        return false;
+    }
+    if buf.checked_eat_lenenc_int().is_none() || buf.checked_eat_lenenc_int().is_none() {
+        return false;
+    }
+    if buf.checked_eat_u16_le().is_none() {
+        return false;
+    }
+    let offset = 4 + payload.len() - buf.len();
+    let Some(bytes) = framed.get_mut(offset..offset + 2) else {
+        return false;
+    };
+    let count = u16::from_le_bytes([bytes[0], bytes[1]]).saturating_add(extra);
+    bytes.copy_from_slice(&count.to_le_bytes());
+    true
 }
 
 /// Encodes an OK packet for a client; `tracked` selects the CLIENT_SESSION_TRACK layout.
@@ -248,10 +278,24 @@ mod tests {
         let pkt = ok_with_state(info, &sysvar(b"last_gtid", b"0-1-9"));
         let r = rewrite_for_client(&pkt, false).expect("parses");
         let out = r.payload.expect("rewritten");
-        assert_eq!(usize::from(out[7]), info.len(), "length-encoded, as MariaDB sends it");
+        assert_eq!(
+            usize::from(out[7]),
+            info.len(),
+            "length-encoded, as MariaDB sends it"
+        );
         assert_eq!(&out[8..], info);
         let status = u16::from_le_bytes([out[3], out[4]]);
         assert_eq!(status & StatusFlags::SERVER_SESSION_STATE_CHANGED.bits(), 0);
+    }
+
+    #[test]
+    fn warnings_are_bumped_in_place() {
+        let mut framed = vec![7, 0, 0, 1, 0x00, 1, 0];
+        framed.extend_from_slice(&StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits().to_le_bytes());
+        framed.extend_from_slice(&2u16.to_le_bytes());
+        assert!(bump_warnings(&mut framed, 1));
+        assert_eq!(u16::from_le_bytes([framed[9], framed[10]]), 3);
+        assert!(!bump_warnings(&mut [1, 0, 0, 1, 0xFF], 1));
     }
 
     #[test]

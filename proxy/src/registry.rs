@@ -87,6 +87,13 @@ impl Registry {
         }
     }
 
+    /// Records why the session is pinned (None: not pinned).
+    pub fn set_pin(&self, id: u32, pin: Option<&'static str>) {
+        if let Some(e) = self.lock().get_mut(&id) {
+            e.info.pin = pin;
+        }
+    }
+
     /// Records the user after COM_CHANGE_USER.
     pub fn set_user(&self, id: u32, user: &str) {
         if let Some(e) = self.lock().get_mut(&id) {

@@ -63,6 +63,11 @@ pub struct Summary {
     pub prepare_rewrite: Option<u32>,
     /// Output of [`Shape::Prepare`]: the backend's statement id and parameter count.
     pub prepared: Option<(u32, u16)>,
+    /// Input: keep the final OK packet instead of sending it (a STRONG write answers only
+    /// once its quorum wait is over).
+    pub hold_final_ok: bool,
+    /// Output with `hold_final_ok`: the final OK, framed, not yet sent.
+    pub held_ok: Option<Vec<u8>>,
 }
 
 /// Where the relay stopped.
@@ -323,22 +328,27 @@ fn finish_ok(
     let seq = backend.rbuf[3];
     let frame = backend.rbuf.split_to(4 + len);
     let rewritten = ok_packet::rewrite_for_client(&frame[4..], framing.tracks_session);
-    summary.sent_any = true;
-    match rewritten {
+    let (bytes, next) = match rewritten {
         Some(r) => {
-            match &r.payload {
+            let bytes = match &r.payload {
                 Some(p) => {
-                    write_frames(&mut client.wbuf, seq, p);
+                    let mut framed = bytes::BytesMut::with_capacity(4 + p.len());
+                    write_frames(&mut framed, seq, p);
+                    framed.to_vec()
                 }
-                None => client.wbuf.extend_from_slice(&frame),
-            }
-            absorb(summary, r.status, r.changes)
+                None => frame.to_vec(),
+            };
+            (bytes, absorb(summary, r.status, r.changes))
         }
-        None => {
-            client.wbuf.extend_from_slice(&frame);
-            State::Done
-        }
+        None => (frame.to_vec(), State::Done),
+    };
+    if summary.hold_final_ok && next == State::Done && frame[4] == 0x00 {
+        summary.held_ok = Some(bytes);
+    } else {
+        client.wbuf.extend_from_slice(&bytes);
+        summary.sent_any = true;
     }
+    next
 }
 
 /// Handles a 0xFE packet that ends a result set: an old-style EOF, or an OK packet with the

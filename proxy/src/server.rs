@@ -12,11 +12,17 @@ use tracing::{info, warn};
 
 use crate::backend::conn::probe;
 use crate::backend::{Pool, ServerInfo};
+use crate::classify::Classifier;
+use crate::cluster::ClusterHandle;
 use crate::config::{BackendNode, ProxyConfig};
 use crate::error::{ConfigError, ProxyError};
 use crate::frontend::session;
 use crate::packet::PacketIo;
+use crate::quorum::{QuorumTracker, TrackerConfig};
 use crate::registry::Registry;
+
+/// Statements whose classification is cached.
+const CLASSIFIER_CACHE: usize = 4096;
 
 /// How long start-up keeps probing a backend that does not answer yet.
 const PROBE_DEADLINE: Duration = Duration::from_secs(30);
@@ -32,6 +38,10 @@ pub struct Shared {
     pub pool: Arc<Pool>,
     /// Live client sessions.
     pub registry: Arc<Registry>,
+    /// Topology, replica choice, timestamps and the quorum tracker.
+    pub cluster: ClusterHandle,
+    /// Statement classification with its bounded cache.
+    pub classifier: Classifier,
     next_connection_id: AtomicU32,
 }
 
@@ -59,9 +69,29 @@ impl Proxy {
             .ok_or_else(|| ConfigError::invalid("proxy.primary", "unknown node"))?;
         let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
         info!(version = %server.version, node = %primary.id, "backend probed");
+        let replicas: Vec<BackendNode> = config
+            .nodes
+            .iter()
+            .filter(|n| n.id != primary.id)
+            .cloned()
+            .collect();
+        let quorum = if replicas.is_empty() {
+            None
+        } else {
+            let mut tracker =
+                TrackerConfig::new(replicas, &config.control_user, &config.control_password);
+            tracker.failure_threshold = config.quorum.failure_threshold;
+            tracker.timeout = Duration::from_millis(config.quorum.timeout_ms);
+            Some(
+                QuorumTracker::start(tracker)
+                    .map_err(|e| ConfigError::invalid("proxy.quorum", e.to_string()))?,
+            )
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 pool: Pool::new(config.pool.clone()),
+                cluster: ClusterHandle::new(&config, quorum),
+                classifier: Classifier::new(CLASSIFIER_CACHE),
                 config,
                 server,
                 registry: Arc::new(Registry::default()),
@@ -127,6 +157,9 @@ impl Proxy {
         // Sessions hand their connections back through reset tasks; give them a moment.
         tokio::time::sleep(Duration::from_millis(100)).await;
         shared.pool.close_all().await;
+        if let Some(quorum) = &shared.cluster.quorum {
+            quorum.shutdown().await;
+        }
         info!("MySQL port stopped");
         Ok(())
     }

@@ -67,7 +67,9 @@ async fn bad_input_and_backend_death_are_contained() {
     // The primary dies under a running query: a clean 2013, no hang, no panic.
     let mut victim = mysql_async::Conn::new(proxy.opts()).await.expect("connect");
     let sleeper = tokio::spawn(async move {
-        let r: Result<Option<i64>, _> = victim.query_first("SELECT SLEEP(60)").await;
+        let r: Result<Option<i64>, _> = victim
+            .query_first("/* myquorum:consistency=STRONG */ SELECT SLEEP(60)")
+            .await;
         r
     });
     tokio::time::sleep(Duration::from_millis(500)).await;

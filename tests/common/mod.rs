@@ -155,6 +155,10 @@ fn start_cluster_fixture() -> Result<Fixture, String> {
                             })
                             .collect(),
                         primary: cluster.primary().id.clone(),
+                        // The probes write and read back in one session: CAUSAL reads run on
+                        // replicas that have applied the session's writes, so the answers
+                        // must equal the primary's while exercising read routing.
+                        default_consistency: myquorum_proxy::classify::Consistency::Causal,
                         ..Default::default()
                     };
                     tokio::spawn(async move {

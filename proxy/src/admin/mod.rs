@@ -7,7 +7,6 @@
 //! `admin_users` from the configuration, checked by the proxy alone.
 
 mod commands;
-mod resultset;
 mod server;
 mod show;
 

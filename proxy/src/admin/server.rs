@@ -13,12 +13,12 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, instrument, warn};
 
 use super::commands::{self, Statement, Variable};
-use super::resultset::{self, Framing, Kind, ResultSet};
 use super::show;
 use crate::error::{MysqlError, ProxyError, SessionError};
 use crate::frontend::commands::name as command_name;
 use crate::frontend::handshake::{self, Login};
 use crate::packet::{err_payload, PacketIo, ReadError};
+use crate::resultset::{self, Framing, Kind, ResultSet};
 use crate::server::{Proxy, Shared};
 
 /// Largest command an admin client may send: admin statements are short.

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 
-use super::resultset::{Kind, ResultSet};
 use crate::config::ProxyConfig;
+use crate::resultset::{Kind, ResultSet};
 use crate::server::Shared;
 
 /// How long `SHOW BACKENDS` waits for a TCP connect before calling a node `down`.

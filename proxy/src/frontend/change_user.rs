@@ -85,7 +85,7 @@ impl Session {
                 "COM_CHANGE_USER authentication failed".to_owned(),
             ));
         };
-        self.release_backend();
+        self.release_backends();
         self.forget_session_state();
         self.database = None;
         if let Some(c) = request.collation.and_then(|c| u8::try_from(c).ok()) {

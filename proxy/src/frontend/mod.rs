@@ -7,5 +7,6 @@ pub mod history;
 pub mod kill;
 pub mod lexer;
 pub mod prepared;
+pub mod routing;
 pub mod session;
 pub mod statements;

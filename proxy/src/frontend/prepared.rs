@@ -64,14 +64,16 @@ impl Session {
         } else {
             None
         };
-        let (Some(backend_id), Some(backend)) = (backend_id, self.backend.as_mut()) else {
+        let primary = self.primary_id();
+        let (Some(backend_id), Some(index)) = (backend_id, self.conn_index(&primary)) else {
             return Ok(());
         };
         let mut payload = packet.payload.to_vec();
         payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+        let backend = &mut self.conns[index];
         backend.io.queue_packet(packet.seq, &payload);
         if backend.io.flush().await.is_err() {
-            self.drop_backend();
+            self.drop_conn(&primary);
         }
         Ok(())
     }
@@ -88,10 +90,14 @@ impl Session {
         client_id: u32,
         seq: u8,
     ) -> Result<Option<u32>, SessionError> {
-        if let Err(e) = self.ensure_backend().await {
-            self.send_backend_error(seq, &e).await?;
-            return Ok(None);
-        }
+        let primary = self.primary_id();
+        let index = match self.ensure_conn(&primary).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.send_backend_error(seq, &e).await?;
+                return Ok(None);
+            }
+        };
         let Some(stmt) = self.statements.get_mut(client_id) else {
             return Ok(None);
         };
@@ -99,10 +105,7 @@ impl Session {
             return Ok(Some(id));
         }
         let sql = stmt.sql.clone();
-        let Some(backend) = self.backend.as_mut() else {
-            return Ok(None);
-        };
-        match backend.prepare(&sql).await {
+        match self.conns[index].prepare(&sql).await {
             Ok((id, _params)) => {
                 tracing::debug!(
                     client_id,

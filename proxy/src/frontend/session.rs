@@ -13,15 +13,17 @@ use tracing::{debug, instrument, warn};
 
 use super::commands::{self, Action};
 use super::handshake::{self, ClientHello, Login};
-use super::history::{self, History, Setting};
+use super::history::{History, Setting};
 use super::statements::StatementMap;
 use crate::backend::{BackendConn, BackendKey};
+use crate::classify::{Consistency, PinReason};
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
 use crate::registry::Registration;
 use crate::relay::{self, ClientFraming, RelayError, Shape, Step, Summary};
 use crate::server::Shared;
+use std::collections::HashSet;
 
 /// The per-client state the proxy keeps.
 pub struct Session {
@@ -31,7 +33,10 @@ pub struct Session {
     pub(super) registration: Registration,
     pub(super) hello: ClientHello,
     pub(super) shared: Arc<Shared>,
-    pub(super) backend: Option<BackendConn>,
+    /// Backend connections held, at most one per node.
+    pub(super) conns: Vec<BackendConn>,
+    /// Node of the previous statement (the sticky rule, read-only transactions).
+    pub(super) previous: Option<String>,
     pub(super) framing: ClientFraming,
     /// Status flags of the last complete answer.
     pub(super) status: StatusFlags,
@@ -41,8 +46,17 @@ pub struct Session {
     pub(super) database: Option<Vec<u8>>,
     /// Session settings to replay on a new backend connection.
     pub(super) history: History,
-    /// Prepared statements.
+    /// Prepared statements (they live on the primary connection).
     pub(super) statements: StatementMap,
+    /// Session consistency level (`SET myquorum_consistency`).
+    pub(super) consistency: Consistency,
+    /// Why the session is pinned to the primary, if it is.
+    pub(super) pins: HashSet<PinReason>,
+    /// The replica running the session's `START TRANSACTION READ ONLY`, while it lasts.
+    pub(super) read_only_node: Option<String>,
+    /// The proxy's own warning for the last statement (a STRONG quorum timeout), merged into
+    /// the next SHOW WARNINGS.
+    pub(super) proxy_warning: Option<String>,
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
@@ -88,9 +102,14 @@ pub async fn run(
         io,
         registration,
         database: None,
+        consistency: shared.config.default_consistency,
         hello,
         shared,
-        backend: None,
+        conns: Vec::new(),
+        previous: None,
+        pins: HashSet::new(),
+        read_only_node: None,
+        proxy_warning: None,
         framing,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         last_gtid: None,
@@ -101,7 +120,7 @@ pub async fn run(
         Ok(()) | Err(SessionError::ClientGone(_)) => debug!("session closed"),
         Err(e) => debug!(error = %e, "session ended"),
     }
-    session.release_backend();
+    session.release_backends();
 }
 
 impl Session {
@@ -169,24 +188,6 @@ impl Session {
         }
     }
 
-    /// COM_QUERY: `KILL <proxy id>` is mapped; a successful session SET is recorded.
-    async fn query(&mut self, packet: &Packet) -> Result<(), SessionError> {
-        let sql = &packet.payload[1..];
-        if let Some(kill) = super::kill::parse(sql) {
-            return self.kill(packet, kill).await;
-        }
-        let done = self
-            .relay_command(packet.seq, &packet.payload, Shape::Query, None)
-            .await?;
-        if done.is_some_and(|s| !s.error)
-            && history::is_session_setting(sql)
-            && is_single_statement(sql)
-        {
-            self.history.record(Setting::Statement(sql.to_vec()));
-        }
-        Ok(())
-    }
-
     /// Attaches a backend and selects `database` on it. Returns false when the client was
     /// refused (the ERR was sent with sequence id `seq`).
     pub(super) async fn attach_with_database(
@@ -194,21 +195,25 @@ impl Session {
         seq: u8,
         database: Option<Vec<u8>>,
     ) -> Result<bool, SessionError> {
-        if let Err(e) = self.ensure_backend().await {
-            self.send_backend_error(seq, &e).await?;
-            return Ok(false);
-        }
-        let (Some(db), Some(backend)) = (database, self.backend.as_mut()) else {
+        let primary = self.primary_id();
+        let index = match self.ensure_conn(&primary).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.send_backend_error(seq, &e).await?;
+                return Ok(false);
+            }
+        };
+        let Some(db) = database else {
             return Ok(true);
         };
-        match backend.command_ok(&init_db(&db)).await {
+        match self.conns[index].command_ok(&init_db(&db)).await {
             Ok(_) => {
                 self.database = Some(db);
                 Ok(true)
             }
             Err(e) => {
                 if !matches!(e, BackendError::Refused { .. }) {
-                    self.drop_backend();
+                    self.drop_conn(&primary);
                 }
                 self.send_backend_error(seq, &e).await?;
                 Ok(false)
@@ -216,16 +221,26 @@ impl Session {
         }
     }
 
-    /// Makes sure the session holds a backend connection; a new one gets the session's
-    /// database and recorded settings replayed.
-    pub(super) async fn ensure_backend(&mut self) -> Result<(), BackendError> {
-        if self.backend.is_some() {
-            return Ok(());
+    /// The primary's node id.
+    pub(super) fn primary_id(&self) -> String {
+        self.shared.cluster.primary().id.clone()
+    }
+
+    /// Index in `conns` of the connection to `node`, if the session holds one.
+    pub(super) fn conn_index(&self, node: &str) -> Option<usize> {
+        self.conns.iter().position(|c| c.key.node == node)
+    }
+
+    /// The session's connection to `node`, opened (with the session's database and recorded
+    /// settings replayed) if it holds none yet. Returns its index in `conns`.
+    pub(super) async fn ensure_conn(&mut self, node_id: &str) -> Result<usize, BackendError> {
+        if let Some(i) = self.conn_index(node_id) {
+            return Ok(i);
         }
-        let config = &self.shared.config;
-        let node = config.node(&config.primary).ok_or_else(|| {
-            BackendError::Protocol(format!("primary {} is not configured", config.primary))
-        })?;
+        let node =
+            self.shared.cluster.node(node_id).cloned().ok_or_else(|| {
+                BackendError::Protocol(format!("node {node_id} is not configured"))
+            })?;
         let key = BackendKey {
             user: self.hello.user.name.clone(),
             node: node.id.clone(),
@@ -236,15 +251,27 @@ impl Session {
         let mut conn = self
             .shared
             .pool
-            .get(node, key, &self.hello.user.password, &self.hello.attrs)
+            .get(&node, key, &self.hello.user.password, &self.hello.attrs)
             .await?;
         self.replay_onto(&mut conn).await;
         debug!(thread_id = conn.thread_id, node = %node.id, "backend attached");
-        self.shared
-            .registry
-            .set_backend(self.id, Some((node.id.clone(), conn.thread_id)));
-        self.backend = Some(conn);
-        Ok(())
+        if node.id == self.primary_id() || self.conns.is_empty() {
+            self.shared
+                .registry
+                .set_backend(self.id, Some((node.id.clone(), conn.thread_id)));
+        }
+        self.conns.push(conn);
+        Ok(self.conns.len() - 1)
+    }
+
+    /// Sends a session setting that just succeeded on `node` to every other connection the
+    /// session holds, so they stay interchangeable.
+    pub(super) async fn apply_to_other_conns(&mut self, node: &str, command: &[u8]) {
+        for conn in self.conns.iter_mut().filter(|c| c.key.node != node) {
+            if let Err(e) = conn.command_ok(command).await {
+                warn!(node = %conn.key.node, error = %e, "applying a session setting failed");
+            }
+        }
     }
 
     /// Replays the session's database and settings on a connection it did not have before.
@@ -275,8 +302,7 @@ impl Session {
         }
     }
 
-    /// Forwards one command and relays its answer. Returns the answer's summary, or None
-    /// when the backend failed (the client got an error packet instead).
+    /// Forwards one command to the primary and relays its answer (see [`Self::relay_on`]).
     pub(super) async fn relay_command(
         &mut self,
         seq: u8,
@@ -284,29 +310,43 @@ impl Session {
         shape: Shape,
         prepare_rewrite: Option<u32>,
     ) -> Result<Option<Summary>, SessionError> {
-        let next_seq = seq.wrapping_add(1);
-        if let Err(e) = self.ensure_backend().await {
-            self.send_backend_error(next_seq, &e).await?;
-            return Ok(None);
-        }
-        let Some(backend) = self.backend.as_mut() else {
-            return Ok(None);
-        };
-        backend.io.queue_packet(seq, payload);
-        if let Err(e) = backend.io.flush().await {
-            self.backend_lost(next_seq, e).await?;
-            return Ok(None);
-        }
-        let mut summary = Summary {
-            next_seq,
+        let summary = Summary {
             prepare_rewrite,
             ..Summary::default()
         };
+        let primary = self.primary_id();
+        self.relay_on(&primary, seq, payload, shape, summary).await
+    }
+
+    /// Forwards one command to `node` and relays its answer. `summary` carries the relay's
+    /// inputs (statement id rewrite, holding the final OK). Returns the answer's summary, or
+    /// None when the backend failed (the client got an error packet instead).
+    pub(super) async fn relay_on(
+        &mut self,
+        node: &str,
+        seq: u8,
+        payload: &[u8],
+        shape: Shape,
+        mut summary: Summary,
+    ) -> Result<Option<Summary>, SessionError> {
+        let next_seq = seq.wrapping_add(1);
+        let index = match self.ensure_conn(node).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.send_backend_error(next_seq, &e).await?;
+                return Ok(None);
+            }
+        };
+        let backend = &mut self.conns[index];
+        backend.io.queue_packet(seq, payload);
+        if let Err(e) = backend.io.flush().await {
+            self.backend_lost(node, next_seq, e).await?;
+            return Ok(None);
+        }
+        summary.next_seq = next_seq;
         let mut shape = shape;
         loop {
-            let Some(backend) = self.backend.as_mut() else {
-                return Ok(None);
-            };
+            let backend = &mut self.conns[index];
             match relay::relay(
                 &mut backend.io,
                 &mut self.io,
@@ -318,23 +358,24 @@ impl Session {
             {
                 Ok(Step::Done) => break,
                 Ok(Step::LocalInfile) => {
-                    summary.next_seq = self.pump_local_infile().await?;
+                    summary.next_seq = self.pump_local_infile(index).await?;
                     shape = Shape::Query;
                 }
                 Err(RelayError::Client(e)) => return Err(SessionError::ClientGone(e)),
                 Err(RelayError::Backend(e)) => {
-                    self.backend_lost(summary.next_seq, e).await?;
+                    self.backend_lost(node, summary.next_seq, e).await?;
                     return Ok(None);
                 }
             }
         }
+        self.previous = Some(node.to_owned());
         self.absorb(&summary);
         Ok(Some(summary))
     }
 
     /// Streams the client's LOCAL INFILE packets to the backend up to the empty packet that
     /// ends them; returns the next sequence id.
-    async fn pump_local_infile(&mut self) -> Result<u8, SessionError> {
+    async fn pump_local_infile(&mut self, index: usize) -> Result<u8, SessionError> {
         loop {
             let packet = match self
                 .io
@@ -349,9 +390,7 @@ impl Session {
                     ))
                 }
             };
-            let Some(backend) = self.backend.as_mut() else {
-                return Ok(packet.next_seq());
-            };
+            let backend = &mut self.conns[index];
             backend.io.queue_packet(packet.seq, &packet.payload);
             backend
                 .io
@@ -367,14 +406,19 @@ impl Session {
     /// COM_RESET_CONNECTION: the backend connection is reset and the session starts over.
     async fn reset(&mut self, packet: &Packet) -> Result<(), SessionError> {
         self.forget_session_state();
-        if let Some(backend) = self.backend.as_mut() {
+        let mut failed = None;
+        for backend in &mut self.conns {
             if let Err(e) = backend.reset().await {
-                self.drop_backend();
-                return self.send_backend_error(packet.next_seq(), &e).await;
+                failed = Some((backend.key.node.clone(), e));
+                continue;
             }
             if let Some(db) = &self.database {
                 let _ = backend.command_ok(&init_db(db)).await;
             }
+        }
+        if let Some((node, e)) = failed {
+            self.drop_conn(&node);
+            return self.send_backend_error(packet.next_seq(), &e).await;
         }
         self.send_ok(packet.next_seq()).await
     }
@@ -385,6 +429,10 @@ impl Session {
         self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
         self.history.clear();
         self.statements.clear();
+        self.pins.clear();
+        self.read_only_node = None;
+        self.proxy_warning = None;
+        self.consistency = self.shared.config.default_consistency;
     }
 
     fn absorb(&mut self, summary: &Summary) {
@@ -402,8 +450,13 @@ impl Session {
 
     /// The backend died mid-command: tell the client (2013) and drop the connection; the
     /// next command opens a new one.
-    async fn backend_lost(&mut self, seq: u8, e: std::io::Error) -> Result<(), SessionError> {
-        self.drop_backend();
+    async fn backend_lost(
+        &mut self,
+        node: &str,
+        seq: u8,
+        e: std::io::Error,
+    ) -> Result<(), SessionError> {
+        self.drop_conn(node);
         self.send_backend_error(seq, &BackendError::Io(e)).await
     }
 
@@ -440,20 +493,35 @@ impl Session {
         Ok(())
     }
 
-    /// Gives the backend connection back to the pool (reset there).
-    pub(super) fn release_backend(&mut self) {
-        if let Some(conn) = self.backend.take() {
+    /// Gives every backend connection back to the pool (reset there).
+    pub(super) fn release_backends(&mut self) {
+        for conn in self.conns.drain(..) {
             self.shared.pool.put_back(conn);
         }
+        self.previous = None;
         self.statements.backend_lost();
         self.shared.registry.set_backend(self.id, None);
     }
 
-    /// Forgets a backend connection that failed; the next command opens a new one.
-    pub(super) fn drop_backend(&mut self) {
-        self.backend = None;
-        self.statements.backend_lost();
-        self.shared.registry.set_backend(self.id, None);
+    /// Forgets a backend connection that failed; the next command for that node opens a new
+    /// one. Statements live on the primary: losing it means re-preparing them.
+    pub(super) fn drop_conn(&mut self, node: &str) {
+        let Some(i) = self.conn_index(node) else {
+            return;
+        };
+        self.conns.remove(i);
+        if self.previous.as_deref() == Some(node) {
+            self.previous = None;
+        }
+        if self.read_only_node.as_deref() == Some(node) {
+            self.read_only_node = None;
+        }
+        if node == self.primary_id() {
+            self.statements.backend_lost();
+            self.shared.registry.set_backend(self.id, None);
+        } else {
+            self.shared.cluster.replica_failed(node);
+        }
     }
 }
 
@@ -463,13 +531,4 @@ pub(super) fn init_db(db: &[u8]) -> Vec<u8> {
     cmd.push(0x02);
     cmd.extend_from_slice(db);
     cmd
-}
-
-/// No `;` before the end other than trailing ones (a multi-statement SET is not replayed).
-fn is_single_statement(sql: &[u8]) -> bool {
-    let trimmed = sql
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace() && *b != b';')
-        .map_or(&sql[..0], |end| &sql[..=end]);
-    !trimmed.contains(&b';')
 }

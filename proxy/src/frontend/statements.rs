@@ -129,7 +129,7 @@ pub fn execute_layout(payload: &[u8], params: u16) -> Option<ExecuteLayout> {
     if params == 0 {
         return None;
     }
-    let bitmap = (usize::from(params) + 7) / 8;
+    let bitmap = usize::from(params).div_ceil(8);
     let bound_flag = 10 + bitmap;
     let flag = *payload.get(bound_flag)?;
     Some(ExecuteLayout {
@@ -173,7 +173,7 @@ mod tests {
         p.extend_from_slice(&id.to_le_bytes());
         p.push(0);
         p.extend_from_slice(&1u32.to_le_bytes());
-        p.extend(std::iter::repeat_n(0u8, (usize::from(params) + 7) / 8));
+        p.extend(std::iter::repeat_n(0u8, usize::from(params).div_ceil(8)));
         match types {
             Some(t) => {
                 p.push(1);

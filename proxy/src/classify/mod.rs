@@ -1,0 +1,43 @@
+//! Statement classification: what a COM_QUERY text is, before the router decides where it goes
+//! (`shared/DESIGN.md` section 5). Pure and I/O-free.
+//!
+//! Two paths, one answer:
+//! - the **lexical fast path** ([`lexer`] + the per-statement scanners) tokenizes the text once
+//!   (comments, `/*! */` and `/*M! */` executable comments, strings and quoted identifiers
+//!   handled) and decides from the leading keyword, the locking clauses, the risky functions and
+//!   the session-state markers. It also names the tables a write or DDL touches for the common
+//!   shapes, including the MariaDB forms sqlparser rejects (multi-table UPDATE, LOAD DATA LOCAL,
+//!   SET STATEMENT ... FOR, XA, LOCK TABLE, PREPARE ... FROM, `SET @a := 1`);
+//! - **sqlparser** (MySqlDialect, [`parser`]) is consulted only when the fast path does not know
+//!   the leading keyword or cannot name the tables of a write or DDL. Text neither understands
+//!   is [`Kind::Other`] pinned for [`PinReason::Unparseable`]: it runs on the primary.
+//!
+//! [`Classifier`] adds a bounded, sharded cache keyed by statement text. Transaction state is
+//! never derived here: it comes from the server's status flags.
+
+mod cache;
+mod ddl;
+mod dml;
+mod features;
+mod functions;
+mod lexer;
+mod parser;
+mod set;
+mod statement;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use cache::Classifier;
+pub use types::{
+    Classified, Consistency, Kind, ParseConsistencyError, PinReason, SetConsistency,
+    SetConsistencyError, SetStatement, TableRef, TransactionOp,
+};
+
+/// Classifies one COM_QUERY text, uncached. Bytes that are not UTF-8 are scanned as bytes (the
+/// scanner only interprets ASCII) and handed to sqlparser as a lossy copy; any rewritten text in
+/// the answer keeps the original bytes.
+pub fn classify(sql: &[u8]) -> Classified {
+    statement::classify_text(sql)
+}

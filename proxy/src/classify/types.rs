@@ -1,0 +1,316 @@
+//! The classifier's answer: plain data the router, the session and the metrics read.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Consistency levels (DESIGN.md section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Consistency {
+    /// Primary commit, return at once; reads on replicas.
+    Eventual,
+    /// Primary commit, then wait for a Cabinet quorum of replicas to apply; reads on the primary.
+    Strong,
+    /// Read your own writes: reads on a replica that has applied the session's last GTID.
+    Causal,
+}
+
+impl Consistency {
+    /// The level's name as MariaDB would show a variable value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consistency::Eventual => "EVENTUAL",
+            Consistency::Strong => "STRONG",
+            Consistency::Causal => "CAUSAL",
+        }
+    }
+}
+
+impl fmt::Display for Consistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A consistency name that is none of EVENTUAL, STRONG, CAUSAL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown consistency level '{value}' (expected EVENTUAL, STRONG or CAUSAL)")]
+pub struct ParseConsistencyError {
+    /// The value as given, so the 1231 error can quote it.
+    pub value: String,
+}
+
+impl FromStr for Consistency {
+    type Err = ParseConsistencyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        for level in [
+            Consistency::Eventual,
+            Consistency::Strong,
+            Consistency::Causal,
+        ] {
+            if s.eq_ignore_ascii_case(level.as_str()) {
+                return Ok(level);
+            }
+        }
+        Err(ParseConsistencyError {
+            value: s.to_owned(),
+        })
+    }
+}
+
+/// What a statement is, as far as routing cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Plain SELECT / WITH ... SELECT / SHOW / DESCRIBE / EXPLAIN / VALUES / TABLE / HELP /
+    /// GET DIAGNOSTICS: safe on a replica (unless `sticky`).
+    Read,
+    /// INSERT / REPLACE / UPDATE / DELETE / LOAD DATA|XML, multi-table forms, CALL
+    /// (conservatively: a procedure may write anything).
+    Write,
+    /// CREATE / ALTER / DROP / RENAME / TRUNCATE / GRANT / REVOKE / ANALYZE|OPTIMIZE|REPAIR
+    /// TABLE / INSTALL / UNINSTALL.
+    Ddl,
+    /// Transaction control.
+    Transaction(TransactionOp),
+    /// SET of session variables (also SET NAMES / CHARACTER SET / ROLE / [SESSION]
+    /// TRANSACTION), USE db, and `SET @user_var` (with `pins` = UserVariable).
+    /// A SET that touches a GLOBAL variable is [`Kind::Other`]: it must not be replayed.
+    SessionSet,
+    /// A read that must run on the primary: locking clauses, sequences, named-lock functions,
+    /// SELECT ... INTO, HANDLER, functions that are not known built-ins (stored functions or
+    /// UDFs), reads that create session state (`pins`), node-specific SHOWs (MASTER / SLAVE /
+    /// PROCESSLIST / STATUS ...) and `@@read_only`-family variables (the proxy presents a
+    /// writable server).
+    PrimaryRead,
+    /// Anything else that must go to the primary: FLUSH, KILL, DO, LOCK / UNLOCK TABLES,
+    /// PREPARE / EXECUTE / DEALLOCATE, SET GLOBAL, compound statements, unknown text.
+    Other,
+}
+
+/// Which transaction-control statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionOp {
+    /// BEGIN [WORK] / START TRANSACTION [...]; `read_only` for `READ ONLY`.
+    Begin {
+        /// `START TRANSACTION READ ONLY`: may run on one replica under EVENTUAL.
+        read_only: bool,
+    },
+    /// COMMIT [WORK] [[NO] RELEASE].
+    Commit,
+    /// ROLLBACK [WORK] [[NO] RELEASE] (not `ROLLBACK TO`).
+    Rollback,
+    /// SAVEPOINT, ROLLBACK [WORK] TO [SAVEPOINT], RELEASE SAVEPOINT: the transaction goes on.
+    Savepoint,
+    /// XA START | BEGIN | END | PREPARE | COMMIT | ROLLBACK | RECOVER.
+    Xa,
+    /// COMMIT / ROLLBACK ... AND CHAIN: ends the transaction and opens the next at once.
+    Other,
+}
+
+/// A table named by a statement, exactly as written (quotes removed, case kept): whether
+/// `T` and `t` are the same table depends on the server's `lower_case_table_names`, which the
+/// classifier does not know; callers that key maps by table normalise there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableRef {
+    /// The database the text names; None means the session's current database.
+    pub db: Option<String>,
+    /// The table name.
+    pub name: String,
+}
+
+impl TableRef {
+    /// A table in the session's current database.
+    pub fn new(name: &str) -> Self {
+        TableRef {
+            db: None,
+            name: name.to_owned(),
+        }
+    }
+
+    /// A table qualified by its database.
+    pub fn qualified(db: &str, name: &str) -> Self {
+        TableRef {
+            db: Some(db.to_owned()),
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for TableRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.db {
+            Some(db) => write!(f, "{db}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Why a session is pinned to its primary connection (counted by reason, never silent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PinReason {
+    /// LOCK TABLE(S), FLUSH TABLES ... WITH READ LOCK / FOR EXPORT, BACKUP LOCK.
+    TableLock,
+    /// GET_LOCK held.
+    NamedLock,
+    /// CREATE TEMPORARY TABLE / SEQUENCE.
+    TemporaryTable,
+    /// A user variable assigned (SET @a, @a := ..., INTO @a, CALL p(@a)).
+    UserVariable,
+    /// Text PREPARE.
+    TextPrepare,
+    /// SQL_CALC_FOUND_ROWS: the next FOUND_ROWS() must see it.
+    CalcFoundRows,
+    /// Text neither the fast path nor sqlparser understands.
+    Unparseable,
+    /// An open read-write transaction (from status flags), or XA START / BEGIN.
+    Transaction,
+    /// An open cursor (COM_STMT_EXECUTE with a cursor flag) or HANDLER ... OPEN.
+    Cursor,
+    /// COM_STMT_SEND_LONG_DATA awaiting its EXECUTE.
+    LongData,
+}
+
+impl PinReason {
+    /// Every reason, for registering metrics up front.
+    pub const ALL: [PinReason; 10] = [
+        PinReason::TableLock,
+        PinReason::NamedLock,
+        PinReason::TemporaryTable,
+        PinReason::UserVariable,
+        PinReason::TextPrepare,
+        PinReason::CalcFoundRows,
+        PinReason::Unparseable,
+        PinReason::Transaction,
+        PinReason::Cursor,
+        PinReason::LongData,
+    ];
+
+    /// Stable label for metrics, the admin port and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinReason::TableLock => "table_lock",
+            PinReason::NamedLock => "named_lock",
+            PinReason::TemporaryTable => "temporary_table",
+            PinReason::UserVariable => "user_variable",
+            PinReason::TextPrepare => "text_prepare",
+            PinReason::CalcFoundRows => "calc_found_rows",
+            PinReason::Unparseable => "unparseable",
+            PinReason::Transaction => "transaction",
+            PinReason::Cursor => "cursor",
+            PinReason::LongData => "long_data",
+        }
+    }
+}
+
+impl fmt::Display for PinReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a `myquorum_consistency` assignment cannot be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetConsistencyError {
+    /// Not a level name: MariaDB's 1231 (42000) "Variable ... can't be set to the value of ...".
+    #[error("Variable 'myquorum_consistency' can't be set to the value of '{0}'")]
+    BadValue(String),
+    /// `SET GLOBAL myquorum_consistency`: 1228 (HY000), the variable is session-only (the
+    /// default comes from the proxy's configuration).
+    #[error(
+        "Variable 'myquorum_consistency' is a SESSION variable and can't be used with SET GLOBAL"
+    )]
+    GlobalScope,
+}
+
+/// A `SET ... myquorum_consistency = X` the proxy intercepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetConsistency {
+    /// The new level; `Ok(None)` for `= DEFAULT` (back to the configured default).
+    pub value: Result<Option<Consistency>, SetConsistencyError>,
+    /// The SET with the myquorum item removed, to send to the server (original bytes kept,
+    /// items re-joined with ", "); None when myquorum_consistency was the only assignment
+    /// (the proxy answers OK itself).
+    pub remainder: Option<Vec<u8>>,
+}
+
+/// A `SET STATEMENT ... myquorum_consistency = X ... FOR <stmt>`: the level is in
+/// [`Classified::hint`] (when valid) and the rest of [`Classified`] describes `<stmt>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetStatement {
+    /// The level, or why it is refused (the proxy answers the error and sends nothing).
+    pub value: Result<Option<Consistency>, SetConsistencyError>,
+    /// Other `SET STATEMENT` variables remain in `rewritten`.
+    pub other_vars: bool,
+    /// The text to send instead of the original: `SET STATEMENT <others> FOR <stmt>` when
+    /// `other_vars`, else the leading comments followed by `<stmt>` alone.
+    pub rewritten: Vec<u8>,
+}
+
+/// Everything the router needs to know about one COM_QUERY text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    /// What the statement is (for multi-statement text: the common kind, else Other).
+    pub kind: Kind,
+    /// Tables a write or DDL writes, qualified by database where the text names it. For
+    /// multi-table UPDATE every table of the join is listed (conservative); for multi-table
+    /// DELETE the deleted-from tables (aliases resolved); INSERT ... SELECT lists the target.
+    pub tables: Vec<TableRef>,
+    /// False when the statement writes but its tables could not be named (CALL, a shape
+    /// neither path reads): treat every table as touched.
+    pub tables_known: bool,
+    /// The statement's own consistency choice: a leading comment hint
+    /// `/* myquorum:consistency=STRONG */` (any leading comment, case-insensitive; an invalid
+    /// value in a comment is ignored) or a valid `SET STATEMENT myquorum_consistency=...`
+    /// (which wins over the comment).
+    pub hint: Option<Consistency>,
+    /// `SET STATEMENT ... myquorum_consistency ... FOR`: the item to strip before sending.
+    pub set_statement: Option<SetStatement>,
+    /// Reads results that belong to the previous statement's connection (SHOW WARNINGS /
+    /// ERRORS / COUNT(*), @@warning_count, @@error_count, ROW_COUNT(), FOUND_ROWS(),
+    /// LAST_INSERT_ID(), @@identity, @@last_insert_id, GET DIAGNOSTICS).
+    pub sticky: bool,
+    /// Session state this statement creates (the session pins to its primary connection).
+    /// One reason even when several apply; priority follows the order they are detected.
+    pub pins: Option<PinReason>,
+    /// Session state this statement ends (UNLOCK TABLES, RELEASE_LOCK / RELEASE_ALL_LOCKS,
+    /// DROP TEMPORARY TABLE, DEALLOCATE PREPARE, HANDLER ... CLOSE, XA COMMIT / ROLLBACK).
+    pub unpins: Option<PinReason>,
+    /// `SET [SESSION] myquorum_consistency = X` in any of its forms.
+    pub set_consistency: Option<SetConsistency>,
+    /// `SELECT @@[session.|local.]myquorum_consistency [[AS] alias]`, answered by the proxy.
+    pub reads_consistency: bool,
+    /// More than one statement in the text: always the primary.
+    pub multi_statement: bool,
+    /// The lexical fast path decided alone (false: sqlparser was consulted).
+    pub fast_path: bool,
+}
+
+impl Classified {
+    /// A fast-path answer of `kind` with nothing else set.
+    pub(crate) fn of(kind: Kind) -> Self {
+        Classified {
+            kind,
+            tables: Vec::new(),
+            tables_known: true,
+            hint: None,
+            set_statement: None,
+            sticky: false,
+            pins: None,
+            unpins: None,
+            set_consistency: None,
+            reads_consistency: false,
+            multi_statement: false,
+            fast_path: true,
+        }
+    }
+
+    /// Text neither path understands: the primary, pinned until the server reports no
+    /// transaction.
+    pub(crate) fn unparseable() -> Self {
+        Classified {
+            pins: Some(PinReason::Unparseable),
+            ..Classified::of(Kind::Other)
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The cluster as the data path sees it: which node is the primary, which replicas may take
+//! reads (health, known lag), the newest GTID seen, per-table timestamps, and the quorum
+//! tracker. One `ClusterHandle` per proxy, shared by every session, the admin port and (later)
+//! the control plane.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::{BackendNode, ProxyConfig};
+use crate::quorum::QuorumTracker;
+use crate::timestamps::TableTimestamps;
+
+/// How long a replica that refused a connection is skipped for reads.
+const SKIP_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+/// Shared cluster state.
+#[derive(Debug)]
+pub struct ClusterHandle {
+    primary: BackendNode,
+    replicas: Vec<BackendNode>,
+    /// When each replica (same order) last failed a connection.
+    failed_at: Mutex<Vec<Option<Instant>>>,
+    next_replica: AtomicUsize,
+    /// Highest GTID sequence number the proxy saw committed on the primary.
+    newest_seq: AtomicU64,
+    /// Per-table write timestamps.
+    pub tables: TableTimestamps,
+    /// The STRONG wait (None with no replicas).
+    pub quorum: Option<QuorumTracker>,
+    max_lag: u64,
+}
+
+impl ClusterHandle {
+    /// Builds the view of a validated configuration; `quorum` watches the replicas.
+    pub fn new(config: &ProxyConfig, quorum: Option<QuorumTracker>) -> Self {
+        let primary = config
+            .node(&config.primary)
+            .cloned()
+            .unwrap_or_else(|| config.nodes[0].clone());
+        let replicas: Vec<BackendNode> = config
+            .nodes
+            .iter()
+            .filter(|n| n.id != primary.id)
+            .cloned()
+            .collect();
+        Self {
+            failed_at: Mutex::new(vec![None; replicas.len()]),
+            primary,
+            replicas,
+            next_replica: AtomicUsize::new(0),
+            newest_seq: AtomicU64::new(0),
+            tables: TableTimestamps::default(),
+            quorum,
+            max_lag: config.max_replica_lag,
+        }
+    }
+
+    /// The node that takes writes.
+    pub fn primary(&self) -> &BackendNode {
+        &self.primary
+    }
+
+    /// The replicas, in configuration order.
+    pub fn replicas(&self) -> &[BackendNode] {
+        &self.replicas
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: &str) -> Option<&BackendNode> {
+        std::iter::once(&self.primary)
+            .chain(&self.replicas)
+            .find(|n| n.id == id)
+    }
+
+    /// Notes a committed write's sequence number.
+    pub fn saw_commit(&self, seq: u64) {
+        self.newest_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// The newest sequence number seen committed.
+    pub fn newest_seq(&self) -> u64 {
+        self.newest_seq.load(Ordering::Relaxed)
+    }
+
+    /// Marks a replica unreachable for reads for a few seconds.
+    pub fn replica_failed(&self, id: &str) {
+        if let Some(i) = self.replicas.iter().position(|n| n.id == id) {
+            let mut failed = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
+            failed[i] = Some(Instant::now());
+        }
+    }
+
+    /// A replica for an EVENTUAL read: round-robin over replicas that are reachable, healthy
+    /// in the quorum tracker's eyes and not more than `max_replica_lag` writes behind what
+    /// the proxy saw committed. None: read from the primary.
+    pub fn pick_replica(&self) -> Option<&BackendNode> {
+        if self.replicas.is_empty() {
+            return None;
+        }
+        let usable = self.usable_replicas();
+        let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
+        (0..self.replicas.len())
+            .map(|k| (start + k) % self.replicas.len())
+            .find(|i| usable[*i])
+            .map(|i| &self.replicas[i])
+    }
+
+    fn usable_replicas(&self) -> Vec<bool> {
+        let failed = self
+            .failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let status = self.quorum.as_ref().map(QuorumTracker::snapshot);
+        let newest = self.newest_seq();
+        self.replicas
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                if failed[i].is_some_and(|t| t.elapsed() < SKIP_AFTER_FAILURE) {
+                    return false;
+                }
+                let Some(status) = &status else { return true };
+                match status.replicas.iter().find(|r| r.id == node.id) {
+                    Some(r) => {
+                        r.healthy
+                            && r.applied_seq
+                                .is_none_or(|a| newest.saturating_sub(a) <= self.max_lag)
+                    }
+                    None => true,
+                }
+            })
+            .collect()
+    }
+}

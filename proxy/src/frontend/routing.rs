@@ -1,0 +1,330 @@
+//! COM_QUERY: classification, the consistency level of the statement, the routing decision,
+//! the STRONG quorum wait and the CAUSAL replica check (DESIGN.md sections 3-5).
+
+use mysql_common::constants::StatusFlags;
+use std::borrow::Cow;
+use std::time::Duration;
+use tracing::debug;
+
+use super::history::{is_session_setting, Setting};
+use super::lexer::{leading_tokens, Token};
+use super::session::Session;
+use crate::backend::conn::COM_QUERY;
+use crate::classify::{Classified, Consistency, Kind, PinReason};
+use crate::error::{MysqlError, SessionError};
+use crate::packet::Packet;
+use crate::quorum::QuorumOutcome;
+use crate::relay::{Shape, Summary};
+use crate::resultset::{self, Framing, Kind as ColumnKind, ResultSet};
+use crate::route::{route, Route, SessionState};
+
+/// Code of the proxy's own warning (a STRONG write whose quorum wait timed out).
+const QUORUM_WARNING_CODE: &str = "1105";
+
+impl Session {
+    /// Serves COM_QUERY.
+    pub(super) async fn query(&mut self, packet: &Packet) -> Result<(), SessionError> {
+        let sql = &packet.payload[1..];
+        if let Some(kill) = super::kill::parse(sql) {
+            return self.kill(packet, kill).await;
+        }
+        let stmt = self.shared.classifier.classify(sql);
+        if let Some(set) = &stmt.set_consistency {
+            return self
+                .set_consistency(packet, &set.value, set.remainder.as_deref())
+                .await;
+        }
+        if stmt.reads_consistency {
+            return self.answer_consistency(packet).await;
+        }
+        let mut level = self.consistency;
+        let mut text: Cow<'_, [u8]> = Cow::Borrowed(sql);
+        if let Some(set_statement) = &stmt.set_statement {
+            match &set_statement.value {
+                Ok(v) => level = v.unwrap_or(self.shared.config.default_consistency),
+                Err(e) => return self.send_err(packet.next_seq(), &bad_value(e)).await,
+            }
+            text = Cow::Owned(set_statement.rewritten.clone());
+        }
+        if let Some(hint) = stmt.hint {
+            level = hint;
+        }
+        if self.proxy_warning.is_some() && is_show_warnings(sql) {
+            return self.show_warnings_with_proxy_warning(packet).await;
+        }
+        if !stmt.sticky {
+            self.proxy_warning = None;
+        }
+        let node = self.choose_node(&stmt, level).await;
+        let primary = self.primary_id();
+        let hold = level == Consistency::Strong && node == primary;
+        let mut payload = Vec::with_capacity(1 + text.len());
+        payload.push(COM_QUERY);
+        payload.extend_from_slice(&text);
+        let summary = Summary {
+            hold_final_ok: hold,
+            ..Summary::default()
+        };
+        let Some(mut done) = self
+            .relay_on(&node, packet.seq, &payload, Shape::Query, summary)
+            .await?
+        else {
+            return Ok(());
+        };
+        let database_before = self.database.clone();
+        self.after_statement(&stmt, &text, &node, &done);
+        if !done.error && self.conns.len() > 1 {
+            if !stmt.multi_statement && is_session_setting(&text) {
+                self.apply_to_other_conns(&node, &payload).await;
+            }
+            if self.database != database_before {
+                if let Some(db) = self.database.clone() {
+                    self.apply_to_other_conns(&node, &super::session::init_db(&db))
+                        .await;
+                }
+            }
+        }
+        if let Some(held) = done.held_ok.take() {
+            self.answer_strong_write(held, &done).await?;
+        }
+        Ok(())
+    }
+
+    /// Turns the routing decision into a node id.
+    async fn choose_node(&mut self, stmt: &Classified, level: Consistency) -> String {
+        let state = SessionState {
+            in_transaction: self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS),
+            autocommit_off: !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
+            pinned: !self.pins.is_empty(),
+            read_only_transaction: self.read_only_node.is_some(),
+            has_previous: self.previous.is_some(),
+        };
+        let primary = self.primary_id();
+        let decision = route(stmt, level, state);
+        debug!(?decision, %level, "routed");
+        match decision {
+            Route::Primary => primary,
+            Route::Previous => self
+                .read_only_node
+                .clone()
+                .or_else(|| self.previous.clone())
+                .unwrap_or(primary),
+            Route::Replica | Route::ReadOnlyTransaction => {
+                self.usable_replica().await.unwrap_or(primary)
+            }
+            Route::Causal => self.causal_node().await.unwrap_or(primary),
+        }
+    }
+
+    /// A replica the session can reach right now (a replica that refuses a connection is
+    /// skipped, and the read goes elsewhere before any byte was sent).
+    async fn usable_replica(&mut self) -> Option<String> {
+        for _ in 0..self.shared.cluster.replicas().len() {
+            let id = self.shared.cluster.pick_replica()?.id.clone();
+            match self.ensure_conn(&id).await {
+                Ok(_) => return Some(id),
+                Err(e) => {
+                    debug!(node = %id, error = %e, "replica unreachable; trying another");
+                    self.shared.cluster.replica_failed(&id);
+                }
+            }
+        }
+        None
+    }
+
+    /// A replica that has applied the session's last write (waiting briefly for it with
+    /// MASTER_GTID_WAIT), or None for the primary.
+    async fn causal_node(&mut self) -> Option<String> {
+        let replica = self.usable_replica().await?;
+        let Some(gtid) = self.last_gtid else {
+            return Some(replica);
+        };
+        let index = self.conn_index(&replica)?;
+        let wait = Duration::from_millis(self.shared.config.causal_wait_ms).as_secs_f64();
+        let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {wait:.3})");
+        match self.conns[index].query_rows(&sql).await {
+            Ok(rows)
+                if rows
+                    .first()
+                    .and_then(|r| r.first())
+                    .is_some_and(|v| v.as_deref() == Some(b"0")) =>
+            {
+                Some(replica)
+            }
+            Ok(_) => {
+                debug!(node = %replica, %gtid, "replica behind the session's last write: reading from the primary");
+                None
+            }
+            Err(e) => {
+                debug!(node = %replica, error = %e, "causal check failed: reading from the primary");
+                self.drop_conn(&replica);
+                None
+            }
+        }
+    }
+
+    /// Session bookkeeping after a statement ran on `node`: pins, read-only transactions,
+    /// recorded settings, timestamps.
+    fn after_statement(&mut self, stmt: &Classified, text: &[u8], node: &str, done: &Summary) {
+        let in_txn = self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+        if !done.error {
+            if let Some(pin) = stmt.pins {
+                if pin != PinReason::Unparseable || in_txn {
+                    self.pins.insert(pin);
+                }
+            }
+            if let Some(unpin) = stmt.unpins {
+                self.pins.remove(&unpin);
+            }
+        }
+        if stmt.pins != Some(PinReason::CalcFoundRows) && !stmt.sticky {
+            self.pins.remove(&PinReason::CalcFoundRows);
+        }
+        if !in_txn {
+            self.pins.remove(&PinReason::Unparseable);
+        }
+        if node != self.primary_id() && matches!(stmt.kind, Kind::Transaction(_)) && in_txn {
+            self.read_only_node = Some(node.to_owned());
+        }
+        if self.read_only_node.is_some() && !in_txn {
+            self.read_only_node = None;
+        }
+        self.shared
+            .registry
+            .set_pin(self.id, self.pins.iter().next().map(|p| p.as_str()));
+        if !done.error && !stmt.multi_statement && is_session_setting(text) {
+            self.history.record(Setting::Statement(text.to_vec()));
+        }
+        if let Some(gtid) = done.last_gtid {
+            self.shared.cluster.saw_commit(gtid.seq);
+            let db = self.database.as_deref().map(String::from_utf8_lossy);
+            for table in &stmt.tables {
+                let qualified = match (&table.db, &db) {
+                    (Some(d), _) => format!("{d}.{}", table.name),
+                    (None, Some(d)) => format!("{d}.{}", table.name),
+                    (None, None) => table.name.clone(),
+                };
+                self.shared.cluster.tables.record(&qualified, gtid.seq);
+            }
+        }
+    }
+
+    /// Sends a STRONG write's held OK once its quorum wait is over; on a timeout the write
+    /// stays committed and the OK carries one more warning, shown by the next SHOW WARNINGS.
+    async fn answer_strong_write(
+        &mut self,
+        mut held: Vec<u8>,
+        done: &Summary,
+    ) -> Result<(), SessionError> {
+        let outcome = match (done.last_gtid, &self.shared.cluster.quorum) {
+            (Some(gtid), Some(tracker)) => tracker.wait_for(gtid).await,
+            (None, Some(tracker)) => tracker.record_trivial(),
+            _ => QuorumOutcome::trivial(),
+        };
+        if !outcome.achieved {
+            crate::ok_packet::bump_warnings(&mut held, 1);
+            self.proxy_warning = Some(format!(
+                "myquorum: STRONG write committed on the primary but the Cabinet quorum was not reached within {} ms (replicas caught up: {})",
+                self.shared.config.quorum.timeout_ms,
+                if outcome.replicas.is_empty() { "none".to_owned() } else { outcome.replicas.join(", ") }
+            ));
+        }
+        self.io.wbuf.extend_from_slice(&held);
+        self.io.flush().await.map_err(SessionError::ClientGone)
+    }
+
+    /// `SET [SESSION] myquorum_consistency = ...`, answered by the proxy (the rest of a
+    /// multi-assignment SET still goes to the server).
+    async fn set_consistency(
+        &mut self,
+        packet: &Packet,
+        value: &Result<Option<Consistency>, crate::classify::SetConsistencyError>,
+        remainder: Option<&[u8]>,
+    ) -> Result<(), SessionError> {
+        let level = match value {
+            Ok(v) => v.unwrap_or(self.shared.config.default_consistency),
+            Err(e) => return self.send_err(packet.next_seq(), &bad_value(e)).await,
+        };
+        let Some(rest) = remainder else {
+            self.consistency = level;
+            return self.send_ok(packet.next_seq()).await;
+        };
+        let mut payload = vec![COM_QUERY];
+        payload.extend_from_slice(rest);
+        let done = self
+            .relay_command(packet.seq, &payload, Shape::Query, None)
+            .await?;
+        if done.is_some_and(|d| !d.error) {
+            self.consistency = level;
+            if is_session_setting(rest) {
+                self.history.record(Setting::Statement(rest.to_vec()));
+            }
+        }
+        Ok(())
+    }
+
+    /// `SELECT @@myquorum_consistency`.
+    async fn answer_consistency(&mut self, packet: &Packet) -> Result<(), SessionError> {
+        let mut rs = ResultSet::new(&[("@@myquorum_consistency", ColumnKind::Text)]);
+        rs.push(vec![Some(self.consistency.to_string())]);
+        self.send_result_set(packet.next_seq(), &rs).await
+    }
+
+    /// SHOW WARNINGS after a statement the proxy added a warning to: the server's warnings
+    /// (from the same connection) plus the proxy's.
+    async fn show_warnings_with_proxy_warning(
+        &mut self,
+        packet: &Packet,
+    ) -> Result<(), SessionError> {
+        let node = self.previous.clone().unwrap_or_else(|| self.primary_id());
+        let mut rs = ResultSet::new(&[
+            ("Level", ColumnKind::Text),
+            ("Code", ColumnKind::Unsigned),
+            ("Message", ColumnKind::Text),
+        ]);
+        if let Some(index) = self.conn_index(&node) {
+            match self.conns[index].query_rows("SHOW WARNINGS").await {
+                Ok(rows) => {
+                    for row in rows {
+                        rs.push(
+                            row.into_iter()
+                                .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                                .collect(),
+                        );
+                    }
+                }
+                Err(e) => debug!(error = %e, "could not read the server's warnings"),
+            }
+        }
+        if let Some(message) = self.proxy_warning.clone() {
+            rs.push(vec![
+                Some("Warning".to_owned()),
+                Some(QUORUM_WARNING_CODE.to_owned()),
+                Some(message),
+            ]);
+        }
+        self.send_result_set(packet.next_seq(), &rs).await
+    }
+
+    async fn send_result_set(&mut self, seq: u8, rs: &ResultSet) -> Result<(), SessionError> {
+        let framing = Framing::new(self.hello.capabilities, self.hello.mariadb_capabilities);
+        resultset::queue(&mut self.io, seq, framing, rs);
+        self.io.flush().await.map_err(SessionError::ClientGone)
+    }
+}
+
+/// 1231 (42000) for a bad `myquorum_consistency` value.
+fn bad_value(e: &crate::classify::SetConsistencyError) -> MysqlError {
+    MysqlError {
+        code: 1231,
+        state: "42000",
+        message: e.to_string(),
+    }
+}
+
+/// Exactly `SHOW WARNINGS` (optionally with LIMIT), not `SHOW COUNT(*) WARNINGS`.
+fn is_show_warnings(sql: &[u8]) -> bool {
+    let t = leading_tokens(sql, 2);
+    t.first() == Some(&Token::Word("SHOW".to_owned()))
+        && t.get(1) == Some(&Token::Word("WARNINGS".to_owned()))
+}
