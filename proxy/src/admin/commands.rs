@@ -12,6 +12,8 @@ pub enum Statement {
     ShowConfig,
     /// `SHOW POOL`: the backend pool's counters.
     ShowPool,
+    /// `SHOW QUORUM`: Cabinet weights, threshold, predicted quorum and wait outcomes.
+    ShowQuorum,
     /// `SELECT <variable>, ... [LIMIT n]` over the few variables clients read on connect
     /// (the `mariadb` CLI's `@@version_comment`, mysql_async's `@@max_allowed_packet`...).
     /// Each item keeps the expression as written, which becomes its column name.
@@ -61,6 +63,7 @@ pub fn parse(sql: &str) -> Statement {
         ["show", "sessions"] => Statement::ShowSessions,
         ["show", "config"] => Statement::ShowConfig,
         ["show", "pool"] => Statement::ShowPool,
+        ["show", "quorum"] => Statement::ShowQuorum,
         ["set", _, ..] => Statement::Set,
         ["select", _, ..] => match select_list(&normalized) {
             Some(items) => Statement::Select(items),
@@ -135,6 +138,7 @@ mod tests {
             ("SHOW SESSIONS", Statement::ShowSessions),
             ("show config", Statement::ShowConfig),
             ("SHOW POOL;", Statement::ShowPool),
+            ("show quorum", Statement::ShowQuorum),
             ("SET NAMES utf8mb4", Statement::Set),
             ("set autocommit=1", Statement::Set),
         ];

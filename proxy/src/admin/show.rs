@@ -86,6 +86,77 @@ pub fn sessions(shared: &Shared) -> ResultSet {
     rs
 }
 
+/// `SHOW QUORUM`: one row per node (the primary first) with its Cabinet rank and weight,
+/// health and applied position, plus the threshold, the predicted quorum and the wait
+/// outcomes repeated on every row (one flat table reads best in the CLI).
+pub fn quorum(shared: &Shared) -> ResultSet {
+    let mut rs = ResultSet::new(&[
+        ("node", Kind::Text),
+        ("role", Kind::Text),
+        ("rank", Kind::Unsigned),
+        ("weight", Kind::Text),
+        ("healthy", Kind::Text),
+        ("applied_seq", Kind::Unsigned),
+        ("in_predicted_quorum", Kind::Text),
+        ("threshold", Kind::Text),
+        ("failure_threshold", Kind::Unsigned),
+        ("achieved", Kind::Unsigned),
+        ("timed_out", Kind::Unsigned),
+        ("trivially_met", Kind::Unsigned),
+    ]);
+    let Some(tracker) = &shared.cluster.quorum else {
+        return rs;
+    };
+    let q = tracker.snapshot();
+    let common = |rs: &mut ResultSet,
+                  node: String,
+                  role: &str,
+                  rank: usize,
+                  weight: f64,
+                  healthy: bool,
+                  applied: Option<u64>,
+                  predicted: bool| {
+        rs.push(vec![
+            Some(node),
+            Some(role.to_owned()),
+            Some(rank.to_string()),
+            Some(format!("{weight:.3}")),
+            Some(if healthy { "yes" } else { "no" }.to_owned()),
+            applied.map(|a| a.to_string()),
+            Some(if predicted { "yes" } else { "no" }.to_owned()),
+            Some(format!("{:.3}", q.threshold)),
+            Some(q.failure_threshold.to_string()),
+            Some(q.achieved.to_string()),
+            Some(q.timed_out.to_string()),
+            Some(q.trivially_met.to_string()),
+        ]);
+    };
+    common(
+        &mut rs,
+        shared.cluster.primary().id.clone(),
+        "primary",
+        0,
+        q.primary_weight,
+        true,
+        Some(shared.cluster.newest_seq()),
+        true,
+    );
+    for r in &q.replicas {
+        let predicted = q.predicted_quorum.contains(&r.id);
+        common(
+            &mut rs,
+            r.id.clone(),
+            "replica",
+            r.rank,
+            r.weight,
+            r.healthy,
+            r.applied_seq,
+            predicted,
+        );
+    }
+    rs
+}
+
 /// `SHOW POOL`: connections opened, checkouts served from the idle pool, connections
 /// discarded.
 pub fn pool(shared: &Shared) -> ResultSet {

@@ -983,6 +983,12 @@ fn bench() {
     let multi = b"UPDATE t1 JOIN t2 ON t1.id = t2.id SET t1.a = 1";
     let parsed = b"UPDATE \"t\" SET a = 1";
     let n = 200_000;
+    time("lexer only: point select", n, || {
+        black_box(super::lexer::lex(black_box(point)));
+    });
+    time("lexer only: sysbench INSERT (200 B)", n, || {
+        black_box(super::lexer::lex(black_box(insert)));
+    });
     time("fast path: point select", n, || {
         black_box(classify(black_box(point)));
     });
