@@ -112,21 +112,16 @@ impl ClusterHandle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let status = self.quorum.as_ref().map(QuorumTracker::snapshot);
+        let view = self.quorum.as_ref().map(QuorumTracker::read_view);
         let newest = self.newest_seq();
-        self.replicas
-            .iter()
-            .enumerate()
-            .map(|(i, node)| {
+        (0..self.replicas.len())
+            .map(|i| {
                 if failed[i].is_some_and(|t| t.elapsed() < SKIP_AFTER_FAILURE) {
                     return false;
                 }
-                let Some(status) = &status else { return true };
-                match status.replicas.iter().find(|r| r.id == node.id) {
-                    Some(r) => {
-                        r.healthy
-                            && r.applied_seq
-                                .is_none_or(|a| newest.saturating_sub(a) <= self.max_lag)
+                match view.as_ref().and_then(|v| v.get(i)) {
+                    Some((healthy, applied)) => {
+                        *healthy && applied.is_none_or(|a| newest.saturating_sub(a) <= self.max_lag)
                     }
                     None => true,
                 }

@@ -328,25 +328,31 @@ fn finish_ok(
     let seq = backend.rbuf[3];
     let frame = backend.rbuf.split_to(4 + len);
     let rewritten = ok_packet::rewrite_for_client(&frame[4..], framing.tracks_session);
-    let (bytes, next) = match rewritten {
+    let (payload, next) = match rewritten {
         Some(r) => {
-            let bytes = match &r.payload {
-                Some(p) => {
-                    let mut framed = bytes::BytesMut::with_capacity(4 + p.len());
-                    write_frames(&mut framed, seq, p);
-                    framed.to_vec()
-                }
-                None => frame.to_vec(),
-            };
-            (bytes, absorb(summary, r.status, r.changes))
+            let next = absorb(summary, r.status, r.changes);
+            (r.payload, next)
         }
-        None => (frame.to_vec(), State::Done),
+        None => (None, State::Done),
     };
-    if summary.hold_final_ok && next == State::Done && frame[4] == 0x00 {
-        summary.held_ok = Some(bytes);
+    let hold = summary.hold_final_ok && next == State::Done && frame[4] == 0x00;
+    if hold {
+        let mut held = bytes::BytesMut::new();
+        match payload {
+            Some(p) => {
+                write_frames(&mut held, seq, &p);
+            }
+            None => held.extend_from_slice(&frame),
+        }
+        summary.held_ok = Some(held.to_vec());
     } else {
-        client.wbuf.extend_from_slice(&bytes);
         summary.sent_any = true;
+        match payload {
+            Some(p) => {
+                write_frames(&mut client.wbuf, seq, &p);
+            }
+            None => client.wbuf.extend_from_slice(&frame),
+        }
     }
     next
 }

@@ -964,18 +964,19 @@ fn cache_is_shared_between_threads() {
 fn bench() {
     use std::hint::black_box;
     use std::time::Instant;
+    /// Best of 20 batches: the machine is shared, and the minimum is the figure least
+    /// disturbed by preemption.
     fn time(label: &str, n: u32, mut f: impl FnMut()) {
-        for _ in 0..n / 10 {
-            f();
+        let batch = (n / 20).max(1);
+        let mut best = f64::MAX;
+        for _ in 0..20 {
+            let start = Instant::now();
+            for _ in 0..batch {
+                f();
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / f64::from(batch));
         }
-        let start = Instant::now();
-        for _ in 0..n {
-            f();
-        }
-        println!(
-            "{label:<48} {:>8.1} ns",
-            start.elapsed().as_nanos() as f64 / f64::from(n)
-        );
+        println!("{label:<48} {best:>10.1} ns");
     }
     let point = b"SELECT c FROM sbtest1 WHERE id=5012";
     let update = b"UPDATE sbtest1 SET k=k+1 WHERE id=5012";

@@ -228,6 +228,17 @@ impl QuorumTracker {
         status::build(&self.shared.state(), self.timeout)
     }
 
+    /// Each replica's health and applied sequence number, in configuration order: the cheap
+    /// view read routing needs on every EVENTUAL read (no allocation beyond the vector).
+    pub fn read_view(&self) -> Vec<(bool, Option<u64>)> {
+        self.shared
+            .state()
+            .replicas
+            .iter()
+            .map(|r| (r.facts.healthy, r.applied))
+            .collect()
+    }
+
     /// Stops the watchers and closes their connections (bounded by a short grace period);
     /// answers every pending waiter as not achieved. Later waits are answered at once.
     pub async fn shutdown(&self) {
