@@ -3,6 +3,7 @@
 //! tracker. One `ClusterHandle` per proxy, shared by every session, the admin port and (later)
 //! the control plane.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -106,6 +107,49 @@ impl ClusterHandle {
             .map(|i| &self.replicas[i])
     }
 
+    /// Timestamps of the primary and every replica (DESIGN.md section 3), from what the
+    /// proxy saw committed and what the quorum watchers saw applied. Writes that bypass the
+    /// proxy are not seen per table.
+    pub fn timestamps(&self) -> ClusterTimestamps {
+        let newest = self.newest_seq();
+        let tables = self.tables.newest();
+        let view = self
+            .quorum
+            .as_ref()
+            .map(QuorumTracker::read_view)
+            .unwrap_or_default();
+        let replicas = self
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let applied = view.get(i).and_then(|(_, a)| *a);
+                let table_timestamps = applied.map(|a| self.tables.as_of(a)).unwrap_or_default();
+                let table_lag = table_timestamps
+                    .iter()
+                    .filter_map(|(t, ts)| {
+                        tables
+                            .get(t)
+                            .map(|m| (t.clone(), m.saturating_sub(ts.unwrap_or(0))))
+                    })
+                    .collect();
+                ReplicaTimestamps {
+                    id: node.id.clone(),
+                    global_timestamp: applied,
+                    global_lag: applied.map(|a| newest.saturating_sub(a)),
+                    table_timestamps,
+                    table_lag,
+                }
+            })
+            .collect();
+        ClusterTimestamps {
+            primary: self.primary.id.clone(),
+            global_timestamp: newest,
+            table_timestamps: tables,
+            replicas,
+        }
+    }
+
     fn usable_replicas(&self) -> Vec<bool> {
         let failed = self
             .failed_at
@@ -127,5 +171,88 @@ impl ClusterHandle {
                 }
             })
             .collect()
+    }
+}
+
+/// The primary's timestamps: what [`ClusterHandle::timestamps`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterTimestamps {
+    /// Primary node id.
+    pub primary: String,
+    /// Newest GTID sequence number committed through the proxy.
+    pub global_timestamp: u64,
+    /// Newest write timestamp per table (`db.table`).
+    pub table_timestamps: HashMap<String, u64>,
+    /// Every replica.
+    pub replicas: Vec<ReplicaTimestamps>,
+}
+
+/// One replica's timestamps and lags.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReplicaTimestamps {
+    /// Node id.
+    pub id: String,
+    /// Sequence number it has applied (None until its watcher has read it).
+    pub global_timestamp: Option<u64>,
+    /// Primary minus replica, in writes.
+    pub global_lag: Option<u64>,
+    /// Per table: the newest write timestamp it has applied (None: older than remembered).
+    pub table_timestamps: HashMap<String, Option<u64>>,
+    /// Per table: primary's table timestamp minus the replica's.
+    pub table_lag: HashMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BackendNode;
+
+    fn config() -> ProxyConfig {
+        ProxyConfig {
+            nodes: (1..=3)
+                .map(|k| BackendNode {
+                    id: format!("instance-{k}"),
+                    addr: format!("127.0.0.1:{}", 3400 + k),
+                })
+                .collect(),
+            ..ProxyConfig::default()
+        }
+    }
+
+    #[test]
+    fn replicas_rotate_and_failed_ones_are_skipped() {
+        let cluster = ClusterHandle::new(&config(), None);
+        assert_eq!(cluster.primary().id, "instance-1");
+        let first = cluster.pick_replica().map(|n| n.id.clone());
+        let second = cluster.pick_replica().map(|n| n.id.clone());
+        assert_ne!(first, second, "round-robin");
+        cluster.replica_failed("instance-2");
+        for _ in 0..4 {
+            assert_eq!(
+                cluster.pick_replica().map(|n| n.id.as_str()),
+                Some("instance-3")
+            );
+        }
+        cluster.replica_failed("instance-3");
+        assert!(
+            cluster.pick_replica().is_none(),
+            "no usable replica: read from the primary"
+        );
+    }
+
+    #[test]
+    fn timestamps_follow_commits() {
+        let cluster = ClusterHandle::new(&config(), None);
+        cluster.saw_commit(7);
+        cluster.saw_commit(5);
+        cluster.tables.record("app.users", 7);
+        let ts = cluster.timestamps();
+        assert_eq!(ts.global_timestamp, 7);
+        assert_eq!(ts.table_timestamps.get("app.users"), Some(&7));
+        assert_eq!(ts.replicas.len(), 2);
+        assert_eq!(
+            ts.replicas[0].global_timestamp, None,
+            "no watcher: position unknown"
+        );
     }
 }

@@ -118,6 +118,9 @@ pub struct ProxyConfig {
     pub causal_wait_ms: u64,
     /// EVENTUAL reads skip replicas known to be more than this many writes behind.
     pub max_replica_lag: u64,
+    /// The one GTID replication domain (`gtid_domain_id`); a primary whose binlog shows
+    /// another or more than one is refused at start.
+    pub gtid_domain: u32,
     /// How long shutdown waits for in-flight sessions before closing them (milliseconds).
     pub shutdown_grace_ms: u64,
 }
@@ -141,6 +144,7 @@ impl Default for ProxyConfig {
             quorum: QuorumConfig::default(),
             causal_wait_ms: 1_000,
             max_replica_lag: 1_000,
+            gtid_domain: 0,
             shutdown_grace_ms: 10_000,
         }
     }

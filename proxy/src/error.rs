@@ -42,6 +42,14 @@ pub enum ProxyError {
         #[source]
         source: BackendError,
     },
+    /// The proxy's control connection to a node failed at start.
+    #[error("control connection to {node} failed: {message}")]
+    Control {
+        /// Node id.
+        node: String,
+        /// What the server or the network said.
+        message: String,
+    },
     /// Accepting on the listener failed.
     #[error("listener failed: {0}")]
     Listener(#[source] io::Error),

@@ -34,6 +34,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Registry {
     sessions: Mutex<HashMap<u32, Entry>>,
+    /// How many times sessions were pinned, by reason (never reset).
+    pins: Mutex<HashMap<&'static str, u64>>,
 }
 
 /// Removes its session from the registry when dropped.
@@ -85,6 +87,30 @@ impl Registry {
         if let Some(e) = self.lock().get_mut(&id) {
             e.info.backend = backend;
         }
+    }
+
+    /// Counts one pin taken by a session, by reason (also logged at debug level).
+    pub fn count_pin(&self, reason: &'static str) {
+        tracing::debug!(reason, "session pinned to the primary");
+        *self
+            .pins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_insert(0) += 1;
+    }
+
+    /// Pins taken so far, by reason.
+    pub fn pin_counts(&self) -> Vec<(&'static str, u64)> {
+        let mut counts: Vec<_> = self
+            .pins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        counts.sort();
+        counts
     }
 
     /// Records why the session is pinned (None: not pinned).

@@ -69,6 +69,7 @@ impl Proxy {
             .ok_or_else(|| ConfigError::invalid("proxy.primary", "unknown node"))?;
         let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
         info!(version = %server.version, node = %primary.id, "backend probed");
+        check_gtid_domain(&primary, &config).await?;
         let replicas: Vec<BackendNode> = config
             .nodes
             .iter()
@@ -82,6 +83,7 @@ impl Proxy {
                 TrackerConfig::new(replicas, &config.control_user, &config.control_password);
             tracker.failure_threshold = config.quorum.failure_threshold;
             tracker.timeout = Duration::from_millis(config.quorum.timeout_ms);
+            tracker.domain = config.gtid_domain;
             Some(
                 QuorumTracker::start(tracker)
                     .map_err(|e| ConfigError::invalid("proxy.quorum", e.to_string()))?,
@@ -176,6 +178,54 @@ pub async fn serve(
         .await?
         .serve_mysql(listener, shutdown)
         .await
+}
+
+/// One GTID domain (DESIGN.md section 3): the primary's binlog position must name at most
+/// one domain, the configured one.
+async fn check_gtid_domain(primary: &BackendNode, config: &ProxyConfig) -> Result<(), ProxyError> {
+    use mysql_async::prelude::Queryable;
+    let (host, port) = primary
+        .addr
+        .rsplit_once(':')
+        .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_owned(), p)))
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "proxy.nodes.addr",
+                format!("{:?} is not host:port", primary.addr),
+            )
+        })?;
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port)
+        .user(Some(config.control_user.clone()))
+        .pass(Some(config.control_password.clone()))
+        .prefer_socket(false);
+    let control_error = |e: mysql_async::Error| ProxyError::Control {
+        node: primary.id.clone(),
+        message: e.to_string(),
+    };
+    let mut conn = mysql_async::Conn::new(opts).await.map_err(control_error)?;
+    let pos: Option<String> = conn
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .map_err(control_error)?;
+    let _ = conn.disconnect().await;
+    let domains: Vec<u32> = pos
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|g| g.trim().split('-').next().and_then(|d| d.parse().ok()))
+        .collect();
+    if domains.iter().any(|d| *d != config.gtid_domain) {
+        return Err(ConfigError::invalid(
+            "proxy.gtid_domain",
+            format!(
+                "the primary's binlog has GTID domains {domains:?}; myquorum supports exactly one, domain {}",
+                config.gtid_domain
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 async fn probe_until_up(node: &BackendNode, each: Duration) -> Result<ServerInfo, ProxyError> {

@@ -100,9 +100,12 @@ async fn sessions_survive_a_lost_backend_and_map_ids() {
     );
     let row = execute_one(&mut raw, id, 41, true).await.expect("execute");
     assert_eq!(row, [0x00, 0x00, 42, 0, 0, 0, 0, 0, 0, 0]);
-    raw.send_packet(0, b"\x03SELECT CONNECTION_ID()")
-        .await
-        .expect("query");
+    raw.send_packet(
+        0,
+        b"\x03/* myquorum:consistency=STRONG */ SELECT CONNECTION_ID()",
+    )
+    .await
+    .expect("query");
     let mut packets = Vec::new();
     for _ in 0..5 {
         packets.push(raw.read_packet(1 << 20).await.expect("result"));

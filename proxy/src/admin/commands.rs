@@ -14,6 +14,8 @@ pub enum Statement {
     ShowPool,
     /// `SHOW QUORUM`: Cabinet weights, threshold, predicted quorum and wait outcomes.
     ShowQuorum,
+    /// `SHOW PINS`: how often sessions were pinned to the primary, by reason.
+    ShowPins,
     /// `SELECT <variable>, ... [LIMIT n]` over the few variables clients read on connect
     /// (the `mariadb` CLI's `@@version_comment`, mysql_async's `@@max_allowed_packet`...).
     /// Each item keeps the expression as written, which becomes its column name.
@@ -64,6 +66,7 @@ pub fn parse(sql: &str) -> Statement {
         ["show", "config"] => Statement::ShowConfig,
         ["show", "pool"] => Statement::ShowPool,
         ["show", "quorum"] => Statement::ShowQuorum,
+        ["show", "pins"] => Statement::ShowPins,
         ["set", _, ..] => Statement::Set,
         ["select", _, ..] => match select_list(&normalized) {
             Some(items) => Statement::Select(items),

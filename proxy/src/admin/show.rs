@@ -157,6 +157,15 @@ pub fn quorum(shared: &Shared) -> ResultSet {
     rs
 }
 
+/// `SHOW PINS`: pins taken since start, by reason (DESIGN.md: every pin is counted).
+pub fn pins(shared: &Shared) -> ResultSet {
+    let mut rs = ResultSet::new(&[("reason", Kind::Text), ("count", Kind::Unsigned)]);
+    for (reason, count) in shared.registry.pin_counts() {
+        rs.push(vec![Some(reason.to_owned()), Some(count.to_string())]);
+    }
+    rs
+}
+
 /// `SHOW POOL`: connections opened, checkouts served from the idle pool, connections
 /// discarded.
 pub fn pool(shared: &Shared) -> ResultSet {

@@ -1,6 +1,10 @@
 //! [`Classifier`]: [`classify`](super::classify) behind a bounded cache keyed by statement text,
 //! shared by every session.
 //!
+//! Only answers that needed sqlparser are stored: the fast path classifies a point select in
+//! about the time a cache insert takes, and statements whose literals vary (sysbench's, most
+//! ORMs' without server-side prepares) would only churn the cache. Every call still probes it.
+//!
 //! Hand-written rather than the `lru` crate, for three reasons: a lookup must take `&[u8]`
 //! without allocating a key; the cache is sharded so sessions rarely meet on one mutex, and
 //! each lock is held for one hash-map probe (classification itself runs outside the lock);
@@ -87,7 +91,7 @@ impl Classifier {
         }
     }
 
-    /// Classifies `sql`, from the cache when the same text was seen recently.
+    /// Classifies `sql`, from the cache when the same text needed sqlparser recently.
     pub fn classify(&self, sql: &[u8]) -> Arc<Classified> {
         if self.generation == 0 || sql.len() > self.max_len {
             return Arc::new(super::classify(sql));
@@ -100,6 +104,9 @@ impl Classifier {
             return hit;
         }
         let value = Arc::new(super::classify(sql));
+        if value.fast_path {
+            return value;
+        }
         let entry = Entry {
             text: sql.into(),
             value: Arc::clone(&value),

@@ -45,11 +45,9 @@ impl Token {
     }
 }
 
-/// The lexer's output.
+/// What the lexer found besides the tokens.
 #[derive(Debug, Default)]
 pub(crate) struct Lexed {
-    /// All tokens, comments removed.
-    pub tokens: Vec<Token>,
     /// A `myquorum:consistency=X` found in a comment before the first token.
     pub hint: Option<Consistency>,
     /// The text ended inside a string, quoted identifier or comment.
@@ -73,12 +71,10 @@ fn is_ident_byte(b: u8) -> bool {
     IDENT[b as usize]
 }
 
-/// Tokenizes `sql`.
-pub(crate) fn lex(sql: &[u8]) -> Lexed {
-    let mut out = Lexed {
-        tokens: Vec::with_capacity(sql.len() / 5 + 4),
-        ..Lexed::default()
-    };
+/// Tokenizes `sql` into `tokens` (cleared first; comments removed).
+pub(crate) fn lex(sql: &[u8], tokens: &mut Vec<Token>) -> Lexed {
+    tokens.clear();
+    let mut out = Lexed::default();
     let n = sql.len();
     let mut i = 0;
     let mut in_exec = false;
@@ -105,7 +101,7 @@ pub(crate) fn lex(sql: &[u8]) -> Lexed {
                     out.unterminated = true;
                     break;
                 };
-                if out.tokens.is_empty() && !in_exec && out.hint.is_none() {
+                if tokens.is_empty() && !in_exec && out.hint.is_none() {
                     out.hint = hint_in(&rest[..p]);
                 }
                 i += 2 + p + 2;
@@ -117,11 +113,11 @@ pub(crate) fn lex(sql: &[u8]) -> Lexed {
                 continue;
             }
             b'#' => {
-                i = line_comment(sql, i, &mut out);
+                i = line_comment(sql, i, tokens.is_empty(), &mut out);
                 continue;
             }
             b'-' if next == b'-' && sql.get(i + 2).is_none_or(|&b| b <= b' ') => {
-                i = line_comment(sql, i, &mut out);
+                i = line_comment(sql, i, tokens.is_empty(), &mut out);
                 continue;
             }
             b'\'' | b'"' => match quoted_end(sql, i, c, true) {
@@ -185,18 +181,18 @@ pub(crate) fn lex(sql: &[u8]) -> Lexed {
                 Tok::Punct(c)
             }
         };
-        out.tokens.push(Token { tok, start, end: i });
+        tokens.push(Token { tok, start, end: i });
     }
     out
 }
 
 /// Skips a `#` or `-- ` comment starting at `i`; returns the index after its newline.
-fn line_comment(sql: &[u8], i: usize, out: &mut Lexed) -> usize {
+fn line_comment(sql: &[u8], i: usize, leading: bool, out: &mut Lexed) -> usize {
     let end = sql[i..]
         .iter()
         .position(|&b| b == b'\n')
         .map_or(sql.len(), |p| i + p);
-    if out.tokens.is_empty() && out.hint.is_none() {
+    if leading && out.hint.is_none() {
         out.hint = hint_in(&sql[i..end]);
     }
     end + 1

@@ -1,6 +1,8 @@
 //! The fast path's entry: split multi-statement text, then dispatch each statement on its
 //! leading keyword.
 
+use std::cell::RefCell;
+
 use super::lexer::{lex, unbacktick, Tok, Token};
 use super::types::{Classified, Kind, PinReason, TransactionOp};
 use super::{ddl, dml, features, parser, set};
@@ -97,16 +99,34 @@ impl<'a> Stmt<'a> {
     }
 }
 
+thread_local! {
+    /// Each thread's token buffer, reused so the hot path does not allocate for tokens.
+    static TOKENS: RefCell<Vec<Token>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Token buffers larger than this are not kept after a long statement.
+const KEEP_TOKENS: usize = 4096;
+
 /// Classifies a whole COM_QUERY text.
 pub(crate) fn classify_text(sql: &[u8]) -> Classified {
-    let lexed = lex(sql);
+    TOKENS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut tokens) => {
+            let c = classify_with(sql, &mut tokens);
+            if tokens.capacity() > KEEP_TOKENS {
+                *tokens = Vec::new();
+            }
+            c
+        }
+        Err(_) => classify_with(sql, &mut Vec::new()),
+    })
+}
+
+fn classify_with(sql: &[u8], tokens: &mut Vec<Token>) -> Classified {
+    let lexed = lex(sql, tokens);
     let mut c = if lexed.unterminated {
         Classified::unparseable()
     } else {
-        classify_tokens(Stmt {
-            sql,
-            t: &lexed.tokens,
-        })
+        classify_tokens(Stmt { sql, t: tokens })
     };
     if c.hint.is_none() {
         c.hint = lexed.hint;
