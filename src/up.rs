@@ -61,6 +61,7 @@ fn wire_proxy_to(settings: &mut Settings, cluster: &Cluster) {
     settings.proxy.primary = cluster.primary().id.clone();
     settings.proxy.control_user = settings.sandbox.control_user.clone();
     settings.proxy.control_password = settings.sandbox.control_password.clone();
+    settings.proxy.engine_database = Some(settings.sandbox.app_database.clone());
     let app = &settings.sandbox;
     if !settings.proxy.users.iter().any(|u| u.name == app.app_user) {
         settings.proxy.users.push(UserConfig {

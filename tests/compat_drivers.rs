@@ -176,6 +176,13 @@ const TYPES_DDL: &str = "CREATE TABLE t_types (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 const TYPES_COLS: usize = 27;
 
+/// Not recorded: the first run (direct) warns "Unknown table", the second does not.
+async fn drop_table(conn: &mut Conn, table: &str) {
+    conn.query_drop(format!("DROP TABLE IF EXISTS {table}"))
+        .await
+        .unwrap_or_else(|e| panic!("DROP TABLE {table}: {e}"));
+}
+
 fn s(v: &str) -> Value {
     Value::Bytes(v.as_bytes().to_vec())
 }
@@ -374,10 +381,7 @@ async fn mysql_async_probe(host: &str, port: u16, user: &str, pass: &str, db: &s
     let mut conn = connect(host, port, user, pass, db, 32).await;
 
     // --- every type as a parameter (binary protocol), read back binary and text ---
-    rec.push(
-        "drop",
-        query(&mut conn, "DROP TABLE IF EXISTS t_types").await,
-    );
+    drop_table(&mut conn, "t_types").await;
     rec.push("create", query(&mut conn, TYPES_DDL).await);
     let insert = format!("INSERT INTO t_types VALUES ({})", marks(TYPES_COLS));
     for row in types_rows() {
@@ -439,10 +443,7 @@ async fn mysql_async_probe(host: &str, port: u16, user: &str, pass: &str, db: &s
     );
 
     // --- the same values through the text protocol (literals rendered by mysql_common) ---
-    rec.push(
-        "text drop",
-        query(&mut conn, "DROP TABLE IF EXISTS t_types_text").await,
-    );
+    drop_table(&mut conn, "t_types_text").await;
     rec.push(
         "text create",
         query(&mut conn, &TYPES_DDL.replace("t_types", "t_types_text")).await,
@@ -470,10 +471,7 @@ async fn mysql_async_probe(host: &str, port: u16, user: &str, pass: &str, db: &s
     );
 
     // --- 20 parameters with NULLs (3-byte parameter bitmap) ---
-    rec.push(
-        "n20 drop",
-        query(&mut conn, "DROP TABLE IF EXISTS t_n20").await,
-    );
+    drop_table(&mut conn, "t_n20").await;
     rec.push("n20 create", query(&mut conn, N20_DDL).await);
     let insert20 = format!("INSERT INTO t_n20 VALUES ({})", marks(20));
     for row in n20_rows() {
@@ -543,10 +541,7 @@ async fn mysql_async_probe(host: &str, port: u16, user: &str, pass: &str, db: &s
     conn.close(stmt).await.expect("close");
 
     // --- exec_batch, then closed and re-prepared statements ---
-    rec.push(
-        "batch drop",
-        query(&mut conn, "DROP TABLE IF EXISTS t_batch").await,
-    );
+    drop_table(&mut conn, "t_batch").await;
     rec.push(
         "batch create",
         query(
@@ -639,10 +634,7 @@ async fn mysql_async_probe(host: &str, port: u16, user: &str, pass: &str, db: &s
     );
 
     // --- a parameter over 16 MiB: mysql_async sends it with COM_STMT_SEND_LONG_DATA ---
-    rec.push(
-        "long drop",
-        query(&mut conn, "DROP TABLE IF EXISTS t_long").await,
-    );
+    drop_table(&mut conn, "t_long").await;
     rec.push(
         "long create",
         query(
@@ -811,7 +803,7 @@ fn sysbench(args: &[String], phase: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// The first number after `label` ("transactions:", "errors:") in sysbench's report.
+/// The first number after `label` ("transactions:", "ignored errors:") in sysbench's report.
 fn counter(report: &str, label: &str) -> Option<u64> {
     report.lines().find_map(|l| {
         l.trim()
@@ -846,20 +838,34 @@ fn sysbench_oltp(endpoint: &common::Endpoint, user: &str, pass: &str, db: &str) 
     assert!(ok, "sysbench cleanup against {where_} failed:\n{clean}");
     let transactions = counter(&run, "transactions:")
         .unwrap_or_else(|| panic!("no `transactions:` line in the report of {where_}:\n{run}"));
-    let errors = counter(&run, "errors:")
-        .unwrap_or_else(|| panic!("no `errors:` line in the report of {where_}:\n{run}"));
+    // sysbench 1.0 aborts (non-zero exit, checked above) on any error except those of
+    // --mysql-ignore-errors (default 1213 deadlock, 1020 record changed, 1205 lock wait timeout),
+    // which it retries and counts as "ignored errors". Those are legitimate InnoDB outcomes of
+    // this workload -- 1 to 4 per run directly against MariaDB -- so they are reported, not
+    // asserted; any other error (e.g. 1243 unknown statement handler, 2013 lost connection)
+    // fails the run.
+    let ignored = counter(&run, "ignored errors:")
+        .unwrap_or_else(|| panic!("no `ignored errors:` line in the report of {where_}:\n{run}"));
+    let reconnects = counter(&run, "reconnects:")
+        .unwrap_or_else(|| panic!("no `reconnects:` line in the report of {where_}:\n{run}"));
     assert!(
         transactions > 0,
         "sysbench against {where_}: no transactions\n{run}"
     );
-    assert_eq!(errors, 0, "sysbench against {where_}: errors\n{run}");
+    assert_eq!(
+        reconnects, 0,
+        "sysbench against {where_}: reconnects\n{run}"
+    );
+    eprintln!(
+        "sysbench against {where_}: {transactions} transactions, {ignored} ignored errors (deadlocks)"
+    );
     run
 }
 
 /// sysbench oltp_read_write (2 tables x 1,000 rows, 4 threads, 5 s) with its default
-/// server-side prepared statements: prepare, run and cleanup succeed through the proxy with
-/// transactions and 0 errors, as they do directly. sysbench must be installed (no skipping).
-/// Timings are never asserted.
+/// server-side prepared statements: prepare, run and cleanup succeed (exit 0: no error other
+/// than the deadlocks sysbench retries) through the proxy with transactions and no reconnects,
+/// as they do directly. sysbench must be installed (no skipping). Timings are never asserted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sysbench_oltp_read_write_through_proxy() {
     let version = Command::new("sysbench").arg("--version").output();

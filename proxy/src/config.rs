@@ -118,6 +118,8 @@ pub struct ProxyConfig {
     pub causal_wait_ms: u64,
     /// EVENTUAL reads skip replicas known to be more than this many writes behind.
     pub max_replica_lag: u64,
+    /// Database that statements run by the engine (HTTP `/query`) start in; None: none.
+    pub engine_database: Option<String>,
     /// The one GTID replication domain (`gtid_domain_id`); a primary whose binlog shows
     /// another or more than one is refused at start.
     pub gtid_domain: u32,
@@ -145,6 +147,7 @@ impl Default for ProxyConfig {
             causal_wait_ms: 1_000,
             max_replica_lag: 1_000,
             gtid_domain: 0,
+            engine_database: None,
             shutdown_grace_ms: 10_000,
         }
     }

@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod classify;
 pub mod cluster;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod gtid;

@@ -107,6 +107,11 @@ impl Proxy {
         &self.shared
     }
 
+    /// Runs statements outside client sessions (HTTP `/query`).
+    pub fn engine(&self) -> crate::engine::Engine {
+        crate::engine::Engine::new(Arc::clone(&self.shared))
+    }
+
     /// Runs the MySQL front door on `listener` until `shutdown` resolves, then stops
     /// accepting, tells idle sessions the server is going away (1053), waits for in-flight
     /// commands up to `shutdown_grace_ms`, and closes the pool.

@@ -2,9 +2,9 @@
 //! client it serves (plus CLIENT_SESSION_TRACK and `last_gtid` tracking for the proxy).
 
 use bytes::BufMut;
-use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
+use mysql_common::constants::{CapabilityFlags, ColumnType, MariadbCapabilities, StatusFlags};
 use mysql_common::io::{BufMutExt, ParseBuf};
-use mysql_common::packets::{AuthSwitchRequest, HandshakePacket};
+use mysql_common::packets::{AuthSwitchRequest, Column, HandshakePacket};
 use mysql_common::proto::MyDeserialize;
 use mysql_common::scramble::scramble_native;
 use std::collections::HashMap;
@@ -32,6 +32,27 @@ pub const COM_RESET_CONNECTION: u8 = 0x1F;
 const TRACK_LAST_GTID: &str = "SET SESSION session_track_system_variables = \
      IF(@@global.session_track_system_variables = '', 'last_gtid', \
      CONCAT(@@global.session_track_system_variables, ',last_gtid'))";
+
+/// A statement's whole answer, buffered (see [`BackendConn::query_full`]).
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    /// The statement returned rows (else it returned an OK).
+    pub is_result_set: bool,
+    /// Column names and types of the first result set.
+    pub columns: Vec<(String, ColumnType)>,
+    /// Its rows, text values, None for NULL.
+    pub rows: Vec<Vec<Option<Vec<u8>>>>,
+    /// Rows changed (OK answers).
+    pub affected_rows: u64,
+    /// LAST_INSERT_ID of the statement (OK answers).
+    pub last_insert_id: u64,
+    /// Warning count (OK answers).
+    pub warnings: u16,
+    /// Info string (OK answers).
+    pub info: String,
+    /// The GTID the statement produced, if it wrote anything.
+    pub last_gtid: Option<crate::gtid::Gtid>,
+}
 
 /// What a backend said about itself in its greeting (the start-up probe).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +239,136 @@ impl BackendConn {
             let mut buf = ParseBuf(p);
             let mut row = Vec::new();
             for _ in 0..columns {
+                if buf.0.first() == Some(&0xFB) {
+                    buf.skip(1);
+                    row.push(None);
+                } else {
+                    let v = buf
+                        .checked_eat_lenenc_str()
+                        .ok_or_else(|| BackendError::Protocol("bad text row".to_owned()))?;
+                    row.push(Some(v.to_vec()));
+                }
+            }
+            rows.push(row);
+        }
+    }
+
+    /// Runs a text query and buffers its whole answer: the first result set (column names
+    /// and types, text values) or the OK, with the GTID the statement produced. Further
+    /// result sets of a multi-statement are read and dropped. For the HTTP `/query` path,
+    /// whose answers are JSON documents, not streams.
+    pub async fn query_full(&mut self, sql: &[u8]) -> Result<QueryResult, BackendError> {
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(COM_QUERY);
+        payload.extend_from_slice(sql);
+        self.io.send_packet(0, &payload).await?;
+        let mut result = QueryResult::default();
+        let mut first = true;
+        loop {
+            let head = self
+                .io
+                .read_packet(MAX_CONTROL_PACKET)
+                .await
+                .map_err(read_err)?;
+            let more = match head.payload.first() {
+                Some(0xFF) => return Err(refused(&head.payload)),
+                Some(0x00) => self.absorb_ok(&head.payload, first, &mut result),
+                Some(0xFB) => {
+                    // LOCAL INFILE request: the HTTP path sends no file.
+                    self.io.send_packet(head.next_seq(), &[]).await?;
+                    continue;
+                }
+                _ => {
+                    self.read_result_set(&head.payload, first, &mut result)
+                        .await?
+                }
+            };
+            first = false;
+            if !more {
+                return Ok(result);
+            }
+        }
+    }
+
+    /// Records an OK's fields (the first statement's) and its GTID; returns MORE_RESULTS.
+    fn absorb_ok(&self, payload: &[u8], first: bool, result: &mut QueryResult) -> bool {
+        let Some(ok) = crate::ok_packet::parse_tracked(payload) else {
+            return false;
+        };
+        if first {
+            result.affected_rows = ok.affected_rows;
+            result.last_insert_id = ok.last_insert_id;
+            result.warnings = ok.warnings;
+            result.info = String::from_utf8_lossy(ok.info).into_owned();
+        }
+        if let Some(state) = ok.session_state {
+            let (changes, _) = crate::ok_packet::split_session_state(state);
+            if changes.last_gtid.is_some() {
+                result.last_gtid = changes.last_gtid;
+            }
+        }
+        ok.status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS)
+    }
+
+    /// Reads one result set after its column-count packet; returns MORE_RESULTS.
+    async fn read_result_set(
+        &mut self,
+        head: &[u8],
+        first: bool,
+        result: &mut QueryResult,
+    ) -> Result<bool, BackendError> {
+        let count = ParseBuf(head)
+            .checked_eat_lenenc_int()
+            .ok_or_else(|| BackendError::Protocol("bad column count".to_owned()))?;
+        let mut columns = Vec::new();
+        for _ in 0..count {
+            let def = self
+                .io
+                .read_packet(MAX_CONTROL_PACKET)
+                .await
+                .map_err(read_err)?;
+            let column = Column::deserialize((), &mut ParseBuf(&def.payload))
+                .map_err(|e| BackendError::Protocol(format!("column definition: {e}")))?;
+            columns.push((column.name_str().into_owned(), column.column_type()));
+        }
+        if !self.deprecates_eof() {
+            self.io
+                .read_packet(MAX_CONTROL_PACKET)
+                .await
+                .map_err(read_err)?;
+        }
+        let mut rows = Vec::new();
+        loop {
+            let packet = self
+                .io
+                .read_packet(MAX_CONTROL_PACKET)
+                .await
+                .map_err(read_err)?;
+            let p = &packet.payload;
+            match p.first() {
+                Some(0xFF) => return Err(refused(p)),
+                Some(0xFE) if p.len() < 0xFF_FFFF && (p.len() < 9 || self.deprecates_eof()) => {
+                    let status = if self.deprecates_eof() {
+                        crate::ok_packet::parse_tracked(p).map(|ok| ok.status)
+                    } else {
+                        (p.len() >= 5).then(|| {
+                            StatusFlags::from_bits_retain(u16::from_le_bytes([p[3], p[4]]))
+                        })
+                    };
+                    if first {
+                        result.columns = columns;
+                        result.rows = rows;
+                        result.is_result_set = true;
+                    }
+                    return Ok(
+                        status.is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
+                    );
+                }
+                _ => {}
+            }
+            let mut buf = ParseBuf(p);
+            let mut row = Vec::with_capacity(columns.len());
+            for _ in 0..columns.len() {
                 if buf.0.first() == Some(&0xFB) {
                     buf.skip(1);
                     row.push(None);
