@@ -107,6 +107,26 @@ impl ClusterHandle {
             .map(|i| &self.replicas[i])
     }
 
+    /// A usable replica the quorum watchers have seen apply `seq` (rotating among them), so a
+    /// CAUSAL read needs no wait there.
+    pub fn replica_with(&self, seq: u64) -> Option<String> {
+        let view = self.quorum.as_ref()?.read_view();
+        let usable = self.usable_replicas();
+        let caught_up: Vec<usize> = (0..self.replicas.len())
+            .filter(|i| {
+                usable[*i]
+                    && view
+                        .get(*i)
+                        .is_some_and(|(_, a)| a.is_some_and(|a| a >= seq))
+            })
+            .collect();
+        if caught_up.is_empty() {
+            return None;
+        }
+        let k = self.next_replica.fetch_add(1, Ordering::Relaxed) % caught_up.len();
+        Some(self.replicas[caught_up[k]].id.clone())
+    }
+
     /// Timestamps of the primary and every replica (DESIGN.md section 3), from what the
     /// proxy saw committed and what the quorum watchers saw applied. Writes that bypass the
     /// proxy are not seen per table.

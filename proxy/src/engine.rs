@@ -188,17 +188,7 @@ impl Engine {
     /// A replica known to have applied `after` (or what the proxy saw committed).
     fn causal_replica(&self, after: Option<u64>) -> Option<String> {
         let wanted = after.unwrap_or_else(|| self.shared.cluster.newest_seq());
-        let view = self.shared.cluster.quorum.as_ref()?.read_view();
-        let replicas = self.shared.cluster.replicas();
-        let caught_up: Vec<usize> = (0..replicas.len())
-            .filter(|i| {
-                view.get(*i).is_some_and(|(healthy, applied)| {
-                    *healthy && applied.is_some_and(|a| a >= wanted)
-                })
-            })
-            .collect();
-        let pick = *caught_up.get(wanted as usize % caught_up.len().max(1))?;
-        Some(replicas[pick].id.clone())
+        self.shared.cluster.replica_with(wanted)
     }
 
     async fn connect(&self, node_id: &str) -> Result<BackendConn, BackendError> {

@@ -135,10 +135,15 @@ impl Session {
     /// A replica that has applied the session's last write (waiting briefly for it with
     /// MASTER_GTID_WAIT), or None for the primary.
     async fn causal_node(&mut self) -> Option<String> {
-        let replica = self.usable_replica().await?;
         let Some(gtid) = self.last_gtid else {
-            return Some(replica);
+            return self.usable_replica().await;
         };
+        if let Some(known) = self.shared.cluster.replica_with(gtid.seq) {
+            if self.ensure_conn(&known).await.is_ok() {
+                return Some(known);
+            }
+        }
+        let replica = self.usable_replica().await?;
         let index = self.conn_index(&replica)?;
         let wait = Duration::from_millis(self.shared.config.causal_wait_ms).as_secs_f64();
         let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {wait:.3})");
@@ -258,6 +263,8 @@ impl Session {
             self.consistency = level;
             if is_session_setting(rest) {
                 self.history.record(Setting::Statement(rest.to_vec()));
+                let primary = self.primary_id();
+                self.apply_to_other_conns(&primary, &payload).await;
             }
         }
         Ok(())
