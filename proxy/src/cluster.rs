@@ -39,12 +39,7 @@ impl ClusterHandle {
             .node(&config.primary)
             .cloned()
             .unwrap_or_else(|| config.nodes[0].clone());
-        let replicas: Vec<BackendNode> = config
-            .nodes
-            .iter()
-            .filter(|n| n.id != primary.id)
-            .cloned()
-            .collect();
+        let replicas = config.replicas();
         Self {
             failed_at: Mutex::new(vec![None; replicas.len()]),
             primary,

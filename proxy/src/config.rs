@@ -211,6 +211,15 @@ impl ProxyConfig {
         Ok(())
     }
 
+    /// Every node but the primary, in configuration order.
+    pub fn replicas(&self) -> Vec<BackendNode> {
+        self.nodes
+            .iter()
+            .filter(|n| n.id != self.primary)
+            .cloned()
+            .collect()
+    }
+
     /// The node with this id.
     pub fn node(&self, id: &str) -> Option<&BackendNode> {
         self.nodes.iter().find(|n| n.id == id)

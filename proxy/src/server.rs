@@ -70,12 +70,7 @@ impl Proxy {
         let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
         info!(version = %server.version, node = %primary.id, "backend probed");
         check_gtid_domain(&primary, &config).await?;
-        let replicas: Vec<BackendNode> = config
-            .nodes
-            .iter()
-            .filter(|n| n.id != primary.id)
-            .cloned()
-            .collect();
+        let replicas = config.replicas();
         let quorum = if replicas.is_empty() {
             None
         } else {

@@ -19,6 +19,8 @@
 //! Which server answered a read is told by `SELECT @@server_id` (instance-k has server_id k).
 //! No assertion depends on wall-clock time.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use myquorum_proxy::classify::Consistency;
 use myquorum_proxy::quorum::FailureThreshold;
-use myquorum_proxy::{BackendNode, ProxyConfig, QuorumConfig, UserConfig};
+use myquorum_proxy::{ProxyConfig, QuorumConfig};
 use myquorum_sandbox::{root_conn, Cluster, NodeInfo};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -45,29 +47,9 @@ struct TestProxy {
     task: JoinHandle<Result<(), myquorum_proxy::ProxyError>>,
 }
 
-/// The configuration the shared fixture builds: the cluster's nodes, its app user, the
-/// sandbox's control user (the defaults), instance-1 as primary.
+/// The configuration the shared fixture builds (see `support::proxy_config`).
 fn base_config(cluster: &Cluster) -> ProxyConfig {
-    let cfg = cluster.config();
-    ProxyConfig {
-        users: vec![UserConfig {
-            name: cfg.app_user.clone(),
-            password: cfg.app_password.clone(),
-        }],
-        nodes: cluster
-            .nodes()
-            .iter()
-            .map(|n| BackendNode {
-                id: n.id.clone(),
-                addr: n.addr(),
-            })
-            .collect(),
-        primary: cluster.primary().id.clone(),
-        control_user: cfg.control_user.clone(),
-        control_password: cfg.control_password.clone(),
-        shutdown_grace_ms: 2_000,
-        ..ProxyConfig::default()
-    }
+    support::proxy_config(cluster)
 }
 
 impl TestProxy {

@@ -5,7 +5,9 @@
 
 use myquorum_proxy::classify::Consistency;
 use myquorum_proxy::engine::{EngineError, Request};
-use myquorum_proxy::{BackendNode, Proxy, ProxyConfig, UserConfig};
+mod support;
+
+use myquorum_proxy::{Proxy, ProxyConfig};
 use myquorum_sandbox::Cluster;
 
 fn request(sql: &str, consistency: Consistency, after: Option<u64>) -> Request {
@@ -19,23 +21,9 @@ fn request(sql: &str, consistency: Consistency, after: Option<u64>) -> Request {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_runs_statements_at_each_level() {
     let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
-    let cfg = cluster.config();
     let config = ProxyConfig {
-        users: vec![UserConfig {
-            name: cfg.app_user.clone(),
-            password: cfg.app_password.clone(),
-        }],
-        nodes: cluster
-            .nodes()
-            .iter()
-            .map(|n| BackendNode {
-                id: n.id.clone(),
-                addr: n.addr(),
-            })
-            .collect(),
-        primary: cluster.primary().id.clone(),
-        engine_database: Some(cfg.app_database.clone()),
-        ..ProxyConfig::default()
+        engine_database: Some(cluster.config().app_database.clone()),
+        ..support::proxy_config(&cluster)
     };
     let proxy = Proxy::start(config).await.expect("proxy starts");
     let engine = proxy.engine();

@@ -197,60 +197,7 @@ impl BackendConn {
         &mut self,
         sql: &str,
     ) -> Result<Vec<Vec<Option<Vec<u8>>>>, BackendError> {
-        let mut payload = Vec::with_capacity(1 + sql.len());
-        payload.push(COM_QUERY);
-        payload.extend_from_slice(sql.as_bytes());
-        self.io.send_packet(0, &payload).await?;
-        let first = self
-            .io
-            .read_packet(MAX_CONTROL_PACKET)
-            .await
-            .map_err(read_err)?;
-        match first.payload.first() {
-            Some(0xFF) => return Err(refused(&first.payload)),
-            Some(0x00) => return Ok(Vec::new()),
-            _ => {}
-        }
-        let columns = ParseBuf(&first.payload)
-            .checked_eat_lenenc_int()
-            .ok_or_else(|| BackendError::Protocol("bad column count".to_owned()))?;
-        let skip = columns + u64::from(!self.deprecates_eof());
-        for _ in 0..skip {
-            self.io
-                .read_packet(MAX_CONTROL_PACKET)
-                .await
-                .map_err(read_err)?;
-        }
-        let mut rows = Vec::new();
-        loop {
-            let packet = self
-                .io
-                .read_packet(MAX_CONTROL_PACKET)
-                .await
-                .map_err(read_err)?;
-            let p = &packet.payload;
-            match p.first() {
-                Some(0xFF) => return Err(refused(p)),
-                Some(0xFE) if p.len() < 0xFF_FFFF && (p.len() < 9 || self.deprecates_eof()) => {
-                    return Ok(rows)
-                }
-                _ => {}
-            }
-            let mut buf = ParseBuf(p);
-            let mut row = Vec::new();
-            for _ in 0..columns {
-                if buf.0.first() == Some(&0xFB) {
-                    buf.skip(1);
-                    row.push(None);
-                } else {
-                    let v = buf
-                        .checked_eat_lenenc_str()
-                        .ok_or_else(|| BackendError::Protocol("bad text row".to_owned()))?;
-                    row.push(Some(v.to_vec()));
-                }
-            }
-            rows.push(row);
-        }
+        Ok(self.query_full(sql.as_bytes()).await?.rows)
     }
 
     /// Runs a text query and buffers its whole answer: the first result set (column names

@@ -20,28 +20,36 @@ pub struct Proxy {
     task: JoinHandle<Result<(), myquorum_proxy::ProxyError>>,
 }
 
+/// The configuration every proxy test starts from: the cluster's nodes, its app user, the
+/// sandbox's control user, its primary, a short shutdown grace.
+pub fn proxy_config(cluster: &Cluster) -> ProxyConfig {
+    let cfg = cluster.config();
+    ProxyConfig {
+        users: vec![UserConfig {
+            name: cfg.app_user.clone(),
+            password: cfg.app_password.clone(),
+        }],
+        nodes: cluster
+            .nodes()
+            .iter()
+            .map(|n| BackendNode {
+                id: n.id.clone(),
+                addr: n.addr(),
+            })
+            .collect(),
+        primary: cluster.primary().id.clone(),
+        control_user: cfg.control_user.clone(),
+        control_password: cfg.control_password.clone(),
+        shutdown_grace_ms: 2_000,
+        ..ProxyConfig::default()
+    }
+}
+
 impl Proxy {
     pub async fn start(cluster: &Cluster) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let cfg = cluster.config();
-        let config = ProxyConfig {
-            users: vec![UserConfig {
-                name: cfg.app_user.clone(),
-                password: cfg.app_password.clone(),
-            }],
-            nodes: cluster
-                .nodes()
-                .iter()
-                .map(|n| BackendNode {
-                    id: n.id.clone(),
-                    addr: n.addr(),
-                })
-                .collect(),
-            primary: cluster.primary().id.clone(),
-            shutdown_grace_ms: 2_000,
-            ..ProxyConfig::default()
-        };
+        let config = proxy_config(cluster);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(myquorum_proxy::serve(listener, config, async move {
             let _ = rx.await;
