@@ -59,10 +59,12 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
+        // Only section-qualified variables (MYQUORUM_PROXY__PRIMARY) are settings; plain
+        // MYQUORUM_* names (MYQUORUM_CONFIG, MYQUORUM_LOG, the test harness's variables) are not.
         figment = figment.merge(
             Env::prefixed("MYQUORUM_")
-                .split("__")
-                .ignore(&["config", "log"]),
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
         );
         figment
             .extract()
@@ -96,30 +98,45 @@ impl Settings {
 mod tests {
     use super::*;
 
+    // Every test that loads settings runs inside a figment Jail: it serialises them and
+    // restores the environment, so one test's variables never leak into another.
+
     #[test]
     fn file_values_override_defaults() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("myquorum.toml");
-        std::fs::write(
-            &path,
-            "[listen]\nmysql = \"127.0.0.1:7000\"\n[proxy]\nprimary = \"instance-2\"\n",
-        )
-        .expect("write");
-        let s = Settings::load(Some(&path)).expect("loads");
-        assert_eq!(s.listen.mysql, "127.0.0.1:7000");
-        assert_eq!(s.proxy.primary, "instance-2");
-        assert_eq!(s.proxy.pool.max_idle_per_key, 64);
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "myquorum.toml",
+                "[listen]\nmysql = \"127.0.0.1:7000\"\n[proxy]\nprimary = \"instance-2\"\n",
+            )?;
+            let s = Settings::load(Some(Path::new("myquorum.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen.mysql, "127.0.0.1:7000");
+            assert_eq!(s.proxy.primary, "instance-2");
+            assert_eq!(s.proxy.pool.max_idle_per_key, 64);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_and_unrelated_variables_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MYQUORUM_PROXY__PRIMARY", "instance-3");
+            jail.set_env("MYQUORUM_PYTHON", "/usr/bin/python3");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.proxy.primary, "instance-3");
+            Ok(())
+        });
     }
 
     #[test]
     fn unknown_key_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "[proxy]\nprimry = \"x\"\n").expect("write");
-        let err = Settings::load(Some(&path))
-            .expect_err("rejects")
-            .to_string();
-        assert!(err.contains("primry"), "{err}");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[proxy]\nprimry = \"x\"\n")?;
+            let err = Settings::load(Some(Path::new("bad.toml")))
+                .expect_err("rejects")
+                .to_string();
+            assert!(err.contains("primry"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

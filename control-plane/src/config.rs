@@ -1,0 +1,192 @@
+//! The control plane's configuration: serde structs with defaults and a `validate()` that
+//! names the offending key (STYLE.md habit 7).
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::error::ControlPlaneError;
+
+/// Where the old system's services answer when [`ControlPlaneConfig::legacy_ports`] is on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LegacyListen {
+    /// First timestamp service (old port 9001).
+    pub timestamp_1: String,
+    /// Second timestamp service (old port 9002).
+    pub timestamp_2: String,
+    /// Metrics collector (old port 9003).
+    pub metrics: String,
+    /// Cabinet quorum service (old port 9004).
+    pub cabinet: String,
+    /// SEER leader-election service (old port 9005).
+    pub seer: String,
+}
+
+impl Default for LegacyListen {
+    fn default() -> Self {
+        Self {
+            timestamp_1: "127.0.0.1:9001".to_owned(),
+            timestamp_2: "127.0.0.1:9002".to_owned(),
+            metrics: "127.0.0.1:9003".to_owned(),
+            cabinet: "127.0.0.1:9004".to_owned(),
+            seer: "127.0.0.1:9005".to_owned(),
+        }
+    }
+}
+
+impl LegacyListen {
+    /// Each legacy service with its configuration key and address.
+    pub fn entries(&self) -> [(&'static str, &str); 5] {
+        [
+            ("timestamp_1", self.timestamp_1.as_str()),
+            ("timestamp_2", self.timestamp_2.as_str()),
+            ("metrics", self.metrics.as_str()),
+            ("cabinet", self.cabinet.as_str()),
+            ("seer", self.seer.as_str()),
+        ]
+    }
+}
+
+/// Everything [`crate::serve`] needs beyond the proxy itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlPlaneConfig {
+    /// Address of the coordinator API (every path of API.md). The binary binds it and hands
+    /// the listener to [`crate::serve`], so tests can bind port 0 instead.
+    pub listen: String,
+    /// Also answer as the old system's five services, each with its own shapes.
+    pub legacy_ports: bool,
+    /// Addresses of the legacy services.
+    pub legacy: LegacyListen,
+    /// Bearer token required on `/admin/*` (and later `/query`) when the API listens beyond
+    /// loopback. Listening beyond loopback without one is refused.
+    pub token: Option<String>,
+    /// How often the collector probes each node (milliseconds).
+    pub collector_interval_ms: u64,
+    /// Bound on one probe: connect plus queries (milliseconds). A node that does not answer
+    /// within it is reported unhealthy for that round.
+    pub probe_timeout_ms: u64,
+}
+
+impl Default for ControlPlaneConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9000".to_owned(),
+            legacy_ports: false,
+            legacy: LegacyListen::default(),
+            token: None,
+            collector_interval_ms: 500,
+            probe_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl ControlPlaneConfig {
+    /// Checks every value; errors name the key at fault.
+    pub fn validate(&self) -> Result<(), ControlPlaneError> {
+        let listen: SocketAddr = parse_addr("control_plane.listen", &self.listen)?;
+        if self.legacy_ports {
+            for (key, addr) in self.legacy.entries() {
+                parse_addr(key, addr)?;
+            }
+        }
+        if let Some(token) = &self.token {
+            if token.trim().is_empty() {
+                return Err(invalid("control_plane.token", "must not be empty when set"));
+            }
+        }
+        check_token(self.token.as_deref(), &listen)
+            .map_err(|reason| invalid("control_plane.token", reason))?;
+        if self.collector_interval_ms == 0 {
+            return Err(invalid(
+                "control_plane.collector_interval_ms",
+                "must be positive",
+            ));
+        }
+        if self.probe_timeout_ms == 0 {
+            return Err(invalid(
+                "control_plane.probe_timeout_ms",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The probe period as a [`Duration`].
+    pub fn collector_interval(&self) -> Duration {
+        Duration::from_millis(self.collector_interval_ms)
+    }
+
+    /// The probe bound as a [`Duration`].
+    pub fn probe_timeout(&self) -> Duration {
+        Duration::from_millis(self.probe_timeout_ms)
+    }
+}
+
+/// Refuses an API reachable beyond loopback without a token (the admin paths would be open
+/// to the network). Returns the reason on refusal.
+pub fn check_token(token: Option<&str>, listen: &SocketAddr) -> Result<(), String> {
+    if token.is_none() && !listen.ip().is_loopback() {
+        return Err(format!(
+            "the API listens on {listen}, beyond loopback: set a bearer token"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_addr(key: &'static str, addr: &str) -> Result<SocketAddr, ControlPlaneError> {
+    addr.parse()
+        .map_err(|_| invalid(key, format!("{addr:?} is not ip:port")))
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ControlPlaneError {
+    ControlPlaneError::Config {
+        key,
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        ControlPlaneConfig::default()
+            .validate()
+            .expect("defaults are valid");
+    }
+
+    #[test]
+    fn beyond_loopback_needs_a_token() {
+        let mut config = ControlPlaneConfig {
+            listen: "0.0.0.0:9000".to_owned(),
+            ..ControlPlaneConfig::default()
+        };
+        let err = config.validate().expect_err("no token");
+        assert!(err.to_string().contains("control_plane.token"), "{err}");
+        config.token = Some("s3cret".to_owned());
+        config.validate().expect("token set");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let config = ControlPlaneConfig {
+            collector_interval_ms: 0,
+            ..ControlPlaneConfig::default()
+        };
+        let err = config.validate().expect_err("zero interval");
+        assert!(err.to_string().contains("collector_interval_ms"), "{err}");
+        let config = ControlPlaneConfig {
+            legacy_ports: true,
+            legacy: LegacyListen {
+                seer: "nowhere".to_owned(),
+                ..LegacyListen::default()
+            },
+            ..ControlPlaneConfig::default()
+        };
+        let err = config.validate().expect_err("bad address");
+        assert!(err.to_string().contains("seer"), "{err}");
+    }
+}

@@ -1,0 +1,152 @@
+//! The crate's one error type, and the one place it becomes an HTTP response
+//! ([`IntoResponse`]). Every error body is JSON with at least `error` and `message`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use std::net::SocketAddr;
+use thiserror::Error;
+
+use crate::seer::Candidate;
+
+/// Everything that can go wrong in the control plane: at start-up (configuration, binding)
+/// and per request (bad input, unknown ids, missing features, an unavailable cluster).
+#[derive(Debug, Error)]
+pub enum ControlPlaneError {
+    /// A configuration value failed validation.
+    #[error("invalid configuration key `{key}`: {reason}")]
+    Config {
+        /// Dotted key, e.g. `control_plane.token`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The coordinator listener failed while serving.
+    #[error("HTTP server on {addr} failed: {source}")]
+    Serve {
+        /// Its address.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The request body is not the JSON the path takes (422).
+    #[error("invalid request body: {reason}")]
+    BadBody {
+        /// What the parser said.
+        reason: String,
+    },
+    /// A path or query parameter is out of range (422).
+    #[error("invalid parameter `{name}`: {reason}")]
+    BadParameter {
+        /// Parameter name.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An id that names no node (404).
+    #[error("{kind} not found: {id}")]
+    NotFound {
+        /// What was looked up ("Replica", "Instance").
+        kind: &'static str,
+        /// The id given.
+        id: String,
+    },
+    /// An admin path without the configured bearer token (401).
+    #[error("this path requires the configured bearer token (Authorization: Bearer ...)")]
+    Unauthorized,
+    /// A path whose feature has not landed yet (501): an honest absence.
+    #[error("{path} is not implemented yet: {missing}")]
+    NotImplemented {
+        /// The path asked for.
+        path: &'static str,
+        /// The work that is missing.
+        missing: &'static str,
+    },
+    /// `POST /reset` on a timestamp service (409).
+    #[error(
+        "timestamps are GTID sequence numbers of committed writes and cannot be rewound; \
+         POST /admin/clear-data deletes the demo rows instead (timestamps keep growing)"
+    )]
+    ResetRefused,
+    /// No Cabinet quorum can form with the nodes that are healthy now (503).
+    #[error("no quorum possible: {reason}")]
+    NoQuorum {
+        /// Why.
+        reason: String,
+    },
+    /// SEER found no eligible candidate (503); the body lists every candidate and why.
+    #[error("no replica is eligible for leadership")]
+    NoEligibleLeader {
+        /// Every candidate with its reason.
+        candidates: Vec<Candidate>,
+    },
+    /// The primary has not answered the collector's probes (503).
+    #[error("primary {node} is unavailable: {reason}")]
+    PrimaryUnavailable {
+        /// Its id.
+        node: String,
+        /// The last probe's error, or that it was never probed.
+        reason: String,
+    },
+}
+
+impl ControlPlaneError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Config { .. } | Self::Serve { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadBody { .. } | Self::BadParameter { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::ResetRefused => StatusCode::CONFLICT,
+            Self::NoQuorum { .. }
+            | Self::NoEligibleLeader { .. }
+            | Self::PrimaryUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The short `error` field of the body (the old services' wording where they had one).
+    fn short(&self) -> String {
+        match self {
+            Self::Config { .. } | Self::Serve { .. } => "Internal error".to_owned(),
+            Self::BadBody { .. } => "Invalid request body".to_owned(),
+            Self::BadParameter { .. } => "Invalid parameter".to_owned(),
+            Self::NotFound { kind, .. } => format!("{kind} not found"),
+            Self::Unauthorized => "Unauthorized".to_owned(),
+            Self::NotImplemented { .. } => "Not implemented".to_owned(),
+            Self::ResetRefused => "Timestamps cannot be reset".to_owned(),
+            Self::NoQuorum { .. } => "No quorum possible".to_owned(),
+            Self::NoEligibleLeader { .. } => "No eligible leader".to_owned(),
+            Self::PrimaryUnavailable { .. } => "Primary unavailable".to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for ControlPlaneError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+            tracing::warn!(error = %self, "control-plane request failed");
+        }
+        let mut body = json!({ "error": self.short(), "message": self.to_string() });
+        match &self {
+            Self::NotImplemented { path, missing } => {
+                body["path"] = json!(path);
+                body["missing"] = json!(missing);
+            }
+            Self::NoEligibleLeader { candidates } => body["candidates"] = json!(candidates),
+            _ => {}
+        }
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, Self::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,142 @@
+//! `POST /elect-leader`: SEER's choice as a dry run (see [`crate::seer`] for the gate and the
+//! score). `apply: true` answers 501 until the failover work lands.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::body::Body;
+use crate::error::ControlPlaneError;
+use crate::routes::failover::FAILOVER_MISSING;
+use crate::seer::{elect, Candidate, CandidateFacts};
+use crate::state::{ClusterView, ControlPlane};
+
+/// `POST /elect-leader` body (may be empty).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ElectRequest {
+    /// Replica ids not to consider.
+    #[serde(default)]
+    pub exclude_replicas: Vec<String>,
+    /// (+) Promote the winner (501 until failover lands). Default false: a dry run.
+    #[serde(default)]
+    pub apply: bool,
+}
+
+/// `POST /elect-leader` answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ElectResponse {
+    /// The chosen replica.
+    pub leader_id: String,
+    /// Its score in [0, 1].
+    pub score: f64,
+    /// Its smoothed probe latency (ms).
+    pub latency_ms: f64,
+    /// Its `Uptime` (s).
+    pub uptime_seconds: u64,
+    /// Writes it is behind.
+    pub replication_lag: u64,
+    /// Its crash count.
+    pub crash_count: u64,
+    /// (+) Every replica, best first, with score, eligibility and why.
+    pub candidates: Vec<Candidate>,
+    /// (+) Whether the choice was applied (always false: dry run).
+    pub applied: bool,
+    /// (+) The position a candidate had to hold to be eligible.
+    pub required_position: u64,
+    /// (+) How `required_position` was computed.
+    pub required_basis: String,
+}
+
+/// The position a new primary must hold: an upper bound of the highest STRONG-acknowledged
+/// GTID, and how it was computed. Every acknowledged STRONG write was applied by at least one
+/// replica as the quorum watchers saw it and was committed through the proxy, so the bound is
+/// min(furthest replica position the watchers saw, newest commit the proxy saw). Zero while no
+/// STRONG write has reached a quorum since the proxy started (acknowledgements are not
+/// persisted yet: that is part of the failover work).
+pub fn required_position(cp: &ControlPlane) -> (u64, String) {
+    let cluster = &cp.shared().cluster;
+    let Some(snapshot) = cluster.quorum.as_ref().map(|q| q.snapshot()) else {
+        return (0, "no replicas: no STRONG write waits for one".to_owned());
+    };
+    if snapshot.achieved == 0 {
+        return (
+            0,
+            "no STRONG write has reached a quorum since the proxy started".to_owned(),
+        );
+    }
+    let furthest = snapshot
+        .replicas
+        .iter()
+        .filter_map(|r| r.applied_seq)
+        .max()
+        .unwrap_or(0);
+    (
+        furthest.min(cluster.newest_seq()),
+        "upper bound of the highest STRONG-acknowledged GTID: min(furthest replica position \
+         seen by the quorum watchers, newest commit seen by the proxy)"
+            .to_owned(),
+    )
+}
+
+fn facts(view: &ClusterView, exclude: &[String]) -> Vec<CandidateFacts> {
+    view.replicas()
+        .map(|n| CandidateFacts {
+            id: n.metrics.id.clone(),
+            reachable: n.metrics.reachable,
+            excluded: exclude.contains(&n.metrics.id),
+            latency_ms: n.metrics.latency_ms.unwrap_or(0.0),
+            uptime_seconds: n.metrics.uptime_seconds,
+            crash_count: n.metrics.crash_count,
+            replication_lag: n.lag_writes,
+            applied: n.seq,
+        })
+        .collect()
+}
+
+/// SEER's choice of the next primary (dry run), with every candidate's score and eligibility.
+#[utoipa::path(post, path = "/elect-leader", tag = "seer",
+    request_body(content = ElectRequest, description = "optional"),
+    responses((status = 200, body = ElectResponse), (status = 404, description = "unknown id"),
+        (status = 422, description = "bad body"), (status = 501, description = "apply: true"),
+        (status = 503, description = "no eligible candidate")))]
+pub async fn elect_leader(
+    State(cp): State<ControlPlane>,
+    Body(req): Body<ElectRequest>,
+) -> Result<Json<ElectResponse>, ControlPlaneError> {
+    let cluster = &cp.shared().cluster;
+    if let Some(unknown) = req
+        .exclude_replicas
+        .iter()
+        .find(|id| cluster.node(id).is_none())
+    {
+        return Err(ControlPlaneError::NotFound {
+            kind: "Replica",
+            id: unknown.clone(),
+        });
+    }
+    if req.apply {
+        return Err(ControlPlaneError::NotImplemented {
+            path: "/elect-leader with apply: true",
+            missing: FAILOVER_MISSING,
+        });
+    }
+    let view = cp.view();
+    let (required, basis) = required_position(&cp);
+    let (leader, candidates) = elect(&facts(&view, &req.exclude_replicas), required);
+    let Some(leader) = leader.and_then(|i| candidates.get(i)).cloned() else {
+        return Err(ControlPlaneError::NoEligibleLeader { candidates });
+    };
+    Ok(Json(ElectResponse {
+        leader_id: leader.id,
+        score: leader.score,
+        latency_ms: leader.latency_ms,
+        uptime_seconds: leader.uptime_seconds,
+        replication_lag: leader.replication_lag,
+        crash_count: leader.crash_count,
+        candidates,
+        applied: false,
+        required_position: required,
+        required_basis: basis,
+    }))
+}

@@ -1,0 +1,253 @@
+//! Test support: a 4-node sandbox cluster, a proxy on it, and the control plane on
+//! 127.0.0.1:0 with every legacy service on a free port.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use myquorum_control_plane::{ControlPlane, ControlPlaneConfig, ControlPlaneError, LegacyListen};
+use myquorum_proxy::quorum::FailureThreshold;
+use myquorum_proxy::{BackendNode, Proxy, ProxyConfig, UserConfig};
+use myquorum_sandbox::Cluster;
+use mysql_async::prelude::Queryable;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A proxy configuration for `cluster` with failure threshold `t`.
+pub fn proxy_config(cluster: &Cluster, t: FailureThreshold) -> ProxyConfig {
+    let cfg = cluster.config();
+    let mut config = ProxyConfig {
+        users: vec![UserConfig {
+            name: cfg.app_user.clone(),
+            password: cfg.app_password.clone(),
+        }],
+        nodes: cluster
+            .nodes()
+            .iter()
+            .map(|n| BackendNode {
+                id: n.id.clone(),
+                addr: n.addr(),
+            })
+            .collect(),
+        primary: cluster.primary().id.clone(),
+        shutdown_grace_ms: 2_000,
+        ..ProxyConfig::default()
+    };
+    config.quorum.failure_threshold = t;
+    config
+}
+
+/// Legacy services on free loopback ports.
+pub fn legacy_on_free_ports() -> LegacyListen {
+    let any = "127.0.0.1:0".to_owned();
+    LegacyListen {
+        timestamp_1: any.clone(),
+        timestamp_2: any.clone(),
+        metrics: any.clone(),
+        cabinet: any.clone(),
+        seer: any,
+    }
+}
+
+/// A running proxy (MySQL port) and control plane.
+pub struct Harness {
+    /// The control plane's state (legacy addresses, collector).
+    pub state: ControlPlane,
+    /// `http://127.0.0.1:PORT` of the coordinator API.
+    pub base: String,
+    /// The proxy's MySQL port.
+    pub mysql: SocketAddr,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    stops: Vec<oneshot::Sender<()>>,
+    http_task: JoinHandle<Result<(), ControlPlaneError>>,
+    mysql_task: JoinHandle<Result<(), myquorum_proxy::ProxyError>>,
+}
+
+fn stopper() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+impl Harness {
+    /// Starts a proxy on `cluster` and the control plane on `http_addr` with `config`.
+    pub async fn start(
+        cluster: &Cluster,
+        t: FailureThreshold,
+        http_addr: &str,
+        config: ControlPlaneConfig,
+    ) -> Harness {
+        let proxy = Proxy::start(proxy_config(cluster, t))
+            .await
+            .expect("proxy starts");
+        let mysql_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mysql");
+        let mysql = mysql_listener.local_addr().expect("addr");
+        let (mysql_stop, mysql_until) = stopper();
+        let p = proxy.clone();
+        let mysql_task =
+            tokio::spawn(async move { p.serve_mysql(mysql_listener, mysql_until).await });
+        let state = ControlPlane::new(proxy, config);
+        let listener = TcpListener::bind(http_addr).await.expect("bind http");
+        let port = listener.local_addr().expect("addr").port();
+        let (http_stop, http_until) = stopper();
+        let http_task = tokio::spawn(myquorum_control_plane::serve(
+            listener,
+            state.clone(),
+            http_until,
+        ));
+        let harness = Harness {
+            state,
+            base: format!("http://127.0.0.1:{port}"),
+            mysql,
+            http: reqwest::Client::new(),
+            stops: vec![http_stop, mysql_stop],
+            http_task,
+            mysql_task,
+        };
+        harness.wait_for_api().await;
+        harness
+    }
+
+    async fn wait_for_api(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.http.get(self.url("/status")).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("control plane did not start listening");
+    }
+
+    /// Full URL of `path` on the coordinator.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET `path`: status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("JSON body"))
+    }
+
+    /// POST `body` (raw text) to `path`: status and JSON body.
+    pub async fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        post_to(&self.http, &self.url(path), body).await
+    }
+
+    /// The address a legacy service bound.
+    pub fn legacy(&self, service: &str) -> String {
+        let addr = self
+            .state
+            .legacy_addrs()
+            .into_iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, a)| a)
+            .unwrap_or_else(|| panic!("legacy service {service} is listening"));
+        format!("http://{addr}")
+    }
+
+    /// An application connection through the proxy (database `app`).
+    pub async fn app_conn(&self, strong: bool) -> mysql_async::Conn {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.mysql.port())
+            .user(Some("app"))
+            .pass(Some("app"))
+            .db_name(Some("app"))
+            .prefer_socket(false);
+        let mut conn = mysql_async::Conn::new(opts)
+            .await
+            .expect("connect through the proxy");
+        if strong {
+            conn.query_drop("SET myquorum_consistency = 'STRONG'")
+                .await
+                .expect("STRONG");
+        }
+        conn
+    }
+
+    /// Polls `GET path` until `check` holds (10 s), returning the last body.
+    pub async fn until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, body) = self.get(path).await;
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {body:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops both servers; both must return Ok.
+    pub async fn stop(mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        let http = tokio::time::timeout(Duration::from_secs(15), self.http_task)
+            .await
+            .expect("control plane stops")
+            .expect("no panic");
+        http.expect("serve returned Ok");
+        let mysql = tokio::time::timeout(Duration::from_secs(30), self.mysql_task)
+            .await
+            .expect("proxy stops")
+            .expect("no panic");
+        mysql.expect("serve_mysql returned Ok");
+    }
+}
+
+/// POST raw `body` to `url`: status and JSON body.
+pub async fn post_to(http: &reqwest::Client, url: &str, body: &str) -> (u16, Value) {
+    let r = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("JSON body"))
+}
+
+/// GET `url`: status and JSON body.
+pub async fn get_from(http: &reqwest::Client, url: &str) -> (u16, Value) {
+    let r = http.get(url).send().await.expect("GET");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("JSON body"))
+}
+
+/// The metrics object of `id` in a `/metrics` body.
+pub fn node<'a>(metrics: &'a Value, id: &str) -> &'a Value {
+    metrics["replicas"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["replica_id"] == id))
+        .unwrap_or_else(|| panic!("{id} in {metrics:#}"))
+}
+
+/// Runs `sql` as root on `node` of `cluster`.
+pub async fn root(cluster: &Cluster, node: &str, sql: &str) {
+    let n = cluster
+        .nodes()
+        .iter()
+        .find(|n| n.id == node)
+        .expect("node exists");
+    let mut conn = myquorum_sandbox::root_conn(n)
+        .await
+        .expect("root connection");
+    conn.query_drop(sql).await.expect("root statement");
+    let _ = conn.disconnect().await;
+}
