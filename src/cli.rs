@@ -51,6 +51,12 @@ pub struct UpArgs {
     /// Address of the admin SQL port. Default 127.0.0.1:6032.
     #[arg(long)]
     pub admin_listen: Option<String>,
+    /// Address of the HTTP control plane. Default 127.0.0.1:9000.
+    #[arg(long)]
+    pub http_listen: Option<String>,
+    /// Also answer on the old system's service ports 9001-9005 (default: on for `up`).
+    #[arg(long)]
+    pub legacy_ports: Option<bool>,
 }
 
 /// Options of `myquorum serve`.
@@ -62,4 +68,7 @@ pub struct ServeArgs {
     /// Address of the admin SQL port. Default 127.0.0.1:6032.
     #[arg(long)]
     pub admin_listen: Option<String>,
+    /// Address of the HTTP control plane. Default 127.0.0.1:9000.
+    #[arg(long)]
+    pub http_listen: Option<String>,
 }

@@ -16,6 +16,8 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Up(args) => {
+            // The sandbox re-creates the old system, whose services had their own ports.
+            settings.control_plane.legacy_ports = true;
             myquorum::up::apply_flags(&mut settings, &args);
             myquorum::up::run(settings).await
         }
@@ -25,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(l) = args.admin_listen {
                 settings.listen.admin = l;
+            }
+            if let Some(l) = args.http_listen {
+                settings.control_plane.listen = l;
             }
             myquorum::serve::run(settings).await
         }

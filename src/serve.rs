@@ -21,6 +21,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 pub struct Listeners {
     mysql: TcpListener,
     admin: TcpListener,
+    http: TcpListener,
 }
 
 impl Listeners {
@@ -36,7 +37,15 @@ impl Listeners {
             .with_context(|| {
                 format!("cannot listen on {} (listen.admin)", settings.listen.admin)
             })?;
-        Ok(Self { mysql, admin })
+        let http = TcpListener::bind(&settings.control_plane.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (control_plane.listen)",
+                    settings.control_plane.listen
+                )
+            })?;
+        Ok(Self { mysql, admin, http })
     }
 }
 
@@ -47,7 +56,12 @@ pub async fn run_listeners(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let proxy = Proxy::start(settings.proxy.clone()).await?;
-    tracing::info!(mysql = %settings.listen.mysql, admin = %settings.listen.admin, "listening");
+    tracing::info!(
+        mysql = %settings.listen.mysql,
+        admin = %settings.listen.admin,
+        http = %settings.control_plane.listen,
+        "listening"
+    );
     let admin = {
         let proxy = proxy.clone();
         let stop = stop.clone();
@@ -56,12 +70,25 @@ pub async fn run_listeners(
                 .await
         })
     };
+    let http = {
+        let state = myquorum_control_plane::ControlPlane::new(
+            proxy.clone(),
+            settings.control_plane.clone(),
+        );
+        tokio::spawn(myquorum_control_plane::serve(
+            listeners.http,
+            state,
+            stop.clone().cancelled_owned(),
+        ))
+    };
     let mysql = proxy
         .serve_mysql(listeners.mysql, stop.clone().cancelled_owned())
         .await;
     stop.cancel();
     let admin = admin.await.context("admin port task")?;
+    let http = http.await.context("control plane task")?;
     mysql?;
     admin?;
+    http?;
     Ok(())
 }

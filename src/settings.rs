@@ -4,6 +4,7 @@
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use myquorum_control_plane::ControlPlaneConfig;
 use myquorum_proxy::ProxyConfig;
 use myquorum_sandbox::SandboxConfig;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,9 @@ pub struct Settings {
     pub proxy: ProxyConfig,
     /// The local sandbox of `myquorum up`.
     pub sandbox: SandboxConfig,
+    /// The HTTP control plane (`listen` is its address; `myquorum up` turns the legacy ports
+    /// on).
+    pub control_plane: ControlPlaneConfig,
 }
 
 /// A settings file or value that could not be used.

@@ -26,6 +26,12 @@ pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
     if let Some(l) = &args.admin_listen {
         settings.listen.admin = l.clone();
     }
+    if let Some(l) = &args.http_listen {
+        settings.control_plane.listen = l.clone();
+    }
+    if let Some(on) = args.legacy_ports {
+        settings.control_plane.legacy_ports = on;
+    }
 }
 
 /// Starts the sandbox and the proxy, prints how to connect, and runs until a signal.
@@ -90,6 +96,10 @@ fn print_banner(settings: &Settings, cluster: &Cluster) {
     }
     println!("  proxy       MySQL    {}", settings.listen.mysql);
     println!("  proxy       admin    {}", settings.listen.admin);
+    println!(
+        "  control     HTTP     http://{}",
+        settings.control_plane.listen
+    );
     println!();
     println!("Connect through the proxy:");
     println!(
