@@ -1,4 +1,4 @@
-//! The bearer-token check of the admin paths (and later `/query`): required only when the API
+//! The bearer-token check of the admin paths and `/query`: required only when the API
 //! listens beyond loopback, where [`crate::serve`] refuses to start without a token.
 
 use axum::extract::{Request, State};

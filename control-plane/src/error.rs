@@ -82,6 +82,35 @@ pub enum ControlPlaneError {
         /// Every candidate with its reason.
         candidates: Vec<Candidate>,
     },
+    /// The server refused a statement the client sent (400): 1064, 1062, 1146, ...
+    #[error("{message}")]
+    Sql {
+        /// MySQL error code.
+        code: u16,
+        /// SQLSTATE.
+        sqlstate: String,
+        /// The server's message.
+        message: String,
+    },
+    /// A `POST /query` body that cannot run (422): malformed JSON, unknown consistency,
+    /// empty or oversized query. Answers in the `/query` error shape.
+    #[error("invalid query request: {reason}")]
+    BadQuery {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No server could take a statement (503).
+    #[error("no server can take the statement: {reason}")]
+    Unavailable {
+        /// What the engine said.
+        reason: String,
+    },
+    /// A backend did not answer in time (504).
+    #[error("backend timed out: {reason}")]
+    BackendTimeout {
+        /// What the engine said.
+        reason: String,
+    },
     /// The primary has not answered the collector's probes (503).
     #[error("primary {node} is unavailable: {reason}")]
     PrimaryUnavailable {
@@ -97,7 +126,12 @@ impl ControlPlaneError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Config { .. } | Self::Serve { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::BadBody { .. } | Self::BadParameter { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadBody { .. } | Self::BadParameter { .. } | Self::BadQuery { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::Sql { .. } => StatusCode::BAD_REQUEST,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
@@ -121,6 +155,32 @@ impl ControlPlaneError {
             Self::NoQuorum { .. } => "No quorum possible".to_owned(),
             Self::NoEligibleLeader { .. } => "No eligible leader".to_owned(),
             Self::PrimaryUnavailable { .. } => "Primary unavailable".to_owned(),
+            Self::Sql { .. } => "SQL error".to_owned(),
+            Self::BadQuery { .. } => "Invalid query request".to_owned(),
+            Self::Unavailable { .. } => "Unavailable".to_owned(),
+            Self::BackendTimeout { .. } => "Backend timeout".to_owned(),
+        }
+    }
+}
+
+impl From<myquorum_proxy::engine::EngineError> for ControlPlaneError {
+    fn from(e: myquorum_proxy::engine::EngineError) -> Self {
+        use myquorum_proxy::engine::EngineError;
+        match e {
+            EngineError::Sql {
+                code,
+                state,
+                message,
+            } => Self::Sql {
+                code,
+                sqlstate: state,
+                message,
+            },
+            EngineError::Timeout(reason) => Self::BackendTimeout { reason },
+            EngineError::Unavailable(reason) => Self::Unavailable { reason },
+            e @ EngineError::NoUser => Self::Unavailable {
+                reason: e.to_string(),
+            },
         }
     }
 }
@@ -133,6 +193,21 @@ impl IntoResponse for ControlPlaneError {
         }
         let mut body = json!({ "error": self.short(), "message": self.to_string() });
         match &self {
+            // The `/query` error shape: `{success: false, message, error: {code, sqlstate}}`.
+            Self::Sql { code, sqlstate, .. } => {
+                body = json!({
+                    "success": false,
+                    "message": self.to_string(),
+                    "error": { "code": code, "sqlstate": sqlstate, "kind": self.short() },
+                });
+            }
+            Self::BadQuery { .. } | Self::Unavailable { .. } | Self::BackendTimeout { .. } => {
+                body = json!({
+                    "success": false,
+                    "message": self.to_string(),
+                    "error": { "code": null, "sqlstate": null, "kind": self.short() },
+                });
+            }
             Self::NotImplemented { path, missing } => {
                 body["path"] = json!(path);
                 body["missing"] = json!(missing);

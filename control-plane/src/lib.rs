@@ -12,6 +12,7 @@ pub mod body;
 pub mod cabinet;
 pub mod collector;
 pub mod config;
+pub mod consistency_metrics;
 pub mod error;
 pub mod history;
 pub mod legacy;

@@ -4,15 +4,15 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{cabinet, failover, metrics, seer, timestamps, topology};
+use crate::routes::{cabinet, data, failover, metrics, query, seer, stress, timestamps, topology};
 
 /// The coordinator API.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "myquorum control plane",
-        description = "The HTTP API of myquorum (shared/API.md): topology, timestamps, metrics, \
-                       Cabinet and SEER. Failover paths answer 501 until failover lands."
+        description = "The HTTP API of myquorum (shared/API.md): queries, topology, timestamps, \
+                       metrics, Cabinet, SEER, data and stress tests. Failover paths answer 501 until failover lands."
     ),
     paths(
         topology::status,
@@ -33,6 +33,14 @@ use crate::routes::{cabinet, failover, metrics, seer, timestamps, topology};
         failover::start_instance,
         failover::restart_old_master,
         failover::switchover,
+        query::query,
+        query::consistency_metrics,
+        data::clear_data,
+        data::data_count,
+        stress::concurrent_writes,
+        stress::read_write_mix,
+        stress::consistency_comparison,
+        stress::read_after_write,
     )
 )]
 pub struct ApiDoc;

@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 use myquorum_proxy::server::Shared;
 use myquorum_proxy::Proxy;
 
+use myquorum_proxy::engine::Engine;
+
 use crate::collector::{Collector, NodeMetrics};
 use crate::config::ControlPlaneConfig;
+use crate::consistency_metrics::ConsistencyMetrics;
 
 /// The control plane's state; cheap to clone (one `Arc`).
 #[derive(Debug, Clone)]
@@ -27,6 +30,10 @@ struct Inner {
     legacy: Mutex<Vec<(&'static str, SocketAddr)>>,
     /// Admin paths need the bearer token (set by [`crate::serve`] from the listener).
     auth_required: AtomicBool,
+    /// Runs `/query` and the stress endpoints' statements.
+    engine: Engine,
+    /// Counters of those statements per consistency level.
+    consistency: ConsistencyMetrics,
 }
 
 /// One node as the API reports it.
@@ -88,8 +95,11 @@ impl ControlPlane {
             &shared.config.nodes,
             &shared.cluster.primary().id,
         ));
+        let engine = proxy.engine();
         Self {
             inner: Arc::new(Inner {
+                engine,
+                consistency: ConsistencyMetrics::default(),
                 proxy,
                 config,
                 collector,
@@ -107,6 +117,16 @@ impl ControlPlane {
     /// The configuration.
     pub fn config(&self) -> &ControlPlaneConfig {
         &self.inner.config
+    }
+
+    /// The proxy's statement engine (use [`crate::consistency_metrics::execute`], which counts).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Statement counters per consistency level.
+    pub fn consistency_metrics(&self) -> &ConsistencyMetrics {
+        &self.inner.consistency
     }
 
     /// The collector.

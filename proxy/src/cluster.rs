@@ -74,6 +74,19 @@ impl ClusterHandle {
         self.newest_seq.fetch_max(seq, Ordering::Relaxed);
     }
 
+    /// Records a committed write: its sequence number, and its timestamp for every table it
+    /// touched (`db` qualifies unqualified names: the session's current database).
+    pub fn record_write(&self, seq: u64, tables: &[crate::classify::TableRef], db: Option<&str>) {
+        self.saw_commit(seq);
+        for table in tables {
+            let qualified = match (table.db.as_deref(), db) {
+                (Some(d), _) | (None, Some(d)) => format!("{d}.{}", table.name),
+                (None, None) => table.name.clone(),
+            };
+            self.tables.record(&qualified, seq);
+        }
+    }
+
     /// The newest sequence number seen committed.
     pub fn newest_seq(&self) -> u64 {
         self.newest_seq.load(Ordering::Relaxed)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::conn::QueryResult;
 use crate::backend::{BackendConn, BackendKey};
-use crate::classify::{Consistency, Kind};
+use crate::classify::{Classified, Consistency, Kind};
 use crate::error::BackendError;
 use crate::quorum::QuorumOutcome;
 use crate::route::{route, Route, SessionState};
@@ -131,7 +131,7 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
-        self.run(conn, &node, &stmt.kind, &request, started).await
+        self.run(conn, &node, &stmt, &request, started).await
     }
 
     async fn execute_on_primary(
@@ -142,15 +142,14 @@ impl Engine {
         let primary = self.shared.cluster.primary().id.clone();
         let stmt = self.shared.classifier.classify(request.sql.as_bytes());
         let conn = self.connect(&primary).await?;
-        self.run(conn, &primary, &stmt.kind, &request, started)
-            .await
+        self.run(conn, &primary, &stmt, &request, started).await
     }
 
     async fn run(
         &self,
         mut conn: BackendConn,
         node: &str,
-        kind: &Kind,
+        stmt: &Classified,
         request: &Request,
         started: Instant,
     ) -> Result<Outcome, EngineError> {
@@ -168,7 +167,9 @@ impl Engine {
         self.shared.pool.put_back(conn);
         let primary = self.shared.cluster.primary().id.clone();
         if let Some(gtid) = result.last_gtid {
-            self.shared.cluster.saw_commit(gtid.seq);
+            self.shared
+                .cluster
+                .record_write(gtid.seq, &stmt.tables, self.default_database());
         }
         let quorum = if request.consistency == Consistency::Strong
             && node == primary
@@ -182,7 +183,7 @@ impl Engine {
         } else {
             None
         };
-        Ok(to_outcome(result, node, kind, quorum, started))
+        Ok(to_outcome(result, node, &stmt.kind, quorum, started))
     }
 
     /// A replica known to have applied `after` (or what the proxy saw committed).

@@ -1,11 +1,13 @@
 //! The coordinator's routes (every path of API.md that has landed), one module per group.
-//! Paths of later issues (`/query`, stress, clear-data, data-count, consistency metrics) are
-//! not routed yet; the failover paths answer 501 ([`failover`]).
+//! The failover paths answer 501 ([`failover`]) until failover lands.
 
 pub mod cabinet;
+pub mod data;
 pub mod failover;
 pub mod metrics;
+pub mod query;
 pub mod seer;
+pub mod stress;
 pub mod timestamps;
 pub mod topology;
 
@@ -18,7 +20,8 @@ use crate::auth::require_token;
 use crate::error::ControlPlaneError;
 use crate::state::ControlPlane;
 
-/// The coordinator router: public paths, then `/admin/*` behind the bearer-token check.
+/// The coordinator router: public paths, then `/admin/*` and `/query` behind the
+/// bearer-token check.
 pub fn coordinator(state: ControlPlane) -> Router {
     let admin = Router::new()
         .route("/admin/topology", get(topology::topology))
@@ -32,6 +35,25 @@ pub fn coordinator(state: ControlPlane) -> Router {
             post(failover::restart_old_master),
         )
         .route("/admin/switchover", post(failover::switchover))
+        .route("/admin/clear-data", post(data::clear_data))
+        .route("/admin/stress-test/data-count", get(data::data_count))
+        .route(
+            "/admin/stress-test/concurrent-writes",
+            post(stress::concurrent_writes),
+        )
+        .route(
+            "/admin/stress-test/read-write-mix",
+            post(stress::read_write_mix),
+        )
+        .route(
+            "/admin/stress-test/consistency-comparison",
+            post(stress::consistency_comparison),
+        )
+        .route(
+            "/admin/stress-test/read-after-write",
+            post(stress::read_after_write),
+        )
+        .route("/query", post(query::query))
         .route_layer(from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/status", get(topology::status))
@@ -44,6 +66,7 @@ pub fn coordinator(state: ControlPlane) -> Router {
         .route("/metrics/{replica_id}", get(metrics::one))
         .route("/select-quorum", post(cabinet::select_quorum))
         .route("/elect-leader", post(seer::elect_leader))
+        .route("/consistency-metrics", get(query::consistency_metrics))
         .route("/openapi.json", get(crate::openapi::openapi_json))
         .merge(admin)
         .fallback(not_found)

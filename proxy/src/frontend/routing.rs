@@ -201,16 +201,10 @@ impl Session {
             self.history.record(Setting::Statement(text.to_vec()));
         }
         if let Some(gtid) = done.last_gtid {
-            self.shared.cluster.saw_commit(gtid.seq);
             let db = self.database.as_deref().map(String::from_utf8_lossy);
-            for table in &stmt.tables {
-                let qualified = match (&table.db, &db) {
-                    (Some(d), _) => format!("{d}.{}", table.name),
-                    (None, Some(d)) => format!("{d}.{}", table.name),
-                    (None, None) => table.name.clone(),
-                };
-                self.shared.cluster.tables.record(&qualified, gtid.seq);
-            }
+            self.shared
+                .cluster
+                .record_write(gtid.seq, &stmt.tables, db.as_deref());
         }
     }
 
