@@ -62,6 +62,9 @@ pub struct ControlPlaneConfig {
     /// Bearer token required on `/admin/*` (and later `/query`) when the API listens beyond
     /// loopback. Listening beyond loopback without one is refused.
     pub token: Option<String>,
+    /// Consistency of a `/query` (and stress) request that names none: STRONG, the old
+    /// system's default.
+    pub query_consistency: myquorum_proxy::classify::Consistency,
     /// How often the collector probes each node (milliseconds).
     pub collector_interval_ms: u64,
     /// Bound on one probe: connect plus queries (milliseconds). A node that does not answer
@@ -76,6 +79,7 @@ impl Default for ControlPlaneConfig {
             legacy_ports: false,
             legacy: LegacyListen::default(),
             token: None,
+            query_consistency: myquorum_proxy::classify::Consistency::Strong,
             collector_interval_ms: 500,
             probe_timeout_ms: 2_000,
         }

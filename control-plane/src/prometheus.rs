@@ -5,6 +5,8 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use myquorum_proxy::metrics::{Histogram, RouteLabel, StatementMetrics, BUCKETS_MS, LEVELS};
+
 use crate::state::{ControlPlane, NodeView};
 
 /// Gauge, per node: 1 when the collector finds it healthy.
@@ -45,6 +47,12 @@ pub const POOL_DISCARDED: &str = "myquorum_pool_discarded_total";
 pub const POOL_IDLE: &str = "myquorum_pool_idle";
 /// Gauge, per node: backend connections held by sessions.
 pub const POOL_BUSY: &str = "myquorum_pool_busy";
+/// Counter, per route and consistency level: statements run (MySQL port and HTTP /query).
+pub const QUERIES: &str = "myquorum_queries_total";
+/// Histogram, per route: statement latency through the proxy, in seconds.
+pub const QUERY_LATENCY: &str = "myquorum_query_latency_seconds";
+/// Histogram: how long STRONG writes waited for their Cabinet quorum, in seconds.
+pub const QUORUM_WAIT: &str = "myquorum_quorum_wait_seconds";
 
 /// A per-node metric: name, type, help, and how to read it from a node's view.
 type PerNode = (
@@ -195,6 +203,7 @@ pub fn render(cp: &ControlPlane) -> String {
         out.head(name, "counter", help);
         out.sample(name, "", value as f64);
     }
+    render_statements(&mut out, &shared.metrics);
     let idle = shared.pool.idle_by_node();
     let busy = shared.registry.busy_by_node();
     let per_node_pool = [
@@ -211,6 +220,39 @@ pub fn render(cp: &ControlPlane) -> String {
     out.0
 }
 
+/// Statement counters by route and level, and the latency and quorum-wait histograms.
+fn render_statements(out: &mut Text, m: &StatementMetrics) {
+    out.head(
+        QUERIES,
+        "counter",
+        "statements run, by route and consistency level",
+    );
+    for route in RouteLabel::ALL {
+        for level in LEVELS {
+            let labels = format!("route=\"{}\",consistency=\"{level}\"", route.as_str());
+            out.sample(QUERIES, &labels, m.queries(route, level) as f64);
+        }
+    }
+    out.head(
+        QUERY_LATENCY,
+        "histogram",
+        "statement latency through the proxy (seconds)",
+    );
+    for route in RouteLabel::ALL {
+        out.histogram(
+            QUERY_LATENCY,
+            &format!("route=\"{}\"", route.as_str()),
+            m.latency(route),
+        );
+    }
+    out.head(
+        QUORUM_WAIT,
+        "histogram",
+        "STRONG writes' wait for their quorum (seconds)",
+    );
+    out.histogram(QUORUM_WAIT, "", &m.quorum_wait);
+}
+
 /// The text being built.
 #[derive(Default)]
 struct Text(String);
@@ -218,6 +260,23 @@ struct Text(String);
 impl Text {
     fn head(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    /// One histogram's `_bucket` (cumulative, `le` in seconds), `_sum` and `_count` lines.
+    fn histogram(&mut self, name: &str, labels: &str, h: &Histogram) {
+        let (buckets, count, sum_ms) = h.read();
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, n) in BUCKETS_MS.iter().zip(buckets) {
+            let le = format!("{labels}{sep}le=\"{}\"", bound / 1000.0);
+            self.sample(&format!("{name}_bucket"), &le, n as f64);
+        }
+        self.sample(
+            &format!("{name}_bucket"),
+            &format!("{labels}{sep}le=\"+Inf\""),
+            count as f64,
+        );
+        self.sample(&format!("{name}_sum"), labels, sum_ms / 1000.0);
+        self.sample(&format!("{name}_count"), labels, count as f64);
     }
 
     fn sample(&mut self, name: &str, labels: &str, value: f64) {

@@ -328,6 +328,28 @@ async fn query_and_stress_walkthrough() {
         json!({"users": users, "products": 0, "total": users})
     );
 
+    // The Prometheus exporter counts statements by route and level, and the quorum waits.
+    let text = api
+        .http
+        .get(api.url("/metrics/prometheus"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let sample = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no `{prefix}` sample in:\n{text}"))
+    };
+    assert!(sample("myquorum_queries_total{route=\"primary\",consistency=\"STRONG\"}") >= 60.0);
+    assert!(sample("myquorum_queries_total{route=\"replica\",consistency=\"EVENTUAL\"}") >= 1.0);
+    assert!(sample("myquorum_quorum_wait_seconds_count") >= 60.0);
+    assert!(sample("myquorum_query_latency_seconds_bucket{route=\"primary\",le=\"+Inf\"}") >= 60.0);
+
     // Every statement was counted at its level.
     let (code, m) = api.get("/consistency-metrics").await;
     assert_eq!(code, 200);

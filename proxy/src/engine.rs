@@ -14,6 +14,7 @@ use crate::backend::conn::QueryResult;
 use crate::backend::{BackendConn, BackendKey};
 use crate::classify::{Classified, Consistency, Kind};
 use crate::error::BackendError;
+use crate::metrics::RouteLabel;
 use crate::quorum::QuorumOutcome;
 use crate::route::{route, Route, SessionState};
 use crate::server::Shared;
@@ -183,6 +184,17 @@ impl Engine {
         } else {
             None
         };
+        if let Some(q) = quorum.as_ref().filter(|_| result.last_gtid.is_some()) {
+            self.shared.metrics.quorum_wait.observe(q.waited);
+        }
+        let route = if node == primary {
+            RouteLabel::Primary
+        } else {
+            RouteLabel::Replica
+        };
+        self.shared
+            .metrics
+            .statement(route, request.consistency, started.elapsed());
         Ok(to_outcome(result, node, &stmt.kind, quorum, started))
     }
 

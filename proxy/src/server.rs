@@ -42,6 +42,8 @@ pub struct Shared {
     pub cluster: ClusterHandle,
     /// Statement classification with its bounded cache.
     pub classifier: Classifier,
+    /// Statement counters and latency histograms.
+    pub metrics: crate::metrics::StatementMetrics,
     next_connection_id: AtomicU32,
 }
 
@@ -89,6 +91,7 @@ impl Proxy {
                 pool: Pool::new(config.pool.clone()),
                 cluster: ClusterHandle::new(&config, quorum),
                 classifier: Classifier::new(CLASSIFIER_CACHE),
+                metrics: crate::metrics::StatementMetrics::default(),
                 config,
                 server,
                 registry: Arc::new(Registry::default()),

@@ -22,9 +22,6 @@ pub const MAX_QUERY: usize = 1024 * 1024;
 /// Largest `/query` body read (the statement plus JSON overhead).
 const MAX_QUERY_BODY: usize = MAX_QUERY + 64 * 1024;
 
-/// The level when the body names none: STRONG, the old system's default.
-pub const DEFAULT_CONSISTENCY: Consistency = Consistency::Strong;
-
 /// `POST /query` body.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct QueryRequest {
@@ -83,7 +80,9 @@ pub fn millis(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-fn parse_request(bytes: &[u8]) -> Result<Request, ControlPlaneError> {
+/// Parses a `/query` body; `default` is the level when the body names none
+/// (`control_plane.query_consistency`, STRONG unless configured).
+fn parse_request(bytes: &[u8], default: Consistency) -> Result<Request, ControlPlaneError> {
     let bad = |reason: String| ControlPlaneError::BadQuery { reason };
     let body: QueryRequest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     if body.query.trim().is_empty() {
@@ -96,7 +95,7 @@ fn parse_request(bytes: &[u8]) -> Result<Request, ControlPlaneError> {
         )));
     }
     let consistency = match body.consistency.as_deref() {
-        None => DEFAULT_CONSISTENCY,
+        None => default,
         Some(name) => parse_consistency(name).ok_or_else(|| {
             bad(format!(
                 "unknown consistency `{name}` (EVENTUAL, STRONG or CAUSAL)"
@@ -191,7 +190,7 @@ pub async fn query(
         .map_err(|e| ControlPlaneError::BadQuery {
             reason: format!("body unreadable or over {MAX_QUERY_BODY} bytes: {e}"),
         })?;
-    let request = parse_request(&bytes)?;
+    let request = parse_request(&bytes, cp.config().query_consistency)?;
     let level = request.consistency;
     let outcome = execute(&cp, request).await?;
     Ok(Json(response(level, outcome)))
@@ -212,11 +211,13 @@ mod tests {
 
     #[test]
     fn bodies_are_checked() {
-        let ok = parse_request(br#"{"query":"SELECT 1"}"#).expect("valid");
+        let ok = parse_request(br#"{"query":"SELECT 1"}"#, Consistency::Strong).expect("valid");
         assert_eq!(ok.consistency, Consistency::Strong);
-        let causal =
-            parse_request(br#"{"query":"SELECT 1","consistency":"causal","after_timestamp":5}"#)
-                .expect("valid");
+        let causal = parse_request(
+            br#"{"query":"SELECT 1","consistency":"causal","after_timestamp":5}"#,
+            Consistency::Strong,
+        )
+        .expect("valid");
         assert_eq!(causal.consistency, Consistency::Causal);
         assert_eq!(causal.after_timestamp, Some(5));
         for bad in [
@@ -227,11 +228,11 @@ mod tests {
             br#""#,
         ] {
             assert!(matches!(
-                parse_request(bad),
+                parse_request(bad, Consistency::Strong),
                 Err(ControlPlaneError::BadQuery { .. })
             ));
         }
         let huge = format!(r#"{{"query":"SELECT '{}'"}}"#, "x".repeat(MAX_QUERY));
-        assert!(parse_request(huge.as_bytes()).is_err());
+        assert!(parse_request(huge.as_bytes(), Consistency::Strong).is_err());
     }
 }

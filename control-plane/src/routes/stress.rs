@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use crate::body::Body;
 use crate::consistency_metrics::{execute, request};
 use crate::error::ControlPlaneError;
-use crate::routes::query::{millis, parse_consistency, DEFAULT_CONSISTENCY};
+use crate::routes::query::{millis, parse_consistency};
 use crate::state::ControlPlane;
 
 /// Statements in flight at once.
@@ -243,7 +243,10 @@ fn report(
     }
 }
 
-fn stress_params(body: StressRequest) -> Result<(u64, Consistency), ControlPlaneError> {
+fn stress_params(
+    body: StressRequest,
+    default: Consistency,
+) -> Result<(u64, Consistency), ControlPlaneError> {
     let n = body.num_operations.unwrap_or(100);
     if !(1..=MAX_OPERATIONS).contains(&n) {
         return Err(ControlPlaneError::BadParameter {
@@ -252,7 +255,7 @@ fn stress_params(body: StressRequest) -> Result<(u64, Consistency), ControlPlane
         });
     }
     let level = match body.consistency.as_deref() {
-        None => DEFAULT_CONSISTENCY,
+        None => default,
         Some(name) => parse_consistency(name).ok_or_else(|| ControlPlaneError::BadParameter {
             name: "consistency",
             reason: format!("unknown consistency `{name}` (EVENTUAL, STRONG or CAUSAL)"),
@@ -301,7 +304,7 @@ pub async fn concurrent_writes(
     State(cp): State<ControlPlane>,
     Body(body): Body<StressRequest>,
 ) -> Result<Json<StressReport>, ControlPlaneError> {
-    let (n, level) = stress_params(body)?;
+    let (n, level) = stress_params(body, cp.config().query_consistency)?;
     let run_id = run_id();
     let statements = (0..n).map(|i| insert_user(&run_id, i)).collect();
     Ok(Json(run(&cp, "concurrent_writes", level, statements).await))
@@ -316,7 +319,7 @@ pub async fn read_write_mix(
     State(cp): State<ControlPlane>,
     Body(body): Body<StressRequest>,
 ) -> Result<Json<StressReport>, ControlPlaneError> {
-    let (n, level) = stress_params(body)?;
+    let (n, level) = stress_params(body, cp.config().query_consistency)?;
     let run_id = run_id();
     let statements = (0..n)
         .map(|i| {

@@ -16,6 +16,8 @@ pub enum Statement {
     ShowQuorum,
     /// `SHOW PINS`: how often sessions were pinned to the primary, by reason.
     ShowPins,
+    /// `SHOW METRICS`: statements by route and level, latency and quorum-wait summaries.
+    ShowMetrics,
     /// `SELECT <variable>, ... [LIMIT n]` over the few variables clients read on connect
     /// (the `mariadb` CLI's `@@version_comment`, mysql_async's `@@max_allowed_packet`...).
     /// Each item keeps the expression as written, which becomes its column name.
@@ -67,6 +69,7 @@ pub fn parse(sql: &str) -> Statement {
         ["show", "pool"] => Statement::ShowPool,
         ["show", "quorum"] => Statement::ShowQuorum,
         ["show", "pins"] => Statement::ShowPins,
+        ["show", "metrics"] => Statement::ShowMetrics,
         ["set", _, ..] => Statement::Set,
         ["select", _, ..] => match select_list(&normalized) {
             Some(items) => Statement::Select(items),

@@ -178,6 +178,7 @@ async fn query(
         Statement::ShowPool => show::pool(shared),
         Statement::ShowQuorum => show::quorum(shared),
         Statement::ShowPins => show::pins(shared),
+        Statement::ShowMetrics => show::metrics(shared),
         Statement::Select(items) => select(shared, who, &items),
         Statement::Set => return send(io, seq, &resultset::ok(0x00)).await,
         Statement::Unsupported(stmt) => {

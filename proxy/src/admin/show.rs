@@ -157,6 +157,61 @@ pub fn quorum(shared: &Shared) -> ResultSet {
     rs
 }
 
+/// `SHOW METRICS`: the numbers `/metrics/prometheus` exports, as rows of (metric, labels,
+/// value): statements by route and level, latency and quorum-wait count / mean.
+pub fn metrics(shared: &Shared) -> ResultSet {
+    use crate::metrics::{RouteLabel, LEVELS};
+    let mut rs = ResultSet::new(&[
+        ("metric", Kind::Text),
+        ("labels", Kind::Text),
+        ("value", Kind::Text),
+    ]);
+    let m = &shared.metrics;
+    for route in RouteLabel::ALL {
+        for level in LEVELS {
+            rs.push(vec![
+                Some("queries_total".to_owned()),
+                Some(format!("route={},consistency={level}", route.as_str())),
+                Some(m.queries(route, level).to_string()),
+            ]);
+        }
+    }
+    let mut summary = |name: &str, labels: String, h: &crate::metrics::Histogram| {
+        let (_, count, sum_ms) = h.read();
+        let mean = if count == 0 {
+            0.0
+        } else {
+            sum_ms / count as f64
+        };
+        rs.push(vec![
+            Some(format!("{name}_count")),
+            Some(labels.clone()),
+            Some(count.to_string()),
+        ]);
+        rs.push(vec![
+            Some(format!("{name}_mean_ms")),
+            Some(labels),
+            Some(format!("{mean:.3}")),
+        ]);
+    };
+    for route in RouteLabel::ALL {
+        summary(
+            "query_latency",
+            format!("route={}", route.as_str()),
+            m.latency(route),
+        );
+    }
+    summary("quorum_wait", String::new(), &m.quorum_wait);
+    for (reason, count) in shared.registry.pin_counts() {
+        rs.push(vec![
+            Some("pins_total".to_owned()),
+            Some(format!("reason={reason}")),
+            Some(count.to_string()),
+        ]);
+    }
+    rs
+}
+
 /// `SHOW PINS`: pins taken since start, by reason (DESIGN.md: every pin is counted).
 pub fn pins(shared: &Shared) -> ResultSet {
     let mut rs = ResultSet::new(&[("reason", Kind::Text), ("count", Kind::Unsigned)]);

@@ -12,6 +12,7 @@ use super::session::Session;
 use crate::backend::conn::COM_QUERY;
 use crate::classify::{Classified, Consistency, Kind, PinReason};
 use crate::error::{MysqlError, SessionError};
+use crate::metrics::RouteLabel;
 use crate::packet::Packet;
 use crate::quorum::QuorumOutcome;
 use crate::relay::{Shape, Summary};
@@ -55,6 +56,7 @@ impl Session {
         if !stmt.sticky {
             self.proxy_warning = None;
         }
+        let started = std::time::Instant::now();
         let node = self.choose_node(&stmt, level).await;
         let primary = self.primary_id();
         let hold = level == Consistency::Strong && node == primary;
@@ -87,6 +89,14 @@ impl Session {
         if let Some(held) = done.held_ok.take() {
             self.answer_strong_write(held, &done).await?;
         }
+        let route = if node == primary {
+            RouteLabel::Primary
+        } else {
+            RouteLabel::Replica
+        };
+        self.shared
+            .metrics
+            .statement(route, level, started.elapsed());
         Ok(())
     }
 
@@ -220,6 +230,9 @@ impl Session {
             (None, Some(tracker)) => tracker.record_trivial(),
             _ => QuorumOutcome::trivial(),
         };
+        if done.last_gtid.is_some() {
+            self.shared.metrics.quorum_wait.observe(outcome.waited);
+        }
         if !outcome.achieved {
             crate::ok_packet::bump_warnings(&mut held, 1);
             self.proxy_warning = Some(format!(
