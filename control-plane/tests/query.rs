@@ -235,6 +235,7 @@ async fn query_and_stress_walkthrough() {
         "{cw:#}"
     );
     assert_eq!(cw["timestamps_unique"], true);
+    assert_eq!(cw["timestamps_ordered"], true);
     assert_eq!(cw["consistency_level"], "STRONG");
     assert_eq!(cw["errors"], json!({}));
     let (min, max) = (

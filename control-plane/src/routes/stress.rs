@@ -86,6 +86,9 @@ pub struct StressReport {
     pub errors: BTreeMap<String, u64>,
     /// (+) Every write got its own timestamp (no two writes share one).
     pub timestamps_unique: bool,
+    /// (+) Timestamps follow real time: a write answered before another write started has
+    /// the smaller timestamp.
+    pub timestamps_ordered: bool,
     /// (+) Writes that succeeded.
     pub writes: u64,
     /// (+) Reads that succeeded.
@@ -96,6 +99,8 @@ pub struct StressReport {
 
 /// One operation's result.
 struct OpResult {
+    /// When the operation was sent and answered.
+    window: (Instant, Instant),
     latency: Duration,
     outcome: Result<OpOk, String>,
 }
@@ -121,6 +126,26 @@ fn insert_user(run: &str, i: u64) -> String {
     format!(
         "INSERT INTO users (name, email) VALUES ('stress-{run}-{i}', 'stress-{run}-{i}@example.com')"
     )
+}
+
+/// True when every write answered before another write was sent has the smaller timestamp
+/// (`(sent, answered, timestamp)` per write). Sorting by answer time and sweeping by send
+/// time keeps it O(n log n).
+fn follows_real_time(windows: &mut [(Instant, Instant, u64)]) -> bool {
+    let mut by_answer: Vec<(Instant, u64)> = windows.iter().map(|w| (w.1, w.2)).collect();
+    by_answer.sort_by_key(|w| w.0);
+    windows.sort_by_key(|w| w.0);
+    let (mut next, mut highest_done) = (0, 0u64);
+    for (sent, _, ts) in windows.iter() {
+        while next < by_answer.len() && by_answer[next].0 < *sent {
+            highest_done = highest_done.max(by_answer[next].1);
+            next += 1;
+        }
+        if *ts <= highest_done {
+            return false;
+        }
+    }
+    true
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -155,6 +180,7 @@ pub async fn run(
             let t = Instant::now();
             let outcome = execute(&cp, request(sql, level)).await;
             OpResult {
+                window: (t, Instant::now()),
                 latency: t.elapsed(),
                 outcome: outcome
                     .map(|o| OpOk {
@@ -169,6 +195,7 @@ pub async fn run(
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         results.push(joined.unwrap_or_else(|e| OpResult {
+            window: (started, started),
             latency: Duration::ZERO,
             outcome: Err(format!("task failed: {e}")),
         }));
@@ -187,6 +214,7 @@ fn report(
     let mut latencies = Vec::new();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut timestamps = Vec::new();
+    let mut windows = Vec::new();
     let (mut writes, mut reads, mut quorum_not_achieved) = (0, 0, 0);
     for r in results {
         match r.outcome {
@@ -195,6 +223,9 @@ fn report(
                 if ok.is_write {
                     writes += 1;
                     timestamps.extend(ok.timestamp);
+                    if let Some(ts) = ok.timestamp {
+                        windows.push((r.window.0, r.window.1, ts));
+                    }
                 } else {
                     reads += 1;
                 }
@@ -237,6 +268,7 @@ fn report(
         },
         errors,
         timestamps_unique: unique.len() == timestamps.len(),
+        timestamps_ordered: follows_real_time(&mut windows),
         writes,
         reads,
         quorum_not_achieved,
@@ -603,6 +635,18 @@ pub async fn read_after_write(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn real_time_order_of_timestamps() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // b was sent after a was answered: it must have the larger timestamp.
+        let mut ok = vec![(at(0), at(5), 10), (at(6), at(9), 11), (at(1), at(8), 9)];
+        assert!(follows_real_time(&mut ok));
+        let mut bad = vec![(at(0), at(5), 12), (at(6), at(9), 11)];
+        assert!(!follows_real_time(&mut bad));
+    }
+
     use super::*;
 
     #[test]

@@ -97,6 +97,7 @@ pub fn quorum(shared: &Shared) -> ResultSet {
         ("weight", Kind::Text),
         ("healthy", Kind::Text),
         ("applied_seq", Kind::Unsigned),
+        ("lag_writes", Kind::Unsigned),
         ("in_predicted_quorum", Kind::Text),
         ("threshold", Kind::Text),
         ("failure_threshold", Kind::Unsigned),
@@ -108,6 +109,7 @@ pub fn quorum(shared: &Shared) -> ResultSet {
         return rs;
     };
     let q = tracker.snapshot();
+    let newest = shared.cluster.newest_seq();
     let common = |rs: &mut ResultSet,
                   node: String,
                   role: &str,
@@ -123,6 +125,7 @@ pub fn quorum(shared: &Shared) -> ResultSet {
             Some(format!("{weight:.3}")),
             Some(if healthy { "yes" } else { "no" }.to_owned()),
             applied.map(|a| a.to_string()),
+            applied.map(|a| newest.saturating_sub(a).to_string()),
             Some(if predicted { "yes" } else { "no" }.to_owned()),
             Some(format!("{:.3}", q.threshold)),
             Some(q.failure_threshold.to_string()),
