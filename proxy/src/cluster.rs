@@ -25,6 +25,9 @@ pub struct ClusterHandle {
     next_replica: AtomicUsize,
     /// Highest GTID sequence number the proxy saw committed on the primary.
     newest_seq: AtomicU64,
+    /// Highest sequence number of a STRONG write whose quorum was reached (DESIGN.md section
+    /// 7: a failover candidate must hold it). In memory until the failover work persists it.
+    highest_acknowledged: AtomicU64,
     /// Per-table write timestamps.
     pub tables: TableTimestamps,
     /// The STRONG wait (None with no replicas).
@@ -46,6 +49,7 @@ impl ClusterHandle {
             replicas,
             next_replica: AtomicUsize::new(0),
             newest_seq: AtomicU64::new(0),
+            highest_acknowledged: AtomicU64::new(0),
             tables: TableTimestamps::default(),
             quorum,
             max_lag: config.max_replica_lag,
@@ -85,6 +89,16 @@ impl ClusterHandle {
             };
             self.tables.record(&qualified, seq);
         }
+    }
+
+    /// Notes a STRONG write acknowledged by its quorum.
+    pub fn acknowledged(&self, seq: u64) {
+        self.highest_acknowledged.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// The highest STRONG-acknowledged sequence number since start (0: none yet).
+    pub fn highest_acknowledged(&self) -> u64 {
+        self.highest_acknowledged.load(Ordering::Relaxed)
     }
 
     /// The newest sequence number seen committed.

@@ -184,8 +184,11 @@ impl Engine {
         } else {
             None
         };
-        if let Some(q) = quorum.as_ref().filter(|_| result.last_gtid.is_some()) {
+        if let (Some(q), Some(gtid)) = (&quorum, result.last_gtid) {
             self.shared.metrics.quorum_wait.observe(q.waited);
+            if q.achieved {
+                self.shared.cluster.acknowledged(gtid.seq);
+            }
         }
         let route = if node == primary {
             RouteLabel::Primary

@@ -48,35 +48,18 @@ pub struct ElectResponse {
     pub required_basis: String,
 }
 
-/// The position a new primary must hold: an upper bound of the highest STRONG-acknowledged
-/// GTID, and how it was computed. Every acknowledged STRONG write was applied by at least one
-/// replica as the quorum watchers saw it and was committed through the proxy, so the bound is
-/// min(furthest replica position the watchers saw, newest commit the proxy saw). Zero while no
-/// STRONG write has reached a quorum since the proxy started (acknowledgements are not
-/// persisted yet: that is part of the failover work).
+/// The position a new primary must hold: the highest STRONG-acknowledged GTID sequence
+/// number, as the proxy recorded it when each STRONG write's quorum was reached (MySQL port
+/// and `/query`). Zero while no STRONG write has been acknowledged since the proxy started:
+/// it is kept in memory until the failover work persists it.
 pub fn required_position(cp: &ControlPlane) -> (u64, String) {
-    let cluster = &cp.shared().cluster;
-    let Some(snapshot) = cluster.quorum.as_ref().map(|q| q.snapshot()) else {
-        return (0, "no replicas: no STRONG write waits for one".to_owned());
+    let highest = cp.shared().cluster.highest_acknowledged();
+    let basis = if highest == 0 {
+        "no STRONG write has been acknowledged since the proxy started"
+    } else {
+        "highest STRONG-acknowledged GTID sequence number recorded by the proxy"
     };
-    if snapshot.achieved == 0 {
-        return (
-            0,
-            "no STRONG write has reached a quorum since the proxy started".to_owned(),
-        );
-    }
-    let furthest = snapshot
-        .replicas
-        .iter()
-        .filter_map(|r| r.applied_seq)
-        .max()
-        .unwrap_or(0);
-    (
-        furthest.min(cluster.newest_seq()),
-        "upper bound of the highest STRONG-acknowledged GTID: min(furthest replica position \
-         seen by the quorum watchers, newest commit seen by the proxy)"
-            .to_owned(),
-    )
+    (highest, basis.to_owned())
 }
 
 fn facts(view: &ClusterView, exclude: &[String]) -> Vec<CandidateFacts> {

@@ -230,8 +230,11 @@ impl Session {
             (None, Some(tracker)) => tracker.record_trivial(),
             _ => QuorumOutcome::trivial(),
         };
-        if done.last_gtid.is_some() {
+        if let Some(gtid) = done.last_gtid {
             self.shared.metrics.quorum_wait.observe(outcome.waited);
+            if outcome.achieved {
+                self.shared.cluster.acknowledged(gtid.seq);
+            }
         }
         if !outcome.achieved {
             crate::ok_packet::bump_warnings(&mut held, 1);
