@@ -28,6 +28,10 @@ pub(crate) fn spawn(node: &NodeInfo, mariadbd: &Path, cnf: &Path) -> Result<Chil
     let log2 = log
         .try_clone()
         .map_err(|e| SandboxError::io("open error log", &node.error_log, e))?;
+    // A private tmpdir per node: a starting mariadbd deletes every `#sql*` file in its
+    // tmpdir, so nodes (and other clusters) sharing /tmp break each other's temporary tables.
+    let tmp = node.data_dir.with_file_name("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| SandboxError::io("create directory", &tmp, e))?;
     let mut cmd = Command::new(mariadbd);
     // --defaults-file must be the FIRST argument, or /etc/mysql/my.cnf leaks in.
     cmd.arg(format!("--defaults-file={}", cnf.display()));
@@ -42,6 +46,8 @@ pub(crate) fn spawn(node: &NodeInfo, mariadbd: &Path, cnf: &Path) -> Result<Chil
         .arg(format!("--server-id={}", node.server_id))
         .arg(format!("--report-host={}", node.host))
         .arg(format!("--report-port={}", node.port))
+        .arg(format!("--tmpdir={}", tmp.display()))
+        .env("TMPDIR", &tmp)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)

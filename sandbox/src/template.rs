@@ -158,7 +158,12 @@ async fn build_template(stage: &Path, mariadbd: &Path) -> Result<(), SandboxErro
     let extra = stage.join("template-extra.sql");
     write(&extra, TEMPLATE_EXTRA_SQL)?;
     let install_db = find_install_db(mariadbd)?;
+    // Its own tmpdir, for the reason process::spawn gives (other servers starting meanwhile
+    // would delete the bootstrap's temporary tables in a shared /tmp).
+    let tmp = stage.join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| SandboxError::io("create directory", &tmp, e))?;
     let mut cmd = tokio::process::Command::new(&install_db);
+    cmd.env("TMPDIR", &tmp);
     // --defaults-file must come first, or Debian's /etc/mysql/my.cnf is read too.
     cmd.arg(format!("--defaults-file={}", cnf.display()))
         .arg(format!("--datadir={}", data.display()))
