@@ -31,35 +31,7 @@ use mysql_async::{Column, Conn, OptsBuilder, Params, Row, Value};
 async fn connector_python_pure_and_cext_prepared_and_text_are_identical() {
     let fx = common::shared().await;
     let db = fx.fresh_database("compat_drv_py").await;
-    let out_dir = common::repo_root().join("target/compat-drivers").join(&db);
-    let script = common::repo_root().join("tests/py/drivers_probe.py");
-    let output = Command::new(common::python())
-        .arg(&script)
-        .arg("--direct")
-        .arg(fx.direct.addr())
-        .arg("--proxy")
-        .arg(fx.proxied.addr())
-        .arg("--user")
-        .arg(&fx.app_user)
-        .arg("--password")
-        .arg(&fx.app_password)
-        .arg("--database")
-        .arg(&db)
-        .arg("--out-dir")
-        .arg(&out_dir)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONIOENCODING", "utf-8")
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "drivers_probe.py failed ({}); JSON documents in {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        output.status,
-        out_dir.display()
-    );
-    eprintln!("{stdout}");
+    common::run_python_probe(fx, "drivers_probe.py", &db, "compat-drivers");
 }
 
 // ------------------------------------------------------------------------------------------

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
 /// Typed values of every common column type, column metadata, `server_status` flags after
 /// BEGIN / COMMIT / autocommit=0, warning counts and SHOW WARNINGS, info strings ("Records: 3
 /// Duplicates: 0  Warnings: 0", "Rows matched: ..."), affected rows and last insert ids,
@@ -21,33 +19,5 @@ use std::process::Command;
 async fn python_driver_probes_are_identical() {
     let fx = common::shared().await;
     let db = fx.fresh_database("compat_py").await;
-    let out_dir = common::repo_root().join("target/compat-py").join(&db);
-    let script = common::repo_root().join("tests/py/compat_probe.py");
-    let output = Command::new(common::python())
-        .arg(&script)
-        .arg("--direct")
-        .arg(fx.direct.addr())
-        .arg("--proxy")
-        .arg(fx.proxied.addr())
-        .arg("--user")
-        .arg(&fx.app_user)
-        .arg("--password")
-        .arg(&fx.app_password)
-        .arg("--database")
-        .arg(&db)
-        .arg("--out-dir")
-        .arg(&out_dir)
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONIOENCODING", "utf-8")
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "compat_probe.py failed ({}); JSON documents in {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        output.status,
-        out_dir.display()
-    );
-    eprintln!("{stdout}");
+    common::run_python_probe(fx, "compat_probe.py", &db, "compat-py");
 }

@@ -549,3 +549,39 @@ pub fn python() -> PathBuf {
     );
     p
 }
+
+/// Runs a Python probe script (`tests/py/<script>`) against the fixture's direct and proxied
+/// endpoints in database `db`; the script compares what both return and exits non-zero on a
+/// difference. Panics with the script's output when it fails; JSON documents go to
+/// `target/<out_subdir>/<db>`.
+pub fn run_python_probe(fx: &Fixture, script: &str, db: &str, out_subdir: &str) {
+    let out_dir = repo_root().join("target").join(out_subdir).join(db);
+    let path = repo_root().join("tests/py").join(script);
+    let output = Command::new(python())
+        .arg(&path)
+        .arg("--direct")
+        .arg(fx.direct.addr())
+        .arg("--proxy")
+        .arg(fx.proxied.addr())
+        .arg("--user")
+        .arg(&fx.app_user)
+        .arg("--password")
+        .arg(&fx.app_password)
+        .arg("--database")
+        .arg(db)
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONIOENCODING", "utf-8")
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed ({}); JSON documents in {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        output.status,
+        out_dir.display()
+    );
+    eprintln!("{stdout}");
+}
