@@ -2,20 +2,17 @@
 //! MySQL port and its admin port on free loopback ports, driven by mysql_async and by the
 //! real `mariadb` CLI.
 
+mod support;
+
 use myquorum_proxy::admin::serve_admin;
 use myquorum_proxy::packet::{parse_err, PacketIo};
 use myquorum_proxy::{BackendNode, Proxy, ProxyConfig, ProxyError, UserConfig};
 use myquorum_sandbox::Cluster;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
-use mysql_common::constants::CapabilityFlags;
-use mysql_common::io::ParseBuf;
-use mysql_common::packets::HandshakePacket;
-use mysql_common::proto::MyDeserialize;
-use mysql_common::scramble::scramble_native;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -271,7 +268,7 @@ async fn cli_classic_client_and_shutdown() {
     assert!(stdout.contains("instance-1"), "stdout: {stdout}");
     assert!(stdout.contains("primary"), "stdout: {stdout}");
 
-    let mut raw = classic_login(ports.admin).await;
+    let mut raw = support::raw_login_as(ports.admin, "admin", "admin").await;
     let answer = command(&mut raw, &[0x02, b'x']).await;
     assert_eq!(answer[0][0], 0x00, "COM_INIT_DB is OK");
     let answer = command(&mut raw, &[0x09]).await;
@@ -289,34 +286,6 @@ async fn cli_classic_client_and_shutdown() {
     ports.stop().await;
     let last = raw.read_packet(1 << 20).await.expect("a last packet");
     assert_eq!(parse_err(&last.payload).map(|e| e.0), Some(1053));
-}
-
-/// Logs in to the admin port as admin/admin with CLIENT_PROTOCOL_41 but without
-/// CLIENT_DEPRECATE_EOF.
-async fn classic_login(addr: SocketAddr) -> PacketIo {
-    let mut io = PacketIo::new(TcpStream::connect(addr).await.expect("connect"));
-    let greeting = io.read_packet(1 << 20).await.expect("greeting");
-    let nonce = HandshakePacket::deserialize((), &mut ParseBuf(&greeting.payload))
-        .expect("greeting parses")
-        .nonce();
-    let scramble = scramble_native(&nonce, b"admin").expect("scramble");
-    let caps = CapabilityFlags::CLIENT_PROTOCOL_41
-        | CapabilityFlags::CLIENT_SECURE_CONNECTION
-        | CapabilityFlags::CLIENT_PLUGIN_AUTH
-        | CapabilityFlags::CLIENT_LONG_PASSWORD;
-    let mut resp = Vec::new();
-    resp.extend_from_slice(&caps.bits().to_le_bytes());
-    resp.extend_from_slice(&(1u32 << 24).to_le_bytes());
-    resp.push(45);
-    resp.extend_from_slice(&[0u8; 23]);
-    resp.extend_from_slice(b"admin\0");
-    resp.push(20);
-    resp.extend_from_slice(&scramble);
-    resp.extend_from_slice(b"mysql_native_password\0");
-    io.send_packet(1, &resp).await.expect("send login");
-    let ok = io.read_packet(1 << 20).await.expect("login answer");
-    assert_eq!(ok.payload[0], 0x00, "{:?}", parse_err(&ok.payload));
-    io
 }
 
 /// Sends one command and reads its whole answer: one packet for OK/ERR, or a classic

@@ -86,9 +86,16 @@ impl Proxy {
 
 /// A raw client: logs in with mysql_native_password and sends arbitrary commands.
 pub async fn raw_login(addr: SocketAddr) -> PacketIo {
+    raw_login_as(addr, "app", "app").await
+}
+
+/// A raw client logged in as `user` (mysql_native_password), without CLIENT_DEPRECATE_EOF, so
+/// result sets come EOF-framed.
+pub async fn raw_login_as(addr: SocketAddr, user: &str, password: &str) -> PacketIo {
     let mut io = PacketIo::new(TcpStream::connect(addr).await.expect("connect"));
     let greeting = io.read_packet(1 << 20).await.expect("greeting");
-    let scramble = scramble_native(&nonce_of(&greeting.payload), b"app").expect("scramble");
+    let scramble =
+        scramble_native(&nonce_of(&greeting.payload), password.as_bytes()).expect("scramble");
     let caps = CapabilityFlags::CLIENT_PROTOCOL_41
         | CapabilityFlags::CLIENT_SECURE_CONNECTION
         | CapabilityFlags::CLIENT_PLUGIN_AUTH
@@ -99,7 +106,8 @@ pub async fn raw_login(addr: SocketAddr) -> PacketIo {
     resp.extend_from_slice(&(1u32 << 24).to_le_bytes());
     resp.push(45);
     resp.extend_from_slice(&[0u8; 23]);
-    resp.extend_from_slice(b"app\0");
+    resp.extend_from_slice(user.as_bytes());
+    resp.push(0);
     resp.push(20);
     resp.extend_from_slice(&scramble);
     resp.extend_from_slice(b"mysql_native_password\0");
