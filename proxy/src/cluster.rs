@@ -1,11 +1,17 @@
 //! The cluster as the data path sees it: which node is the primary, which replicas may take
-//! reads (health, known lag), the newest GTID seen, per-table timestamps, and the quorum
-//! tracker. One `ClusterHandle` per proxy, shared by every session, the admin port and (later)
-//! the control plane.
+//! reads (health, known lag, recent connection failures) and how fast and busy each one is,
+//! the newest GTID seen, per-table timestamps, and the quorum tracker. One `ClusterHandle` per
+//! proxy, shared by every session, the admin port and (later) the control plane.
+//!
+//! Replica choice runs on every EVENTUAL read, so it takes no lock and allocates nothing:
+//! per replica, atomics hold a cached copy of the quorum tracker's view (health, applied
+//! position; re-read at most every `VIEW_REFRESH`), the time of its last refused connection,
+//! a smoothed read latency and its reads in flight. Among the usable replicas two candidates
+//! are drawn and the cheaper one wins ("power of two choices"), cost = latency estimate ×
+//! (reads in flight + 1): a slow or busy replica gets fewer reads, equal ones share them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{BackendNode, ProxyConfig};
@@ -15,13 +21,146 @@ use crate::timestamps::TableTimestamps;
 /// How long a replica that refused a connection is skipped for reads.
 const SKIP_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
+/// How long the cached copy of the quorum tracker's replica view serves reads before it is
+/// read again: one lock and one small allocation per period instead of per read. Staleness
+/// this short does not matter next to the watchers' own refresh (seconds when no STRONG write
+/// is pending).
+const VIEW_REFRESH: Duration = Duration::from_millis(10);
+
+/// Time constant of the read-latency estimate, a "peak EWMA" as Finagle and linkerd balance
+/// with: a sample above the estimate replaces it at once; a lower one is blended in with weight
+/// `1 - exp(-dt / LATENCY_DECAY)`, dt being the time since the previous sample; and while a
+/// replica gets no samples its estimate decays toward zero by the same factor, so a replica
+/// that was slow once is tried again seconds later instead of being starved forever.
+const LATENCY_DECAY: Duration = Duration::from_secs(1);
+
+/// [`VIEW_REFRESH`] in nanoseconds.
+const VIEW_REFRESH_NS: u64 = VIEW_REFRESH.as_nanos() as u64;
+/// [`SKIP_AFTER_FAILURE`] in nanoseconds.
+const SKIP_AFTER_FAILURE_NS: u64 = SKIP_AFTER_FAILURE.as_nanos() as u64;
+
+/// Routing state of one replica: atomics only, read and written by every session without a
+/// lock. Times are nanoseconds since [`ClusterHandle::epoch`].
+#[derive(Debug, Default)]
+struct ReplicaSlot {
+    /// When it last refused a connection, plus one (0: never).
+    failed_at: AtomicU64,
+    /// Cached from the quorum tracker: its watcher lost it.
+    unhealthy: AtomicBool,
+    /// Cached from the quorum tracker: the sequence number it has applied, plus one (0: not
+    /// known yet).
+    applied: AtomicU64,
+    /// Read-latency estimate in nanoseconds, as `f64` bits (0.0: no sample yet).
+    latency: AtomicU64,
+    /// When `latency` was last updated.
+    latency_at: AtomicU64,
+    /// Reads running on it now (see [`ReplicaRead`]).
+    in_flight: AtomicUsize,
+}
+
+impl ReplicaSlot {
+    /// Reachable, healthy, and at most `max_lag` writes behind `newest` (or position unknown).
+    fn usable(&self, now: u64, newest: u64, max_lag: u64) -> bool {
+        let failed = self.failed_at.load(Ordering::Relaxed);
+        if failed != 0 && now.saturating_sub(failed - 1) < SKIP_AFTER_FAILURE_NS {
+            return false;
+        }
+        if self.unhealthy.load(Ordering::Relaxed) {
+            return false;
+        }
+        let applied = self.applied.load(Ordering::Relaxed);
+        applied == 0 || newest.saturating_sub(applied - 1) <= max_lag
+    }
+
+    /// Whether it is known to have applied sequence number `seq`.
+    fn holds(&self, seq: u64) -> bool {
+        self.applied.load(Ordering::Relaxed) > seq
+    }
+
+    /// The latency estimate at `now` in nanoseconds, decayed since its last sample (0.0: no
+    /// sample yet).
+    fn latency(&self, now: u64) -> f64 {
+        let value = f64::from_bits(self.latency.load(Ordering::Relaxed));
+        value * decay(now.saturating_sub(self.latency_at.load(Ordering::Relaxed)))
+    }
+
+    /// Folds in one read that took `sample` nanoseconds and ended at `now`. Lock-free: a
+    /// compare-and-swap on the value; a sample racing with another may see the other's value
+    /// with the older timestamp (slightly more decay), which a heuristic can afford.
+    fn observe(&self, sample: f64, now: u64) {
+        let sample = sample.max(1.0);
+        let mut old = self.latency.load(Ordering::Relaxed);
+        loop {
+            let w = decay(now.saturating_sub(self.latency_at.load(Ordering::Relaxed)));
+            let current = f64::from_bits(old) * w;
+            let new = if sample > current {
+                sample
+            } else {
+                current + sample * (1.0 - w)
+            };
+            match self.latency.compare_exchange_weak(
+                old,
+                new.to_bits(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => old = actual,
+            }
+        }
+        self.latency_at.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// What sending it one more read costs: latency × (reads in flight + 1). A replica with
+    /// no sample yet counts 1 ns per read, so it is tried first and gets its first samples.
+    fn cost(&self, now: u64) -> f64 {
+        let in_flight = self.in_flight.load(Ordering::Relaxed) as f64;
+        self.latency(now).max(1.0) * (in_flight + 1.0)
+    }
+}
+
+/// The weight an estimate keeps after `elapsed_ns` without samples: `exp(-elapsed / tau)`.
+fn decay(elapsed_ns: u64) -> f64 {
+    (-(elapsed_ns as f64) / LATENCY_DECAY.as_nanos() as f64).exp()
+}
+
+/// SplitMix64's finaliser: spreads a counter over 64 well-mixed bits (the second candidate's
+/// draw; no `rand` on the read path).
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A read running on a replica, counted in its reads in flight until dropped (so every path,
+/// errors and cancellation included, gives it back). From [`ClusterHandle::begin_read`].
+#[derive(Debug)]
+#[must_use = "the read counts as in flight only while the guard lives"]
+pub struct ReplicaRead<'a> {
+    /// The replica's counter.
+    in_flight: &'a AtomicUsize,
+}
+
+impl Drop for ReplicaRead<'_> {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Shared cluster state.
 #[derive(Debug)]
 pub struct ClusterHandle {
     primary: BackendNode,
     replicas: Vec<BackendNode>,
-    /// When each replica (same order) last failed a connection.
-    failed_at: Mutex<Vec<Option<Instant>>>,
+    /// Routing state of each replica (same order).
+    slots: Vec<ReplicaSlot>,
+    /// Origin of the slots' timestamps.
+    epoch: Instant,
+    /// When the slots' copy of the quorum tracker's view was last refreshed (ns since `epoch`).
+    view_at: AtomicU64,
+    /// Turn counter of replica choice: the first candidate rotates with it (so equal replicas
+    /// share reads evenly), the second is drawn from its mixed bits.
     next_replica: AtomicUsize,
     /// Highest GTID sequence number the proxy saw committed on the primary.
     newest_seq: AtomicU64,
@@ -43,8 +182,10 @@ impl ClusterHandle {
             .cloned()
             .unwrap_or_else(|| config.nodes[0].clone());
         let replicas = config.replicas();
-        Self {
-            failed_at: Mutex::new(vec![None; replicas.len()]),
+        let cluster = Self {
+            slots: replicas.iter().map(|_| ReplicaSlot::default()).collect(),
+            epoch: Instant::now(),
+            view_at: AtomicU64::new(0),
             primary,
             replicas,
             next_replica: AtomicUsize::new(0),
@@ -53,7 +194,9 @@ impl ClusterHandle {
             tables: TableTimestamps::default(),
             quorum,
             max_lag: config.max_replica_lag,
-        }
+        };
+        cluster.refresh_view(0, true);
+        cluster
     }
 
     /// The node that takes writes.
@@ -108,45 +251,58 @@ impl ClusterHandle {
 
     /// Marks a replica unreachable for reads for a few seconds.
     pub fn replica_failed(&self, id: &str) {
-        if let Some(i) = self.replicas.iter().position(|n| n.id == id) {
-            let mut failed = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
-            failed[i] = Some(Instant::now());
+        if let Some(i) = self.replica_index(id) {
+            let now = self.nanos(Instant::now());
+            self.slots[i].failed_at.store(now + 1, Ordering::Relaxed);
         }
     }
 
-    /// A replica for an EVENTUAL read: round-robin over replicas that are reachable, healthy
-    /// in the quorum tracker's eyes and not more than `max_replica_lag` writes behind what
-    /// the proxy saw committed. None: read from the primary.
+    /// A replica for an EVENTUAL read, among those that are reachable, healthy in the quorum
+    /// tracker's eyes and not more than `max_replica_lag` writes behind what the proxy saw
+    /// committed: the cheaper of two candidates by latency and reads in flight (see the module
+    /// docs). None: read from the primary. No lock, no allocation.
     pub fn pick_replica(&self) -> Option<&BackendNode> {
-        if self.replicas.is_empty() {
-            return None;
-        }
-        let usable = self.usable_replicas();
-        let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
-        (0..self.replicas.len())
-            .map(|k| (start + k) % self.replicas.len())
-            .find(|i| usable[*i])
-            .map(|i| &self.replicas[i])
+        self.pick_at(Instant::now()).map(|i| &self.replicas[i])
     }
 
-    /// A usable replica the quorum watchers have seen apply `seq` (rotating among them), so a
-    /// CAUSAL read needs no wait there.
+    /// A usable replica the quorum watchers have seen apply `seq` (the cheaper of two, as for
+    /// [`Self::pick_replica`]), so a CAUSAL read needs no wait there. Positions only grow, so a
+    /// replica the cached view shows caught up is answered from it; otherwise the tracker's
+    /// current view is read before giving up.
     pub fn replica_with(&self, seq: u64) -> Option<String> {
-        let view = self.quorum.as_ref()?.read_view();
-        let usable = self.usable_replicas();
-        let caught_up: Vec<usize> = (0..self.replicas.len())
-            .filter(|i| {
-                usable[*i]
-                    && view
-                        .get(*i)
-                        .is_some_and(|(_, a)| a.is_some_and(|a| a >= seq))
-            })
-            .collect();
-        if caught_up.is_empty() {
-            return None;
+        self.quorum.as_ref()?;
+        self.replica_with_at(seq, Instant::now())
+            .map(|i| self.replicas[i].id.clone())
+    }
+
+    /// Counts a read starting on `node_id` until the returned guard is dropped; None when the
+    /// id is not a replica (the primary's load is not balanced).
+    pub fn begin_read(&self, node_id: &str) -> Option<ReplicaRead<'_>> {
+        self.replica_index(node_id).map(|i| self.begin_read_on(i))
+    }
+
+    /// Folds the duration of one read that ran on replica `node_id` into its latency estimate
+    /// (see `LATENCY_DECAY`); other ids are ignored. Lock-free.
+    pub fn observe_latency(&self, node_id: &str, elapsed: Duration) {
+        if let Some(i) = self.replica_index(node_id) {
+            self.observe_latency_at(i, elapsed, Instant::now());
         }
-        let k = self.next_replica.fetch_add(1, Ordering::Relaxed) % caught_up.len();
-        Some(self.replicas[caught_up[k]].id.clone())
+    }
+
+    /// Each replica's read-latency estimate as routing sees it right now, in configuration
+    /// order: smoothed over recent reads, raised at once by a slow one, decaying while the
+    /// replica gets no reads. None until its first read through this proxy.
+    pub fn replica_latencies(&self) -> Vec<(String, Option<Duration>)> {
+        self.replica_latencies_at(Instant::now())
+    }
+
+    /// Each replica's reads in flight through this proxy, in configuration order.
+    pub fn replica_reads_in_flight(&self) -> Vec<(String, usize)> {
+        self.replicas
+            .iter()
+            .zip(&self.slots)
+            .map(|(n, s)| (n.id.clone(), s.in_flight.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// Timestamps of the primary and every replica (DESIGN.md section 3), from what the
@@ -192,27 +348,116 @@ impl ClusterHandle {
         }
     }
 
-    fn usable_replicas(&self) -> Vec<bool> {
-        let failed = self
-            .failed_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let view = self.quorum.as_ref().map(QuorumTracker::read_view);
-        let newest = self.newest_seq();
-        (0..self.replicas.len())
-            .map(|i| {
-                if failed[i].is_some_and(|t| t.elapsed() < SKIP_AFTER_FAILURE) {
-                    return false;
-                }
-                match view.as_ref().and_then(|v| v.get(i)) {
-                    Some((healthy, applied)) => {
-                        *healthy && applied.is_none_or(|a| newest.saturating_sub(a) <= self.max_lag)
-                    }
-                    None => true,
-                }
+    /// Index of replica `id` in `replicas` and `slots`.
+    fn replica_index(&self, id: &str) -> Option<usize> {
+        self.replicas.iter().position(|n| n.id == id)
+    }
+
+    /// `at` in nanoseconds since `epoch`.
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn begin_read_on(&self, i: usize) -> ReplicaRead<'_> {
+        let in_flight = &self.slots[i].in_flight;
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        ReplicaRead { in_flight }
+    }
+
+    fn observe_latency_at(&self, i: usize, elapsed: Duration, now: Instant) {
+        self.slots[i].observe(elapsed.as_nanos() as f64, self.nanos(now));
+    }
+
+    fn replica_latencies_at(&self, now: Instant) -> Vec<(String, Option<Duration>)> {
+        let now = self.nanos(now);
+        self.replicas
+            .iter()
+            .zip(&self.slots)
+            .map(|(node, slot)| {
+                let sampled = slot.latency.load(Ordering::Relaxed) != 0.0f64.to_bits();
+                let estimate = sampled.then(|| Duration::from_nanos(slot.latency(now) as u64));
+                (node.id.clone(), estimate)
             })
             .collect()
+    }
+
+    /// [`Self::pick_replica`] at `now`: the index of the chosen replica.
+    fn pick_at(&self, now: Instant) -> Option<usize> {
+        let now = self.nanos(now);
+        self.refresh_view(now, false);
+        let newest = self.newest_seq();
+        self.choose(now, |s| s.usable(now, newest, self.max_lag))
+    }
+
+    /// [`Self::replica_with`] at `now`: the index of the chosen replica.
+    fn replica_with_at(&self, seq: u64, now: Instant) -> Option<usize> {
+        let now = self.nanos(now);
+        let newest = self.newest_seq();
+        let caught_up = |s: &ReplicaSlot| s.holds(seq) && s.usable(now, newest, self.max_lag);
+        self.refresh_view(now, false);
+        self.choose(now, caught_up).or_else(|| {
+            self.refresh_view(now, true);
+            self.choose(now, caught_up)
+        })
+    }
+
+    /// Power of two choices among the replicas `eligible` accepts: the first candidate in turn,
+    /// the second drawn among the others, and the one with the lower cost wins (ties: the
+    /// first, so equal replicas take turns). One eligible replica is taken as it is; none
+    /// gives None.
+    fn choose(&self, now: u64, eligible: impl Fn(&ReplicaSlot) -> bool) -> Option<usize> {
+        let nth = |k: usize| {
+            self.slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| eligible(s))
+                .nth(k)
+                .map(|(i, _)| i)
+        };
+        let count = self.slots.iter().filter(|s| eligible(s)).count();
+        if count < 2 {
+            return nth(0);
+        }
+        let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
+        let first = turn % count;
+        let offset = (mix(turn as u64) % (count as u64 - 1)) as usize;
+        let second = (first + 1 + offset) % count;
+        // Eligibility may change between the passes (other sessions, the view refresh).
+        match (nth(first), nth(second)) {
+            (Some(a), Some(b)) if a != b => {
+                let cheaper = self.slots[b].cost(now) < self.slots[a].cost(now);
+                Some(if cheaper { b } else { a })
+            }
+            (Some(a), _) | (None, Some(a)) => Some(a),
+            (None, None) => nth(0),
+        }
+    }
+
+    /// Copies the quorum tracker's replica view (health, applied position) into the slots when
+    /// the copy is older than [`VIEW_REFRESH`] (one caller refreshes, the others go on with
+    /// the copy), or at once with `force`.
+    fn refresh_view(&self, now: u64, force: bool) {
+        let Some(tracker) = &self.quorum else {
+            return;
+        };
+        if force {
+            self.view_at.fetch_max(now, Ordering::Relaxed);
+        } else {
+            let at = self.view_at.load(Ordering::Relaxed);
+            if now.saturating_sub(at) < VIEW_REFRESH_NS
+                || self
+                    .view_at
+                    .compare_exchange(at, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                return;
+            }
+        }
+        for (slot, (healthy, applied)) in self.slots.iter().zip(tracker.read_view()) {
+            slot.unhealthy.store(!healthy, Ordering::Relaxed);
+            let applied = applied.map_or(0, |a| a.saturating_add(1));
+            slot.applied.store(applied, Ordering::Relaxed);
+        }
     }
 }
 
@@ -249,15 +494,42 @@ mod tests {
     use super::*;
     use crate::config::BackendNode;
 
-    fn config() -> ProxyConfig {
+    const MS: Duration = Duration::from_millis(1);
+
+    /// instance-1 (the primary) to instance-`n`.
+    fn config_of(n: usize) -> ProxyConfig {
         ProxyConfig {
-            nodes: (1..=3)
+            nodes: (1..=n)
                 .map(|k| BackendNode {
                     id: format!("instance-{k}"),
                     addr: format!("127.0.0.1:{}", 3400 + k),
                 })
                 .collect(),
             ..ProxyConfig::default()
+        }
+    }
+
+    fn config() -> ProxyConfig {
+        config_of(3)
+    }
+
+    /// Picks per replica index over `rounds` picks at `now`, no latency fed back.
+    fn tally(cluster: &ClusterHandle, rounds: usize, now: Instant) -> Vec<usize> {
+        let mut picks = vec![0; cluster.replicas().len()];
+        for _ in 0..rounds {
+            picks[cluster.pick_at(now).expect("a replica")] += 1;
+        }
+        picks
+    }
+
+    fn assert_even(picks: &[usize], what: &str) {
+        let total: usize = picks.iter().sum();
+        for (i, n) in picks.iter().enumerate() {
+            let share = *n as f64 / total as f64;
+            assert!(
+                (0.20..=0.47).contains(&share),
+                "{what}: replica {i} got {n} of {total} ({picks:?})"
+            );
         }
     }
 
@@ -280,6 +552,128 @@ mod tests {
             cluster.pick_replica().is_none(),
             "no usable replica: read from the primary"
         );
+    }
+
+    #[test]
+    fn equal_latencies_share_reads_evenly() {
+        let cluster = ClusterHandle::new(&config_of(4), None);
+        let now = Instant::now();
+        assert_even(&tally(&cluster, 1000, now), "no samples yet");
+        for i in 0..3 {
+            cluster.observe_latency_at(i, MS, now);
+        }
+        assert_even(&tally(&cluster, 1000, now), "equal samples");
+    }
+
+    /// Ten simulated seconds, one read per millisecond, each read's latency fed back:
+    /// instance-2 answers in 10 ms, the others in 1 ms.
+    #[test]
+    fn the_faster_replicas_are_preferred() {
+        let cluster = ClusterHandle::new(&config_of(4), None);
+        let start = Instant::now();
+        let mut picks = [0usize; 3];
+        for step in 0..10_000u32 {
+            let now = start + step * MS;
+            let i = cluster.pick_at(now).expect("a replica");
+            picks[i] += 1;
+            cluster.observe_latency_at(i, if i == 0 { 10 * MS } else { MS }, now);
+        }
+        assert!(picks[0] < 1_000, "the slow replica got {picks:?}");
+        assert!(picks[1] > 3_000 && picks[2] > 3_000, "{picks:?}");
+    }
+
+    #[test]
+    fn reads_in_flight_move_picks_away() {
+        let cluster = ClusterHandle::new(&config_of(4), None);
+        let now = Instant::now();
+        for i in 0..3 {
+            cluster.observe_latency_at(i, MS, now);
+        }
+        assert!(
+            cluster.begin_read("instance-1").is_none(),
+            "not the primary"
+        );
+        let busy: Vec<_> = (0..3)
+            .map(|_| cluster.begin_read("instance-3").expect("a replica"))
+            .collect();
+        assert_eq!(
+            cluster.replica_reads_in_flight()[1],
+            ("instance-3".into(), 3)
+        );
+        let picks = tally(&cluster, 1000, now);
+        assert!(picks[1] < 100, "the busy replica got {picks:?}");
+        drop(busy);
+        assert!(cluster
+            .replica_reads_in_flight()
+            .iter()
+            .all(|(_, n)| *n == 0));
+        assert_even(&tally(&cluster, 1000, now), "after the reads ended");
+    }
+
+    /// One read stalled 300 ms on instance-2; from then on every replica answers in 1 ms.
+    /// instance-2 is avoided at first, read again once its estimate decayed, and then shares
+    /// the reads.
+    #[test]
+    fn a_slow_replica_is_tried_again_once_its_estimate_decays() {
+        let cluster = ClusterHandle::new(&config_of(4), None);
+        let start = Instant::now();
+        for i in 0..3 {
+            cluster.observe_latency_at(i, MS, start);
+        }
+        cluster.observe_latency_at(0, 300 * MS, start);
+        let mut back = None;
+        let mut late = [0usize; 3];
+        for step in 1..=20_000u32 {
+            let now = start + step * MS;
+            let i = cluster.pick_at(now).expect("a replica");
+            if i == 0 && back.is_none() {
+                back = Some(step);
+            }
+            if step > 15_000 {
+                late[i] += 1;
+            }
+            cluster.observe_latency_at(i, MS, now);
+        }
+        let back = back.expect("read again within 20 s");
+        assert!(
+            back > 1_000,
+            "avoided while its estimate is high: back at {back} ms"
+        );
+        assert_even(&late, "the last 5 s");
+    }
+
+    #[test]
+    fn latency_estimates_jump_up_blend_down_and_decay() {
+        let cluster = ClusterHandle::new(&config(), None);
+        let t0 = Instant::now();
+        let estimate = |at: Instant| {
+            let d = cluster.replica_latencies_at(at)[0].1.expect("sampled");
+            d.as_secs_f64() * 1e3
+        };
+        cluster.observe_latency_at(0, 2 * MS, t0);
+        cluster.observe_latency_at(0, 100 * MS, t0);
+        assert!((estimate(t0) - 100.0).abs() < 0.01, "a slower read sets it");
+        cluster.observe_latency_at(0, 2 * MS, t0);
+        assert!(
+            (estimate(t0) - 100.0).abs() < 0.01,
+            "a fast one at once barely counts"
+        );
+        let idle = estimate(t0 + 1000 * MS);
+        assert!((idle - 100.0 / std::f64::consts::E).abs() < 0.1, "{idle}");
+        for k in 1..=100u32 {
+            cluster.observe_latency_at(0, 2 * MS, t0 + k * 10 * MS);
+        }
+        let e = 1.0 / std::f64::consts::E;
+        let blended = estimate(t0 + 1000 * MS);
+        assert!(
+            (blended - (100.0 * e + 2.0 * (1.0 - e))).abs() < 0.5,
+            "{blended}"
+        );
+        let shown = cluster.replica_latencies();
+        assert_eq!(shown.len(), 2);
+        assert_eq!(shown[0].0, "instance-2");
+        assert!(shown[0].1.is_some());
+        assert_eq!(shown[1], ("instance-3".to_owned(), None), "no read yet");
     }
 
     #[test]

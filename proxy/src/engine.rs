@@ -154,7 +154,17 @@ impl Engine {
         request: &Request,
         started: Instant,
     ) -> Result<Outcome, EngineError> {
+        let primary = self.shared.cluster.primary().id.clone();
+        // On a replica: counted in flight there, and timed for its latency estimate.
+        let in_flight = (node != primary)
+            .then(|| self.shared.cluster.begin_read(node))
+            .flatten();
+        let sent = Instant::now();
         let answer = conn.query_full(request.sql.as_bytes()).await;
+        if in_flight.is_some() && answer.is_ok() {
+            self.shared.cluster.observe_latency(node, sent.elapsed());
+        }
+        drop(in_flight);
         let result = match answer {
             Ok(r) => r,
             Err(e) => {
@@ -166,7 +176,6 @@ impl Engine {
             }
         };
         self.shared.pool.put_back(conn);
-        let primary = self.shared.cluster.primary().id.clone();
         if let Some(gtid) = result.last_gtid {
             self.shared
                 .cluster
@@ -229,6 +238,7 @@ impl Engine {
             capabilities: crate::capabilities::for_backend(flags).bits(),
             mariadb_capabilities: 0,
             collation: ENGINE_COLLATION,
+            worker: crate::workers::current(),
         };
         let mut conn = self
             .shared

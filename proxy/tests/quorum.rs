@@ -4,13 +4,16 @@
 //! What they prove: one stopped replica is harmless to both; two stopped still answer t = 1 and
 //! time out majority; three stopped time out both; restarting the SQL threads releases later
 //! writes; and a write acknowledged under t = 1 is really applied on the replicas named in the
-//! answer at that instant (checked on the replicas themselves, 200 writes).
+//! answer at that instant (checked on the replicas themselves, 200 writes). Through the proxy:
+//! after a STRONG write whose wait timed out, the warning counts include the proxy's warning.
+
+mod support;
 
 use std::time::Duration;
 
 use myquorum_proxy::gtid::Gtid;
 use myquorum_proxy::quorum::{FailureThreshold, QuorumOutcome, QuorumTracker, TrackerConfig};
-use myquorum_proxy::BackendNode;
+use myquorum_proxy::{BackendNode, ProxyConfig, QuorumConfig};
 use myquorum_sandbox::{app_opts, root_conn, Cluster, NodeInfo};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -179,5 +182,121 @@ async fn strong_waits_follow_the_cabinet_quorum() {
         !t1.wait_for(later).await.achieved,
         "a stopped tracker answers at once"
     );
+    cluster.stop().await.expect("cluster stops");
+}
+
+/// The column name and value of a one-row, one-column answer to `sql`.
+async fn named_count(conn: &mut Conn, sql: &str) -> (String, u64) {
+    let mut result = conn.query_iter(sql).await.expect(sql);
+    let name = result.columns().expect("a result set")[0]
+        .name_str()
+        .into_owned();
+    let rows: Vec<u64> = result.collect().await.expect(sql);
+    assert_eq!(rows.len(), 1, "{sql}: one row");
+    (name, rows[0])
+}
+
+/// Through the proxy, after a STRONG write whose quorum wait timed out (every replica's SQL
+/// thread stopped): `SELECT @@warning_count` (any case, also the `@@session.` form) and
+/// `SHOW COUNT(*) WARNINGS` answer the server's count plus the proxy's warning, as the OK packet
+/// did, under the column names the server itself uses; SHOW WARNINGS still lists both; after
+/// the next statement the counts are the server's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warning_counts_include_the_proxy_warning() {
+    let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
+    let config = ProxyConfig {
+        quorum: QuorumConfig {
+            failure_threshold: FailureThreshold::Count(1),
+            timeout_ms: 500,
+        },
+        ..support::proxy_config(&cluster)
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let proxy = tokio::spawn(myquorum_proxy::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("app"))
+        .pass(Some("app"))
+        .db_name(Some("app"))
+        .prefer_socket(false);
+    let mut conn = Conn::new(opts).await.expect("connect through the proxy");
+    conn.query_drop("CREATE TABLE warning_probe (id INT PRIMARY KEY, v VARCHAR(3))")
+        .await
+        .expect("create table");
+    for replica in cluster.replicas() {
+        root(replica, "STOP SLAVE SQL_THREAD").await;
+    }
+    for sql in ["SET myquorum_consistency = 'STRONG'", "SET sql_mode = ''"] {
+        conn.query_drop(sql).await.expect(sql);
+    }
+    // The names the server gives these columns, asked directly.
+    let mut direct = Conn::new(app_opts(cluster.primary(), cluster.config()))
+        .await
+        .expect("app connects to the primary");
+    let forms = [
+        "SELECT @@warning_count",
+        "select @@SESSION.Warning_Count ;",
+        "SHOW COUNT(*) WARNINGS",
+    ];
+    let mut server_names = Vec::new();
+    for sql in forms {
+        server_names.push(named_count(&mut direct, sql).await.0);
+    }
+    direct.disconnect().await.expect("disconnect");
+
+    // A truncated value (the server's 1265) in a write whose quorum times out (the proxy's).
+    conn.query_drop("INSERT INTO warning_probe VALUES (1, 'truncated')")
+        .await
+        .expect("insert");
+    assert_eq!(
+        conn.get_warnings(),
+        2,
+        "the OK: server's 1265 + proxy's 1105"
+    );
+    for (sql, name) in forms.iter().zip(&server_names) {
+        assert_eq!(
+            named_count(&mut conn, sql).await,
+            (name.clone(), 2),
+            "{sql}"
+        );
+    }
+    let warnings: Vec<(String, u32, String)> =
+        conn.query("SHOW WARNINGS").await.expect("SHOW WARNINGS");
+    let codes: Vec<u32> = warnings.iter().map(|(_, code, _)| *code).collect();
+    assert_eq!(codes, vec![1265, 1105], "still both: {warnings:?}");
+    // Only the proxy's warning.
+    conn.query_drop("INSERT INTO warning_probe VALUES (2, 'ok')")
+        .await
+        .expect("insert");
+    assert_eq!(conn.get_warnings(), 1, "the OK: the proxy's 1105");
+    assert_eq!(named_count(&mut conn, forms[0]).await.1, 1);
+    // The next statement has its own warnings: none.
+    let one: Option<i64> = conn.query_first("SELECT 1").await.expect("SELECT 1");
+    assert_eq!(one, Some(1));
+    for sql in forms {
+        assert_eq!(
+            named_count(&mut conn, sql).await.1,
+            0,
+            "{sql} after SELECT 1"
+        );
+    }
+
+    for replica in cluster.replicas() {
+        root(replica, "START SLAVE SQL_THREAD").await;
+    }
+    conn.disconnect().await.expect("disconnect");
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), proxy)
+        .await
+        .expect("proxy stops")
+        .expect("proxy task")
+        .expect("serve returned Ok");
     cluster.stop().await.expect("cluster stops");
 }
