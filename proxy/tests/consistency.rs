@@ -13,6 +13,9 @@
 //! - STRONG writes wait for the Cabinet quorum (t = 1 and t = majority), time out into an OK
 //!   with one more warning when the quorum cannot form, and never hold EVENTUAL writes;
 //! - a STRONG write is applied on at least t = 1 replica the instant its OK arrives;
+//! - prepared statements (the binary protocol) are routed like their text: EVENTUAL reads on
+//!   replicas, reads in a transaction and STRONG reads on the primary, STRONG writes held for
+//!   their quorum, CAUSAL reads that see the session's own prepared writes;
 //! - after a STRONG timeout, SHOW WARNINGS shows the proxy's warning (merged with the
 //!   server's) through mysql_async, PyMySQL and the `mariadb` CLI.
 //!
@@ -428,6 +431,69 @@ async fn consistency_levels_choose_where_reads_run() {
         assert_eq!(
             ac, 1,
             "multi-assignment SET autocommit=1 did not reach server_id {id}"
+        );
+    }
+    c.disconnect().await.expect("disconnect");
+
+    // ---- 4. Prepared statements run where their text would ----------------------------------
+    // mysql_async's exec_* use the binary protocol (COM_STMT_PREPARE / EXECUTE).
+    let mut c = proxy.conn().await;
+    let read = "SELECT @@server_id + ?";
+    let mut seen = BTreeSet::new();
+    for _ in 0..30 {
+        let id: Option<u32> = c.exec_first(read, (0,)).await.expect("prepared read");
+        let id = id.expect("a row");
+        assert!(replicas.contains(&id), "EVENTUAL EXECUTE ran on {id}");
+        seen.insert(id);
+    }
+    assert!(seen.len() >= 2, "prepared reads spread, saw only {seen:?}");
+    c.query_drop("BEGIN").await.expect("BEGIN");
+    let id: Option<u32> = c.exec_first(read, (0,)).await.expect("read in txn");
+    assert_eq!(id, Some(primary_id), "EXECUTE in a transaction");
+    c.query_drop("COMMIT").await.expect("COMMIT");
+    // STRONG prepared writes wait for the quorum like text ones; CAUSAL prepared reads see
+    // them.
+    c.query_drop("SET myquorum_consistency = 'STRONG'")
+        .await
+        .expect("SET STRONG");
+    let id: Option<u32> = c.exec_first(read, (0,)).await.expect("STRONG read");
+    assert_eq!(id, Some(primary_id), "STRONG EXECUTE reads the primary");
+    let (achieved_before, _, _) = proxy.quorum_counts();
+    for i in 0..10 {
+        c.exec_drop(
+            "INSERT INTO causal_probe VALUES (?, ?)",
+            (1000 + i, "prepared"),
+        )
+        .await
+        .expect("STRONG prepared insert");
+    }
+    let (achieved_after, _, _) = proxy.quorum_counts();
+    assert_eq!(
+        achieved_after - achieved_before,
+        10,
+        "every STRONG prepared write waited for its quorum"
+    );
+    c.query_drop("SET myquorum_consistency = 'CAUSAL'")
+        .await
+        .expect("SET CAUSAL");
+    for i in 0..10 {
+        c.exec_drop(
+            "INSERT INTO causal_probe VALUES (?, ?)",
+            (2000 + i, "causal"),
+        )
+        .await
+        .expect("CAUSAL prepared insert");
+        let found: Option<i64> = c
+            .exec_first(
+                "SELECT COUNT(*) FROM causal_probe WHERE id = ?",
+                (2000 + i,),
+            )
+            .await
+            .expect("CAUSAL prepared read");
+        assert_eq!(
+            found,
+            Some(1),
+            "CAUSAL prepared read {i} missed its own write"
         );
     }
     c.disconnect().await.expect("disconnect");

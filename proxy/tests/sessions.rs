@@ -98,8 +98,19 @@ async fn sessions_survive_a_lost_backend_and_map_ids() {
         (1, 1),
         "the first statement of a session is proxy id 1"
     );
+    // EVENTUAL: the read runs on the replica (prepared there on first use) with the types
+    // it carries; then, under STRONG, on the primary, which never saw types: they are
+    // injected into the EXECUTE that does not resend them.
     let row = execute_one(&mut raw, id, 41, true).await.expect("execute");
     assert_eq!(row, [0x00, 0x00, 42, 0, 0, 0, 0, 0, 0, 0]);
+    raw.send_packet(0, b"\x03SET myquorum_consistency = 'STRONG'")
+        .await
+        .expect("set");
+    assert_eq!(raw.read_packet(1 << 20).await.expect("ok").payload[0], 0x00);
+    let row = execute_one(&mut raw, id, 9, false)
+        .await
+        .expect("types injected on the primary");
+    assert_eq!(row, [0x00, 0x00, 10, 0, 0, 0, 0, 0, 0, 0]);
     raw.send_packet(
         0,
         b"\x03/* myquorum:consistency=STRONG */ SELECT CONNECTION_ID()",

@@ -1,8 +1,12 @@
-//! The binary protocol commands of a session: ids mapped, statements re-prepared on a new
-//! backend connection, parameter types injected where the client relies on earlier ones.
+//! The binary protocol commands of a session: ids mapped, executions routed like the same
+//! text over COM_QUERY, statements prepared on each node where they run (and again on a new
+//! connection), parameter types injected where the client relies on earlier ones.
 
+use std::sync::Arc;
+
+use super::routing::Routed;
 use super::session::Session;
-use super::statements::{bound_types, inject_types};
+use super::statements::NewStatement;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
 use crate::relay::Shape;
@@ -12,68 +16,141 @@ const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
 const COM_STMT_CLOSE: u8 = 0x19;
 
 impl Session {
-    /// COM_STMT_PREPARE: forwarded; the answer carries the proxy's id for the statement.
+    /// COM_STMT_PREPARE: prepared on the primary (the authority on errors and metadata); the
+    /// answer carries the proxy's id for the statement.
     pub(super) async fn prepare(&mut self, packet: &Packet) -> Result<(), SessionError> {
         let client_id = self.statements.peek_next_id();
+        let primary = self.primary_id();
         let done = self
             .relay_command(packet.seq, &packet.payload, Shape::Prepare, Some(client_id))
             .await?;
         if let Some((backend_id, params)) = done.and_then(|s| s.prepared) {
-            self.statements
-                .insert(client_id, packet.payload[1..].to_vec(), backend_id, params);
+            let sql = packet.payload[1..].to_vec();
+            let classified = self.shared.classifier.classify(&sql);
+            self.statements.insert(
+                client_id,
+                NewStatement {
+                    sql,
+                    classified,
+                    node: &primary,
+                    backend_id,
+                    params,
+                },
+            );
         }
         Ok(())
     }
 
-    /// EXECUTE, RESET and FETCH: mapped to the backend statement and relayed.
-    pub(super) async fn statement_command(
-        &mut self,
-        packet: &Packet,
-        shape: Shape,
-    ) -> Result<(), SessionError> {
+    /// COM_STMT_EXECUTE: routed as the statement's text would be over COM_QUERY (an EVENTUAL
+    /// read on a replica, a STRONG write held for its quorum...), prepared on that node first
+    /// if it is not yet. An execution that opens a cursor, or that follows SEND_LONG_DATA,
+    /// runs on the primary, where FETCH and the long data go.
+    pub(super) async fn execute(&mut self, packet: &Packet) -> Result<(), SessionError> {
         let Some(client_id) = self.resolve(packet)? else {
             let e = unknown_statement(packet);
             return self.send_err(packet.next_seq(), &e).await;
         };
+        let Some(stmt) = self.statements.get_mut(client_id) else {
+            return Ok(());
+        };
+        let classified = Arc::clone(&stmt.classified);
+        let on_primary = std::mem::take(&mut stmt.long_data) || opens_cursor(&packet.payload);
+        let level = classified.hint.unwrap_or(self.consistency);
+        if !classified.sticky {
+            self.proxy_warning = None;
+        }
+        let started = std::time::Instant::now();
+        let node = if on_primary {
+            self.primary_id()
+        } else {
+            self.choose_node(&classified, level).await
+        };
         let Some(backend_id) = self
-            .prepared_on_backend(client_id, packet.next_seq())
+            .prepared_on(client_id, &node, packet.next_seq())
             .await?
         else {
             return Ok(());
         };
         let mut payload = packet.payload.to_vec();
         payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
-        if payload[0] == COM_STMT_EXECUTE {
-            payload = self.with_parameter_types(client_id, payload);
+        if let Some(stmt) = self.statements.get_mut(client_id) {
+            payload = stmt.execute_payload(&node, payload);
         }
+        let statement = Routed {
+            stmt: &classified,
+            level,
+            text: &[],
+            started,
+        };
+        self.run_routed(statement, &node, packet.seq, &payload)
+            .await
+    }
+
+    /// RESET and FETCH: mapped to the statement on the primary (where cursors and long data
+    /// live) and relayed.
+    pub(super) async fn statement_command(
+        &mut self,
+        packet: &Packet,
+        shape: Shape,
+    ) -> Result<(), SessionError> {
+        if packet.payload[0] == COM_STMT_EXECUTE {
+            return self.execute(packet).await;
+        }
+        let Some(client_id) = self.resolve(packet)? else {
+            let e = unknown_statement(packet);
+            return self.send_err(packet.next_seq(), &e).await;
+        };
+        let primary = self.primary_id();
+        let Some(backend_id) = self
+            .prepared_on(client_id, &primary, packet.next_seq())
+            .await?
+        else {
+            return Ok(());
+        };
+        let mut payload = packet.payload.to_vec();
+        payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
         self.relay_command(packet.seq, &payload, shape, None)
             .await?;
         Ok(())
     }
 
-    /// SEND_LONG_DATA and CLOSE: no answer is sent, not even for an unknown id.
+    /// SEND_LONG_DATA and CLOSE: no answer is sent, not even for an unknown id. Long data
+    /// goes to the primary (the next EXECUTE runs there); CLOSE goes to every node the
+    /// statement was prepared on.
     pub(super) async fn statement_silent(&mut self, packet: &Packet) -> Result<(), SessionError> {
         let Some(client_id) = self.resolve(packet)? else {
             return Ok(());
         };
-        let backend_id = if packet.payload[0] == COM_STMT_CLOSE {
-            self.statements.remove(client_id)
-        } else if packet.payload[0] == COM_STMT_SEND_LONG_DATA {
-            self.prepared_on_backend(client_id, packet.next_seq())
-                .await?
-        } else {
-            None
+        let targets = match packet.payload[0] {
+            COM_STMT_CLOSE => self
+                .statements
+                .remove(client_id)
+                .into_iter()
+                .map(|p| (p.node, p.backend_id))
+                .collect(),
+            COM_STMT_SEND_LONG_DATA => {
+                let primary = self.primary_id();
+                let id = self
+                    .prepared_on(client_id, &primary, packet.next_seq())
+                    .await?;
+                if let Some(stmt) = self.statements.get_mut(client_id) {
+                    stmt.long_data = true;
+                }
+                id.map(|id| (primary, id)).into_iter().collect()
+            }
+            _ => Vec::new(),
         };
-        let primary = self.primary_id();
-        let (Some(backend_id), Some(index)) = (backend_id, self.conn_index(&primary)) else {
-            return Ok(());
-        };
-        let mut payload = packet.payload.to_vec();
-        payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
-        let backend = &mut self.conns[index];
-        backend.io.queue_packet(packet.seq, &payload);
-        if backend.io.flush().await.is_err() {
-            self.drop_conn(&primary);
+        for (node, backend_id) in targets {
+            let Some(index) = self.conn_index(&node) else {
+                continue;
+            };
+            let mut payload = packet.payload.to_vec();
+            payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+            let backend = &mut self.conns[index];
+            backend.io.queue_packet(packet.seq, &payload);
+            if backend.io.flush().await.is_err() {
+                self.drop_conn(&node);
+            }
         }
         Ok(())
     }
@@ -83,15 +160,15 @@ impl Session {
         Ok(self.statements.resolve(id))
     }
 
-    /// The statement's id on the current backend, preparing it there first if needed. None
+    /// The statement's id on `node`'s connection, preparing it there first if needed. None
     /// when that failed (the client got the error with sequence id `seq`).
-    async fn prepared_on_backend(
+    async fn prepared_on(
         &mut self,
         client_id: u32,
+        node: &str,
         seq: u8,
     ) -> Result<Option<u32>, SessionError> {
-        let primary = self.primary_id();
-        let index = match self.ensure_conn(&primary).await {
+        let index = match self.ensure_conn(node).await {
             Ok(i) => i,
             Err(e) => {
                 self.send_backend_error(seq, &e).await?;
@@ -101,7 +178,7 @@ impl Session {
         let Some(stmt) = self.statements.get_mut(client_id) else {
             return Ok(None);
         };
-        if let Some(id) = stmt.backend_id {
+        if let Some(id) = stmt.backend_id(node) {
             return Ok(Some(id));
         }
         let sql = stmt.sql.clone();
@@ -110,11 +187,11 @@ impl Session {
                 tracing::debug!(
                     client_id,
                     backend_id = id,
-                    "statement re-prepared on a new connection"
+                    node,
+                    "statement prepared on another connection"
                 );
                 if let Some(stmt) = self.statements.get_mut(client_id) {
-                    stmt.backend_id = Some(id);
-                    stmt.needs_types = true;
+                    stmt.prepared(node, id);
                 }
                 Ok(Some(id))
             }
@@ -124,27 +201,11 @@ impl Session {
             }
         }
     }
+}
 
-    /// Remembers the types an EXECUTE binds, or injects the remembered ones into an EXECUTE
-    /// that relies on types the (re-prepared) backend statement never saw.
-    fn with_parameter_types(&mut self, client_id: u32, payload: Vec<u8>) -> Vec<u8> {
-        let Some(stmt) = self.statements.get_mut(client_id) else {
-            return payload;
-        };
-        if let Some(types) = bound_types(&payload, stmt.params) {
-            stmt.param_types = Some(types);
-            stmt.needs_types = false;
-            return payload;
-        }
-        if !stmt.needs_types {
-            return payload;
-        }
-        stmt.needs_types = false;
-        match stmt.param_types.as_deref() {
-            Some(types) => inject_types(&payload, stmt.params, types).unwrap_or(payload),
-            None => payload,
-        }
-    }
+/// The EXECUTE asks for a cursor (flags byte: read-only, for update or scrollable).
+fn opens_cursor(payload: &[u8]) -> bool {
+    payload.get(5).is_some_and(|flags| flags & 0x07 != 0)
 }
 
 fn statement_id(packet: &Packet) -> Result<u32, SessionError> {

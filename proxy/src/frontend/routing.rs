@@ -3,7 +3,8 @@
 
 use mysql_common::constants::StatusFlags;
 use std::borrow::Cow;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tracing::debug;
 
 use super::history::{is_session_setting, Setting};
@@ -21,6 +22,19 @@ use crate::route::{route, Route, SessionState};
 
 /// Code of the proxy's own warning (a STRONG write whose quorum wait timed out).
 const QUORUM_WARNING_CODE: &str = "1105";
+
+/// A statement on its way to a node: what [`Session::run_routed`] needs besides the bytes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Routed<'a> {
+    /// Its classification.
+    pub stmt: &'a Classified,
+    /// The consistency level it runs at.
+    pub level: Consistency,
+    /// Its SQL text as sent (empty for COM_STMT_EXECUTE: nothing to record or replay).
+    pub text: &'a [u8],
+    /// When the proxy started on it (for the latency metric).
+    pub started: Instant,
+}
 
 impl Session {
     /// Serves COM_QUERY.
@@ -50,38 +64,65 @@ impl Session {
         if let Some(hint) = stmt.hint {
             level = hint;
         }
-        if self.proxy_warning.is_some() && is_show_warnings(sql) {
-            return self.show_warnings_with_proxy_warning(packet).await;
+        if self.proxy_warning.is_some() {
+            if is_show_warnings(sql) {
+                return self.show_warnings_with_proxy_warning(packet).await;
+            }
+            if let Some(column) = warning_count_column(sql) {
+                return self.warning_count_with_proxy_warning(packet, &column).await;
+            }
         }
         if !stmt.sticky {
             self.proxy_warning = None;
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let node = self.choose_node(&stmt, level).await;
-        let primary = self.primary_id();
-        let hold = level == Consistency::Strong && node == primary;
         let mut payload = Vec::with_capacity(1 + text.len());
         payload.push(COM_QUERY);
         payload.extend_from_slice(&text);
+        let statement = Routed {
+            stmt: &stmt,
+            level,
+            text: &text,
+            started,
+        };
+        self.run_routed(statement, &node, packet.seq, &payload)
+            .await
+    }
+
+    /// Runs a routed statement (COM_QUERY, or COM_STMT_EXECUTE with `payload` already mapped
+    /// to `node`'s statement id) on `node` and does the bookkeeping: pins, settings sent to
+    /// the session's other connections, timestamps, the STRONG quorum wait, metrics.
+    pub(super) async fn run_routed(
+        &mut self,
+        statement: Routed<'_>,
+        node: &str,
+        seq: u8,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
+        let Routed {
+            stmt,
+            level,
+            text,
+            started,
+        } = statement;
+        let on_primary = node == self.shared.cluster.primary().id;
         let summary = Summary {
-            hold_final_ok: hold,
+            hold_final_ok: level == Consistency::Strong && on_primary,
             ..Summary::default()
         };
-        let Some(mut done) = self
-            .relay_on(&node, packet.seq, &payload, Shape::Query, summary)
-            .await?
-        else {
+        let Some(mut done) = self.relay_routed(node, seq, payload, summary).await? else {
             return Ok(());
         };
         let database_before = self.database.clone();
-        self.after_statement(&stmt, &text, &node, &done);
+        self.after_statement(stmt, text, node, &done);
         if !done.error && self.conns.len() > 1 {
-            if !stmt.multi_statement && is_session_setting(&text) {
-                self.apply_to_other_conns(&node, &payload).await;
+            if !stmt.multi_statement && is_session_setting(text) {
+                self.apply_to_other_conns(node, payload).await;
             }
             if self.database != database_before {
                 if let Some(db) = self.database.clone() {
-                    self.apply_to_other_conns(&node, &super::session::init_db(&db))
+                    self.apply_to_other_conns(node, &super::session::init_db(&db))
                         .await;
                 }
             }
@@ -89,7 +130,7 @@ impl Session {
         if let Some(held) = done.held_ok.take() {
             self.answer_strong_write(held, &done).await?;
         }
-        let route = if node == primary {
+        let route = if on_primary {
             RouteLabel::Primary
         } else {
             RouteLabel::Replica
@@ -100,8 +141,35 @@ impl Session {
         Ok(())
     }
 
-    /// Turns the routing decision into a node id.
-    async fn choose_node(&mut self, stmt: &Classified, level: Consistency) -> String {
+    /// [`Self::relay_on`] for a statement routed to `node` (COM_QUERY, COM_STMT_EXECUTE). On a
+    /// replica the statement counts as in flight there until its answer is relayed (the guard
+    /// also ends it on every early return and on cancellation), and its duration, from send to
+    /// the end of the answer, feeds the replica's latency estimate: both steer replica choice
+    /// (DESIGN.md section 5, [`crate::cluster`]).
+    pub(super) async fn relay_routed(
+        &mut self,
+        node: &str,
+        seq: u8,
+        payload: &[u8],
+        summary: Summary,
+    ) -> Result<Option<Summary>, SessionError> {
+        let on_replica =
+            (node != self.shared.cluster.primary().id).then(|| Arc::clone(&self.shared));
+        let _in_flight = on_replica
+            .as_deref()
+            .and_then(|shared| shared.cluster.begin_read(node));
+        let sent = Instant::now();
+        let done = self
+            .relay_on(node, seq, payload, Shape::Query, summary)
+            .await?;
+        if let (Some(shared), Some(_)) = (&on_replica, &done) {
+            shared.cluster.observe_latency(node, sent.elapsed());
+        }
+        Ok(done)
+    }
+
+    /// Turns the routing decision into a node id (also used for COM_STMT_EXECUTE).
+    pub(super) async fn choose_node(&mut self, stmt: &Classified, level: Consistency) -> String {
         let state = SessionState {
             in_transaction: self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS),
             autocommit_off: !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
@@ -323,6 +391,34 @@ impl Session {
         self.send_result_set(packet.next_seq(), &rs).await
     }
 
+    /// `SELECT @@warning_count` or `SHOW COUNT(*) WARNINGS` after a statement the proxy added
+    /// a warning to: the server's count (from the same connection) plus the proxy's one, as
+    /// in the OK packet the client got. `column` names the answer as the server would.
+    async fn warning_count_with_proxy_warning(
+        &mut self,
+        packet: &Packet,
+        column: &str,
+    ) -> Result<(), SessionError> {
+        let node = self.previous.clone().unwrap_or_else(|| self.primary_id());
+        let mut count: u64 = 1;
+        if let Some(index) = self.conn_index(&node) {
+            match self.conns[index].query_rows("SELECT @@warning_count").await {
+                Ok(rows) => {
+                    let server = rows
+                        .first()
+                        .and_then(|row| row.first())
+                        .and_then(|v| v.as_deref())
+                        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+                    count += server.unwrap_or(0);
+                }
+                Err(e) => debug!(error = %e, "could not read the server's warning count"),
+            }
+        }
+        let mut rs = ResultSet::new(&[(column, ColumnKind::Unsigned)]);
+        rs.push(vec![Some(count.to_string())]);
+        self.send_result_set(packet.next_seq(), &rs).await
+    }
+
     async fn send_result_set(&mut self, seq: u8, rs: &ResultSet) -> Result<(), SessionError> {
         let framing = Framing::new(self.hello.capabilities, self.hello.mariadb_capabilities);
         resultset::queue(&mut self.io, seq, framing, rs);
@@ -344,4 +440,128 @@ fn is_show_warnings(sql: &[u8]) -> bool {
     let t = leading_tokens(sql, 2);
     t.first() == Some(&Token::Word("SHOW".to_owned()))
         && t.get(1) == Some(&Token::Word("WARNINGS".to_owned()))
+}
+
+/// The column to answer with when `sql` is exactly `SELECT @@warning_count` (also
+/// `@@session.warning_count`, any case: named as written, as the server names it) or `SHOW
+/// COUNT(*) WARNINGS` (which the server names `@@session.warning_count`), followed by nothing
+/// but whitespace and `;`. Anything else (more columns, comments, aliases) goes to the server.
+fn warning_count_column(sql: &[u8]) -> Option<String> {
+    let mut scan = Scan(sql);
+    if scan.keyword(b"SHOW") {
+        let shape = scan.keyword(b"COUNT")
+            && scan.punct(b'(')
+            && scan.punct(b'*')
+            && scan.punct(b')')
+            && scan.keyword(b"WARNINGS");
+        return (shape && scan.at_end()).then(|| "@@session.warning_count".to_owned());
+    }
+    if !scan.keyword(b"SELECT") {
+        return None;
+    }
+    scan.skip_space();
+    let start = scan.0;
+    if !scan.punct_here(b'@') || !scan.punct_here(b'@') {
+        return None;
+    }
+    let _ = scan.word_here(b"SESSION") && scan.punct_here(b'.');
+    if !scan.word_here(b"WARNING_COUNT") || !scan.at_end() {
+        return None;
+    }
+    let name = &start[..start.len() - scan.0.len()];
+    Some(String::from_utf8_lossy(name).into_owned())
+}
+
+/// A cursor over statement text for the few exact shapes the proxy answers itself.
+struct Scan<'a>(&'a [u8]);
+
+impl Scan<'_> {
+    fn skip_space(&mut self) {
+        self.0 = self.0.trim_ascii_start();
+    }
+
+    /// After whitespace, `word` (ASCII, any case) as a whole word.
+    fn keyword(&mut self, word: &[u8]) -> bool {
+        self.skip_space();
+        self.word_here(word)
+    }
+
+    /// `word` (ASCII, any case) right here, not followed by an identifier character.
+    fn word_here(&mut self, word: &[u8]) -> bool {
+        let Some(head) = self.0.get(..word.len()) else {
+            return false;
+        };
+        let whole = self
+            .0
+            .get(word.len())
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$'));
+        if head.eq_ignore_ascii_case(word) && whole {
+            self.0 = &self.0[word.len()..];
+            true
+        } else {
+            false
+        }
+    }
+
+    /// After whitespace, the character `c`.
+    fn punct(&mut self, c: u8) -> bool {
+        self.skip_space();
+        self.punct_here(c)
+    }
+
+    /// The character `c` right here.
+    fn punct_here(&mut self, c: u8) -> bool {
+        match self.0.split_first() {
+            Some((first, rest)) if *first == c => {
+                self.0 = rest;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Only whitespace and `;` left.
+    fn at_end(&self) -> bool {
+        self.0.iter().all(|c| c.is_ascii_whitespace() || *c == b';')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_only_the_simple_warning_count_forms() {
+        for (sql, column) in [
+            ("SELECT @@warning_count", "@@warning_count"),
+            ("  select @@WARNING_COUNT ;", "@@WARNING_COUNT"),
+            ("SELECT @@session.warning_count", "@@session.warning_count"),
+            (
+                "SeLeCt\n@@Session.Warning_Count;\n",
+                "@@Session.Warning_Count",
+            ),
+            ("SHOW COUNT(*) WARNINGS", "@@session.warning_count"),
+            ("show count ( * ) warnings;", "@@session.warning_count"),
+        ] {
+            assert_eq!(
+                warning_count_column(sql.as_bytes()).as_deref(),
+                Some(column),
+                "{sql:?}"
+            );
+        }
+        for sql in [
+            "SELECT @@warning_count, 1",
+            "SELECT @@warning_count AS w",
+            "SELECT @@warning_countx",
+            "SELECT @@global.warning_count",
+            "SELECT @@error_count",
+            "SELECT @warning_count",
+            "SELECT @@warning_count; SELECT 1",
+            "SHOW COUNT(*) ERRORS",
+            "SHOW WARNINGS",
+            "SELECTX @@warning_count",
+        ] {
+            assert_eq!(warning_count_column(sql.as_bytes()), None, "{sql:?}");
+        }
+    }
 }

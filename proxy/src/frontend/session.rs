@@ -1,10 +1,11 @@
 //! One client connection: authenticate, then read commands and forward them until the client
 //! quits, the socket fails, another client kills it, or the proxy shuts down.
 //!
-//! Until routing lands every command goes to the primary over one backend connection, taken
-//! from the pool at login and given back (reset) when the session ends. If that connection
-//! is lost, the next command opens a new one and the session's settings, database and
-//! prepared statements follow it (see [`super::history`] and [`super::statements`]).
+//! A session holds at most one backend connection per node: the primary's from login, a
+//! replica's from the first statement routed there ([`super::routing`]); all go back to the
+//! pool (reset) when the session ends. If a connection is lost, the next command for that
+//! node opens a new one and the session's settings, database and prepared statements follow
+//! it (see [`super::history`] and [`super::statements`]).
 
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
 use std::sync::Arc;
@@ -46,7 +47,7 @@ pub struct Session {
     pub(super) database: Option<Vec<u8>>,
     /// Session settings to replay on a new backend connection.
     pub(super) history: History,
-    /// Prepared statements (they live on the primary connection).
+    /// Prepared statements, and the nodes each is prepared on.
     pub(super) statements: StatementMap,
     /// Session consistency level (`SET myquorum_consistency`).
     pub(super) consistency: Consistency,
@@ -247,6 +248,7 @@ impl Session {
             capabilities: crate::capabilities::for_backend(self.hello.capabilities).bits(),
             mariadb_capabilities: self.hello.mariadb_capabilities.bits(),
             collation: self.hello.collation,
+            worker: crate::workers::current(),
         };
         let mut conn = self
             .shared
@@ -499,12 +501,12 @@ impl Session {
             self.shared.pool.put_back(conn);
         }
         self.previous = None;
-        self.statements.backend_lost();
+        self.statements.backends_lost();
         self.shared.registry.set_backend(self.id, None);
     }
 
     /// Forgets a backend connection that failed; the next command for that node opens a new
-    /// one. Statements live on the primary: losing it means re-preparing them.
+    /// one; the statements prepared on it are prepared again at their next use there.
     pub(super) fn drop_conn(&mut self, node: &str) {
         let Some(i) = self.conn_index(node) else {
             return;
@@ -516,8 +518,8 @@ impl Session {
         if self.read_only_node.as_deref() == Some(node) {
             self.read_only_node = None;
         }
+        self.statements.node_lost(node);
         if node == self.primary_id() {
-            self.statements.backend_lost();
             self.shared.registry.set_backend(self.id, None);
         } else {
             self.shared.cluster.replica_failed(node);

@@ -1,13 +1,18 @@
 //! The per-session map from client statement ids to backend statement ids.
 //!
-//! Clients see ids the proxy hands out; each maps to the backend statement on the session's
-//! current connection. When that connection is replaced (the backend was lost and a new one
-//! opened), every statement is marked unprepared and re-prepared transparently at its next use,
-//! with the client's last bound parameter types injected into an EXECUTE that does not resend
-//! them (new_params_bound = 0). MariaDB's "last prepared statement" id 0xFFFFFFFF is resolved
-//! per client.
+//! Clients see ids the proxy hands out; each maps to the backend statements prepared for it,
+//! at most one per node the session holds a connection to. A statement is prepared on the
+//! primary when the client prepares it, and on a replica the first time an EXECUTE is routed
+//! there; when a connection is replaced (the backend was lost and a new one opened), its
+//! statements are forgotten and re-prepared transparently at their next use. Every node is
+//! sent the client's last bound parameter types before it executes with them: an EXECUTE
+//! that does not resend them (new_params_bound = 0) gets them injected when the node has not
+//! seen them yet. MariaDB's "last prepared statement" id 0xFFFFFFFF is resolved per client.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::classify::Classified;
 
 /// The id MariaDB clients use for "the statement I prepared last" (e.g. in bulk pipelines).
 pub const LAST_PREPARED: u32 = 0xFFFF_FFFF;
@@ -17,15 +22,89 @@ pub const LAST_PREPARED: u32 = 0xFFFF_FFFF;
 pub struct Statement {
     /// The statement text as the client sent it (COM_STMT_PREPARE payload after the command).
     pub sql: Vec<u8>,
-    /// Its id on the current backend connection; None once that connection is gone.
-    pub backend_id: Option<u32>,
+    /// What the statement is, for routing its executions like the same text over COM_QUERY.
+    pub classified: Arc<Classified>,
+    /// Where it is prepared: one entry per node connection that holds it.
+    pub prepared_on: Vec<Prepared>,
     /// Number of parameters.
     pub params: u16,
     /// The parameter types (2 bytes each) the client bound last, if it ever did.
     pub param_types: Option<Vec<u8>>,
-    /// The client has not sent types since the statement was (re-)prepared on this backend:
-    /// an EXECUTE with new_params_bound = 0 needs the saved ones injected.
-    pub needs_types: bool,
+    /// Bumped each time the client binds types, so a node that has older ones gets them again.
+    pub types_version: u64,
+    /// SEND_LONG_DATA went to the primary since the last EXECUTE: it must run there.
+    pub long_data: bool,
+}
+
+/// A statement prepared on one node's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The node id.
+    pub node: String,
+    /// The statement's id on that connection.
+    pub backend_id: u32,
+    /// The `types_version` that connection last saw (0: none yet).
+    pub types_version: u64,
+}
+
+impl Statement {
+    /// Its id on `node`'s connection, if it is prepared there.
+    pub fn backend_id(&self, node: &str) -> Option<u32> {
+        self.on(node).map(|p| p.backend_id)
+    }
+
+    /// Its entry for `node`, if it is prepared there.
+    pub fn on(&self, node: &str) -> Option<&Prepared> {
+        self.prepared_on.iter().find(|p| p.node == node)
+    }
+
+    /// Records that it is now prepared on `node` as `backend_id`, types not yet sent.
+    pub fn prepared(&mut self, node: &str, backend_id: u32) {
+        self.prepared_on.retain(|p| p.node != node);
+        self.prepared_on.push(Prepared {
+            node: node.to_owned(),
+            backend_id,
+            types_version: 0,
+        });
+    }
+
+    /// Adjusts an EXECUTE payload for `node`: remembers the types it binds, or injects the
+    /// client's last ones when `node` has not seen them; returns the payload to send.
+    pub fn execute_payload(&mut self, node: &str, payload: Vec<u8>) -> Vec<u8> {
+        if let Some(types) = bound_types(&payload, self.params) {
+            if self.param_types.as_deref() != Some(types.as_slice()) {
+                self.param_types = Some(types);
+                self.types_version += 1;
+            }
+            self.mark_types_sent(node);
+            return payload;
+        }
+        let current = self.types_version;
+        let Some(seen) = self.prepared_on.iter().find(|p| p.node == node) else {
+            return payload;
+        };
+        if current == 0 || seen.types_version == current {
+            return payload;
+        }
+        let injected = match self.param_types.as_deref() {
+            Some(types) => inject_types(&payload, self.params, types),
+            None => None,
+        };
+        match injected {
+            Some(p) => {
+                self.mark_types_sent(node);
+                p
+            }
+            None => payload,
+        }
+    }
+
+    fn mark_types_sent(&mut self, node: &str) {
+        let current = self.types_version;
+        if let Some(p) = self.prepared_on.iter_mut().find(|p| p.node == node) {
+            p.types_version = current;
+        }
+    }
 }
 
 /// The statements of one session.
@@ -48,20 +127,21 @@ impl StatementMap {
         }
     }
 
-    /// Records a statement prepared on the current backend under `client_id`.
-    pub fn insert(&mut self, client_id: u32, sql: Vec<u8>, backend_id: u32, params: u16) {
+    /// Records a statement the client prepared (on `node`, as `backend_id`) under `client_id`.
+    pub fn insert(&mut self, client_id: u32, new: NewStatement<'_>) {
         self.next_id = client_id;
         self.last_prepared = Some(client_id);
-        self.by_client_id.insert(
-            client_id,
-            Statement {
-                sql,
-                backend_id: Some(backend_id),
-                params,
-                param_types: None,
-                needs_types: false,
-            },
-        );
+        let mut stmt = Statement {
+            sql: new.sql,
+            classified: new.classified,
+            prepared_on: Vec::with_capacity(1),
+            params: new.params,
+            param_types: None,
+            types_version: 0,
+            long_data: false,
+        };
+        stmt.prepared(new.node, new.backend_id);
+        self.by_client_id.insert(client_id, stmt);
     }
 
     /// Resolves a client id (0xFFFFFFFF = the last prepared one).
@@ -80,20 +160,28 @@ impl StatementMap {
         self.by_client_id.get_mut(&client_id)
     }
 
-    /// Forgets a statement the client closed; returns its backend id if it had one.
-    pub fn remove(&mut self, client_id: u32) -> Option<u32> {
+    /// Forgets a statement the client closed; returns where it was prepared.
+    pub fn remove(&mut self, client_id: u32) -> Vec<Prepared> {
         if self.last_prepared == Some(client_id) {
             self.last_prepared = None;
         }
         self.by_client_id
             .remove(&client_id)
-            .and_then(|s| s.backend_id)
+            .map(|s| s.prepared_on)
+            .unwrap_or_default()
     }
 
-    /// The backend connection is gone: every statement must be prepared again before use.
-    pub fn backend_lost(&mut self) {
+    /// `node`'s connection is gone: its statements must be prepared again before use there.
+    pub fn node_lost(&mut self, node: &str) {
         for s in self.by_client_id.values_mut() {
-            s.backend_id = None;
+            s.prepared_on.retain(|p| p.node != node);
+        }
+    }
+
+    /// Every backend connection is gone (the session gave them back).
+    pub fn backends_lost(&mut self) {
+        for s in self.by_client_id.values_mut() {
+            s.prepared_on.clear();
         }
     }
 
@@ -112,6 +200,21 @@ impl StatementMap {
     pub fn is_empty(&self) -> bool {
         self.by_client_id.is_empty()
     }
+}
+
+/// What [`StatementMap::insert`] records for a newly prepared statement.
+#[derive(Debug)]
+pub struct NewStatement<'a> {
+    /// The statement text.
+    pub sql: Vec<u8>,
+    /// Its classification.
+    pub classified: Arc<Classified>,
+    /// The node it was prepared on.
+    pub node: &'a str,
+    /// Its id there.
+    pub backend_id: u32,
+    /// Number of parameters.
+    pub params: u16,
 }
 
 /// Where the parts of a COM_STMT_EXECUTE payload sit, for a statement with `params` parameters.
@@ -201,14 +304,69 @@ mod tests {
         let mut m = StatementMap::default();
         assert_eq!(m.resolve(LAST_PREPARED), None);
         let id = m.peek_next_id();
-        m.insert(id, b"SELECT ?".to_vec(), 77, 1);
+        m.insert(id, new("SELECT ?", "p", 77, 1));
         assert_eq!(m.resolve(LAST_PREPARED), Some(id));
         assert_eq!(m.resolve(id), Some(id));
         assert_eq!(m.resolve(id + 1), None);
-        m.backend_lost();
-        assert_eq!(m.get_mut(id).and_then(|s| s.backend_id), None);
-        assert_eq!(m.remove(id), None);
+        m.backends_lost();
+        assert_eq!(m.get_mut(id).and_then(|s| s.backend_id("p")), None);
+        assert_eq!(m.remove(id), vec![]);
         assert!(m.is_empty());
+    }
+
+    fn new(
+        sql: &'static str,
+        node: &'static str,
+        backend_id: u32,
+        params: u16,
+    ) -> NewStatement<'static> {
+        NewStatement {
+            sql: sql.as_bytes().to_vec(),
+            classified: Arc::new(crate::classify::classify(sql.as_bytes())),
+            node,
+            backend_id,
+            params,
+        }
+    }
+
+    #[test]
+    fn each_node_gets_the_types_it_has_not_seen() {
+        let mut m = StatementMap::default();
+        let id = m.peek_next_id();
+        m.insert(id, new("SELECT ?, ?", "p", 7, 2));
+        let stmt = m.get_mut(id).expect("inserted");
+        let ints = [0x08, 0x00, 0x08, 0x00];
+        let strings = [0xFD, 0x00, 0xFD, 0x00];
+        let first = execute(7, 2, Some(&ints), b"v");
+        assert_eq!(
+            stmt.execute_payload("p", first.clone()),
+            first,
+            "types kept as sent"
+        );
+        let bare = execute(7, 2, None, b"v");
+        assert_eq!(
+            stmt.execute_payload("p", bare.clone()),
+            bare,
+            "primary has them"
+        );
+        stmt.prepared("r1", 9);
+        assert_eq!(stmt.backend_id("r1"), Some(9));
+        assert_eq!(
+            stmt.execute_payload("r1", bare.clone()),
+            execute(7, 2, Some(&ints), b"v"),
+            "a new node gets the saved types"
+        );
+        assert_eq!(stmt.execute_payload("r1", bare.clone()), bare, "only once");
+        let changed = execute(7, 2, Some(&strings), b"v");
+        assert_eq!(stmt.execute_payload("r1", changed.clone()), changed);
+        assert_eq!(
+            stmt.execute_payload("p", bare.clone()),
+            execute(7, 2, Some(&strings), b"v"),
+            "the primary saw older types: it gets the new ones"
+        );
+        m.node_lost("r1");
+        assert_eq!(m.get_mut(id).and_then(|s| s.backend_id("r1")), None);
+        assert_eq!(m.get_mut(id).and_then(|s| s.backend_id("p")), Some(7));
     }
 
     #[test]
