@@ -125,6 +125,8 @@ pub struct ProxyConfig {
     pub gtid_domain: u32,
     /// How long shutdown waits for in-flight sessions before closing them (milliseconds).
     pub shutdown_grace_ms: u64,
+    /// Threads that run client sessions, each an event loop of its own (0: one per CPU).
+    pub io_threads: usize,
 }
 
 impl Default for ProxyConfig {
@@ -149,6 +151,7 @@ impl Default for ProxyConfig {
             gtid_domain: 0,
             engine_database: None,
             shutdown_grace_ms: 10_000,
+            io_threads: 0,
         }
     }
 }

@@ -53,6 +53,9 @@ pub enum ProxyError {
     /// Accepting on the listener failed.
     #[error("listener failed: {0}")]
     Listener(#[source] io::Error),
+    /// The session threads could not be started.
+    #[error("cannot start the session threads: {0}")]
+    Workers(#[source] io::Error),
 }
 
 /// A failure talking to a backend server.

@@ -23,6 +23,7 @@ pub mod resultset;
 pub mod route;
 pub mod server;
 pub mod timestamps;
+pub mod workers;
 
 pub use config::{BackendNode, PoolConfig, ProxyConfig, QuorumConfig, UserConfig};
 pub use error::ProxyError;

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -20,6 +20,7 @@ use crate::frontend::session;
 use crate::packet::PacketIo;
 use crate::quorum::{QuorumTracker, TrackerConfig};
 use crate::registry::Registry;
+use crate::workers::Workers;
 
 /// Statements whose classification is cached.
 const CLASSIFIER_CACHE: usize = 4096;
@@ -119,6 +120,8 @@ impl Proxy {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ProxyError> {
         let shared = &self.shared;
+        let workers = Workers::start(shared.config.io_threads).map_err(ProxyError::Workers)?;
+        info!(threads = workers.len(), "session threads started");
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut sessions = JoinSet::new();
         tokio::pin!(shutdown);
@@ -138,7 +141,22 @@ impl Proxy {
                     let id = shared.next_connection_id();
                     let shared = Arc::clone(shared);
                     let stop = stop_rx.clone();
-                    sessions.spawn(session::run(PacketIo::new(stream), id, peer, shared, stop));
+                    // The socket moves to the session's thread and its reactor.
+                    let stream = match stream.into_std() {
+                        Ok(s) => s,
+                        Err(e) => {
+                            warn!(error = %e, "could not hand the connection to a session thread");
+                            continue;
+                        }
+                    };
+                    workers.spawn(&mut sessions, async move {
+                        match TcpStream::from_std(stream) {
+                            Ok(stream) => {
+                                session::run(PacketIo::new(stream), id, peer, shared, stop).await;
+                            }
+                            Err(e) => warn!(error = %e, "could not register the connection"),
+                        }
+                    });
                 }
             }
         }
@@ -162,6 +180,7 @@ impl Proxy {
         // Sessions hand their connections back through reset tasks; give them a moment.
         tokio::time::sleep(Duration::from_millis(100)).await;
         shared.pool.close_all().await;
+        let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
         if let Some(quorum) = &shared.cluster.quorum {
             quorum.shutdown().await;
         }

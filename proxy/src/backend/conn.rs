@@ -80,6 +80,9 @@ pub struct BackendKey {
     pub mariadb_capabilities: u32,
     /// Connection collation.
     pub collation: u8,
+    /// The session thread whose reactor the socket is registered with
+    /// ([`crate::workers::current`]): connections are reused on their own thread only.
+    pub worker: crate::workers::WorkerId,
 }
 
 /// A logged-in backend connection.
