@@ -56,7 +56,10 @@ impl Workers {
             next: AtomicUsize::new(0),
         };
         for id in 0..count {
-            let runtime = Builder::new_current_thread().enable_all().build()?;
+            let runtime = Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()?;
             let (stop_tx, stop_rx) = oneshot::channel::<()>();
             workers.handles.push(runtime.handle().clone());
             workers.stops.push(stop_tx);

@@ -272,9 +272,11 @@ impl Session {
         if self.read_only_node.is_some() && !in_txn {
             self.read_only_node = None;
         }
-        self.shared
-            .registry
-            .set_pin(self.id, self.pins.iter().next().map(|p| p.as_str()));
+        let pin = self.pins.iter().next().map(|p| p.as_str());
+        if pin != self.reported_pin {
+            self.reported_pin = pin;
+            self.shared.registry.set_pin(self.id, pin);
+        }
         if !done.error && !stmt.multi_statement && is_session_setting(text) {
             self.history.record(Setting::Statement(text.to_vec()));
         }

@@ -53,6 +53,8 @@ pub struct Session {
     pub(super) consistency: Consistency,
     /// Why the session is pinned to the primary, if it is.
     pub(super) pins: HashSet<PinReason>,
+    /// The pin reason last shown in the registry (`SHOW SESSIONS`), to update it on change only.
+    pub(super) reported_pin: Option<&'static str>,
     /// The replica running the session's `START TRANSACTION READ ONLY`, while it lasts.
     pub(super) read_only_node: Option<String>,
     /// The proxy's own warning for the last statement (a STRONG quorum timeout), merged into
@@ -109,6 +111,7 @@ pub async fn run(
         conns: Vec::new(),
         previous: None,
         pins: HashSet::new(),
+        reported_pin: None,
         read_only_node: None,
         proxy_warning: None,
         framing,
