@@ -25,9 +25,8 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use myquorum_proxy::classify::Consistency;
 use myquorum_proxy::quorum::FailureThreshold;
@@ -35,88 +34,29 @@ use myquorum_proxy::{ProxyConfig, QuorumConfig};
 use myquorum_sandbox::{root_conn, Cluster, NodeInfo};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// STRONG wait bound in these tests: short, so the timeout scenarios stay quick.
 const QUORUM_TIMEOUT_MS: u64 = 2_000;
 
-/// A proxy with its own configuration, serving the MySQL port on a free port.
-struct TestProxy {
-    addr: SocketAddr,
-    proxy: myquorum_proxy::Proxy,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), myquorum_proxy::ProxyError>>,
-}
+/// The fixture's proxy, started with a configuration of the test's own.
+use support::Proxy as TestProxy;
 
 /// The configuration the shared fixture builds (see `support::proxy_config`).
 fn base_config(cluster: &Cluster) -> ProxyConfig {
     support::proxy_config(cluster)
 }
 
-impl TestProxy {
-    async fn start(config: ProxyConfig) -> TestProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let proxy = myquorum_proxy::Proxy::start(config)
-            .await
-            .expect("proxy starts");
-        let (tx, rx) = oneshot::channel::<()>();
-        let serving = proxy.clone();
-        let task = tokio::spawn(async move {
-            serving
-                .serve_mysql(listener, async move {
-                    let _ = rx.await;
-                })
-                .await
-        });
-        TestProxy {
-            addr,
-            proxy,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    fn opts(&self) -> mysql_async::Opts {
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.addr.port())
-            .user(Some("app"))
-            .pass(Some("app"))
-            .db_name(Some("app"))
-            .prefer_socket(false)
-            .into()
-    }
-
-    async fn conn(&self) -> Conn {
-        Conn::new(self.opts()).await.expect("connect through proxy")
-    }
-
-    /// (achieved, timed out, trivially met) STRONG waits so far.
-    fn quorum_counts(&self) -> (u64, u64, u64) {
-        let status = self
-            .proxy
-            .shared()
-            .cluster
-            .quorum
-            .as_ref()
-            .expect("a quorum tracker (the cluster has replicas)")
-            .snapshot();
-        (status.achieved, status.timed_out, status.trivially_met)
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("proxy stops within the grace period")
-            .expect("proxy task did not panic");
-        result.expect("serve returned Ok");
-    }
+/// (achieved, timed out, trivially met) STRONG waits so far.
+fn quorum_counts(proxy: &TestProxy) -> (u64, u64, u64) {
+    let status = proxy
+        .handle
+        .shared()
+        .cluster
+        .quorum
+        .as_ref()
+        .expect("a quorum tracker (the cluster has replicas)")
+        .snapshot();
+    (status.achieved, status.timed_out, status.trivially_met)
 }
 
 /// The server that ran `SELECT @@server_id` for this session.
@@ -179,7 +119,7 @@ async fn consistency_levels_choose_where_reads_run() {
     let replicas = replica_ids(&cluster);
     assert_eq!(replicas.len(), 3, "three replicas");
     assert!(!replicas.contains(&primary_id));
-    let proxy = TestProxy::start(ProxyConfig {
+    let proxy = TestProxy::start_with(ProxyConfig {
         // Short, so the CAUSAL fallbacks to the primary under lag stay quick.
         causal_wait_ms: 300,
         ..base_config(&cluster)
@@ -458,7 +398,7 @@ async fn consistency_levels_choose_where_reads_run() {
         .expect("SET STRONG");
     let id: Option<u32> = c.exec_first(read, (0,)).await.expect("STRONG read");
     assert_eq!(id, Some(primary_id), "STRONG EXECUTE reads the primary");
-    let (achieved_before, _, _) = proxy.quorum_counts();
+    let (achieved_before, _, _) = quorum_counts(&proxy);
     for i in 0..10 {
         c.exec_drop(
             "INSERT INTO causal_probe VALUES (?, ?)",
@@ -467,7 +407,7 @@ async fn consistency_levels_choose_where_reads_run() {
         .await
         .expect("STRONG prepared insert");
     }
-    let (achieved_after, _, _) = proxy.quorum_counts();
+    let (achieved_after, _, _) = quorum_counts(&proxy);
     assert_eq!(
         achieved_after - achieved_before,
         10,
@@ -569,18 +509,18 @@ async fn strong_writes_wait_for_the_cabinet_quorum() {
         failure_threshold,
         timeout_ms: QUORUM_TIMEOUT_MS,
     };
-    let t1 = TestProxy::start(ProxyConfig {
+    let t1 = TestProxy::start_with(ProxyConfig {
         quorum: quorum(FailureThreshold::Count(1)),
         ..base_config(&cluster)
     })
     .await;
-    let majority = TestProxy::start(ProxyConfig {
+    let majority = TestProxy::start_with(ProxyConfig {
         quorum: quorum(FailureThreshold::Majority),
         ..base_config(&cluster)
     })
     .await;
     // A third proxy whose sessions start STRONG: the config default is honoured.
-    let strong_default = TestProxy::start(ProxyConfig {
+    let strong_default = TestProxy::start_with(ProxyConfig {
         default_consistency: Consistency::Strong,
         quorum: quorum(FailureThreshold::Count(1)),
         ..base_config(&cluster)
@@ -632,18 +572,18 @@ async fn strong_writes_wait_for_the_cabinet_quorum() {
     // Two stopped: t = 1 (primary + one replica) still forms; majority (primary + 2) cannot,
     // so it times out into an OK with one warning, and the row is committed on the primary.
     root(replicas[1], "STOP SLAVE SQL_THREAD").await;
-    let (achieved, _, _) = t1.quorum_counts();
+    let (achieved, _, _) = quorum_counts(&t1);
     assert_eq!(
         insert(&mut a, "strong_probe", id()).await,
         0,
         "t=1, 2 stopped"
     );
     assert_eq!(
-        t1.quorum_counts().0,
+        quorum_counts(&t1).0,
         achieved + 1,
         "t=1 counted it achieved"
     );
-    let (_, timed_out, _) = majority.quorum_counts();
+    let (_, timed_out, _) = quorum_counts(&majority);
     let row = id();
     assert_eq!(
         insert(&mut b, "strong_probe", row).await,
@@ -651,7 +591,7 @@ async fn strong_writes_wait_for_the_cabinet_quorum() {
         "maj, 2 stopped"
     );
     assert_eq!(
-        majority.quorum_counts().1,
+        quorum_counts(&majority).1,
         timed_out + 1,
         "maj counted a timeout"
     );
@@ -694,7 +634,7 @@ async fn strong_writes_wait_for_the_cabinet_quorum() {
         has_row(&mut primary, "strong_probe", row).await,
         "committed"
     );
-    let before = t1.quorum_counts();
+    let before = quorum_counts(&t1);
     for _ in 0..5 {
         let row = id();
         let started = Instant::now();
@@ -713,7 +653,7 @@ async fn strong_writes_wait_for_the_cabinet_quorum() {
         );
     }
     assert_eq!(
-        t1.quorum_counts(),
+        quorum_counts(&t1),
         before,
         "EVENTUAL writes never enter the STRONG wait"
     );
@@ -724,7 +664,7 @@ async fn strong_writes_wait_for_the_cabinet_quorum() {
     );
     eventual.query_drop(&sql).await.expect(&sql);
     assert_eq!(eventual.get_warnings(), 1, "hinted STRONG write timed out");
-    assert_eq!(t1.quorum_counts().1, before.1 + 1, "and was counted");
+    assert_eq!(quorum_counts(&t1).1, before.1 + 1, "and was counted");
     // Replication back: STRONG writes reach their quorum again under both.
     for n in &replicas {
         root(n, "START SLAVE SQL_THREAD").await;

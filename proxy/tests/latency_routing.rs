@@ -15,7 +15,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,79 +22,23 @@ use std::time::{Duration, Instant};
 use myquorum_sandbox::{Cluster, NodeInfo};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use support::Proxy;
 
 /// How long the slow replica's server is frozen per attempt.
 const FREEZE: Duration = Duration::from_millis(500);
 /// Readers running while it is frozen.
 const READERS: usize = 3;
 
-/// A proxy serving the MySQL port on a free port, with its shared state at hand.
-struct TestProxy {
-    addr: SocketAddr,
-    proxy: myquorum_proxy::Proxy,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), myquorum_proxy::ProxyError>>,
-}
-
-impl TestProxy {
-    async fn start(cluster: &Cluster) -> TestProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let proxy = myquorum_proxy::Proxy::start(support::proxy_config(cluster))
-            .await
-            .expect("proxy starts");
-        let (tx, rx) = oneshot::channel::<()>();
-        let serving = proxy.clone();
-        let task = tokio::spawn(async move {
-            serving
-                .serve_mysql(listener, async move {
-                    let _ = rx.await;
-                })
-                .await
-        });
-        TestProxy {
-            addr,
-            proxy,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn conn(&self) -> Conn {
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.addr.port())
-            .user(Some("app"))
-            .pass(Some("app"))
-            .db_name(Some("app"))
-            .prefer_socket(false);
-        Conn::new(opts).await.expect("connect through proxy")
-    }
-
-    /// The proxy's current latency estimate of replica `id`.
-    fn estimate(&self, id: &str) -> Option<Duration> {
-        self.proxy
-            .shared()
-            .cluster
-            .replica_latencies()
-            .into_iter()
-            .find(|(node, _)| node == id)
-            .and_then(|(_, estimate)| estimate)
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let result = tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("proxy stops within the grace period")
-            .expect("proxy task did not panic");
-        result.expect("serve returned Ok");
-    }
+/// The proxy's current latency estimate of replica `id`.
+fn estimate(proxy: &Proxy, id: &str) -> Option<Duration> {
+    proxy
+        .handle
+        .shared()
+        .cluster
+        .replica_latencies()
+        .into_iter()
+        .find(|(node, _)| node == id)
+        .and_then(|(_, estimate)| estimate)
 }
 
 /// A node's mariadbd, stopped with SIGSTOP until this guard is dropped (SIGCONT), so a failed
@@ -162,7 +105,7 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
     let primary_id = cluster.primary().server_id;
     let replicas = cluster.replicas();
     let slow = replicas[0];
-    let proxy = TestProxy::start(&cluster).await;
+    let proxy = Proxy::start(&cluster).await;
 
     // Warm up: every reader holds a connection to every replica, every replica has an estimate.
     let mut conns = Vec::new();
@@ -178,7 +121,7 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
         conns.push(c);
     }
     for r in &replicas {
-        assert!(proxy.estimate(&r.id).is_some(), "{} was read", r.id);
+        assert!(estimate(&proxy, &r.id).is_some(), "{} was read", r.id);
     }
 
     // Freeze the slow replica while the readers run: reads routed to it wait until SIGCONT.
@@ -200,7 +143,7 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
             assert!(!seen.contains_key(&primary_id), "EVENTUAL on the primary");
             conns.push(c);
         }
-        let estimate = proxy.estimate(&slow.id).expect("an estimate");
+        let estimate = estimate(&proxy, &slow.id).expect("an estimate");
         println!("attempt {attempt}: {} estimated at {estimate:?}", slow.id);
         if estimate >= FREEZE / 5 {
             stalled = Some(estimate);
@@ -218,7 +161,7 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
     }
     println!(
         "after the stall ({stalled:?}): reads by server_id {reads:?}, estimates {:?}",
-        proxy.proxy.shared().cluster.replica_latencies()
+        proxy.handle.shared().cluster.replica_latencies()
     );
     assert!(!reads.contains_key(&primary_id), "EVENTUAL on the primary");
     let on_slow = reads.get(&slow.server_id).copied().unwrap_or(0);
@@ -253,7 +196,7 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
     for c in conns {
         c.disconnect().await.expect("disconnect");
     }
-    let in_flight = proxy.proxy.shared().cluster.replica_reads_in_flight();
+    let in_flight = proxy.handle.shared().cluster.replica_reads_in_flight();
     assert!(
         in_flight.iter().all(|(_, n)| *n == 0),
         "every read gave its in-flight count back: {in_flight:?}"

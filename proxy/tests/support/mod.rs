@@ -13,9 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A proxy started on a free port for one test.
+/// A proxy started on a free port for one test, with its shared state at hand.
 pub struct Proxy {
     pub addr: SocketAddr,
+    /// The running proxy (cluster state, quorum tracker, registry...).
+    pub handle: myquorum_proxy::Proxy,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), myquorum_proxy::ProxyError>>,
 }
@@ -46,19 +48,40 @@ pub fn proxy_config(cluster: &Cluster) -> ProxyConfig {
 }
 
 impl Proxy {
+    /// A proxy with the fixture's configuration ([`proxy_config`]).
     pub async fn start(cluster: &Cluster) -> Proxy {
+        Self::start_with(proxy_config(cluster)).await
+    }
+
+    /// A proxy with its own configuration.
+    pub async fn start_with(config: ProxyConfig) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let config = proxy_config(cluster);
+        let handle = myquorum_proxy::Proxy::start(config)
+            .await
+            .expect("proxy starts");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(myquorum_proxy::serve(listener, config, async move {
-            let _ = rx.await;
-        }));
+        let serving = handle.clone();
+        let task = tokio::spawn(async move {
+            serving
+                .serve_mysql(listener, async move {
+                    let _ = rx.await;
+                })
+                .await
+        });
         Proxy {
             addr,
+            handle,
             stop: Some(tx),
             task,
         }
+    }
+
+    /// A mysql_async connection through the proxy as the app user.
+    pub async fn conn(&self) -> mysql_async::Conn {
+        mysql_async::Conn::new(self.opts())
+            .await
+            .expect("connect through proxy")
     }
 
     pub fn opts(&self) -> mysql_async::Opts {
