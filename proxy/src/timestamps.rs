@@ -42,14 +42,24 @@ impl TableTimestamps {
                 inner.last_write.remove(&oldest);
             }
         }
-        let ring = inner.rings.entry(table.to_owned()).or_default();
-        if ring.back().is_none_or(|last| *last < seq) {
-            if ring.len() == RING_LEN {
-                ring.pop_front();
-            }
-            ring.push_back(seq);
+        // The table is usually known: look it up before allocating its name.
+        if !inner.rings.contains_key(table) {
+            inner.rings.insert(table.to_owned(), Default::default());
         }
-        inner.last_write.insert(table.to_owned(), seq);
+        if let Some(ring) = inner.rings.get_mut(table) {
+            if ring.back().is_none_or(|last| *last < seq) {
+                if ring.len() == RING_LEN {
+                    ring.pop_front();
+                }
+                ring.push_back(seq);
+            }
+        }
+        match inner.last_write.get_mut(table) {
+            Some(last) => *last = seq,
+            None => {
+                inner.last_write.insert(table.to_owned(), seq);
+            }
+        }
     }
 
     /// Each table's newest write timestamp.

@@ -126,7 +126,14 @@ async fn cluster_replicates_stops_and_restarts_with_persisted_topology() {
     let port = i64::from(cluster.primary().port);
     assert_eq!(
         settings,
-        Some(("utf8mb4".into(), "utf8mb4_general_ci".into(), 4, 1, 1, port))
+        Some((
+            "utf8mb4".into(),
+            "utf8mb4_general_ci".into(),
+            32,
+            1,
+            1,
+            port
+        ))
     );
     let control = mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
