@@ -375,6 +375,24 @@ async fn consistency_levels_choose_where_reads_run() {
     }
     c.disconnect().await.expect("disconnect");
 
+    // ---- 1c. USE reaches every connection of the session ----------------------------------
+    // The session reads from replicas, then changes its database with a text USE: a later
+    // read on any replica resolves unqualified names in the new database.
+    let mut c = proxy.conn().await;
+    for _ in 0..6 {
+        assert!(replicas.contains(&server_id(&mut c).await), "warm replicas");
+    }
+    c.query_drop("USE information_schema").await.expect("USE");
+    for _ in 0..6 {
+        let row: Option<(u32, i64)> = c
+            .query_first("SELECT @@server_id, COUNT(*) FROM SCHEMATA")
+            .await
+            .expect("unqualified read in the new database");
+        let (id, _) = row.expect("a row");
+        assert!(replicas.contains(&id), "read on a replica, got {id}");
+    }
+    c.disconnect().await.expect("disconnect");
+
     // ---- 4. Prepared statements run where their text would ----------------------------------
     // mysql_async's exec_* use the binary protocol (COM_STMT_PREPARE / EXECUTE).
     let mut c = proxy.conn().await;

@@ -2,7 +2,7 @@
 //! the session opens later (after the previous one was lost). Bounded: past the limit the
 //! oldest entries go, and the session is marked so a replay logs that it is incomplete.
 
-use super::lexer::{leading_tokens, Token};
+use super::lexer::{leading_tokens, starts_with_word, Token};
 
 /// Most recorded settings per session.
 pub const MAX_ENTRIES: usize = 128;
@@ -53,6 +53,9 @@ impl History {
 /// FOR` (one statement), `SET PASSWORD`, user variables (`SET @a`: state that pins, not a
 /// setting), `SET DEFAULT ROLE`.
 pub fn is_session_setting(sql: &[u8]) -> bool {
+    if !starts_with_word(sql, b"SET") {
+        return false;
+    }
     let t = leading_tokens(sql, 4);
     let word = |i: usize| match t.get(i) {
         Some(Token::Word(w)) => Some(w.as_str()),

@@ -1,7 +1,7 @@
 //! `KILL [HARD|SOFT] [CONNECTION|QUERY] <id>` where `<id>` is a *proxy* connection id (the
 //! one the client saw in the greeting): mapped to the backend thread the target session holds.
 
-use super::lexer::{leading_tokens, only_tokens, Token};
+use super::lexer::{leading_tokens, only_tokens, starts_with_word, Token};
 use super::session::Session;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
@@ -19,6 +19,9 @@ pub struct Kill {
 /// Recognises a KILL of a numeric connection id; anything else (KILL USER, KILL QUERY ID)
 /// goes to the server unchanged.
 pub fn parse(sql: &[u8]) -> Option<Kill> {
+    if !starts_with_word(sql, b"KILL") {
+        return None;
+    }
     let tokens = leading_tokens(sql, 5);
     let mut it = tokens.iter().enumerate().peekable();
     if !matches!(it.next(), Some((_, Token::Word(w))) if w == "KILL") {

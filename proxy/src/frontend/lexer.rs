@@ -20,18 +20,8 @@ pub fn leading_tokens(sql: &[u8], max: usize) -> Vec<Token> {
     let mut i = 0;
     while out.len() < max && i < sql.len() {
         let c = sql[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if sql[i..].starts_with(b"/*") {
-            i = sql[i + 2..]
-                .windows(2)
-                .position(|w| w == b"*/")
-                .map_or(sql.len(), |p| i + 2 + p + 2);
-        } else if c == b'#' || sql[i..].starts_with(b"-- ") || sql[i..].starts_with(b"--\t") {
-            i = sql[i..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(sql.len(), |p| i + p + 1);
+        if let Some(next) = skip_blank(sql, i) {
+            i = next;
         } else if c.is_ascii_alphabetic() || c == b'_' {
             let start = i;
             while i < sql.len() && (sql[i].is_ascii_alphanumeric() || sql[i] == b'_') {
@@ -62,6 +52,46 @@ pub fn leading_tokens(sql: &[u8], max: usize) -> Vec<Token> {
     out
 }
 
+/// Whether the first token of `sql` is the word `upper` (given in upper case), any case.
+/// Allocates nothing: the per-statement checks call it before any full scan.
+pub fn starts_with_word(sql: &[u8], upper: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(next) = skip_blank(sql, i) {
+        i = next;
+    }
+    let rest = &sql[i..];
+    rest.len() >= upper.len()
+        && rest[..upper.len()].eq_ignore_ascii_case(upper)
+        && !rest
+            .get(upper.len())
+            .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Where scanning resumes after the whitespace or comment at `i`, or None when `i` starts
+/// neither (or is the end).
+fn skip_blank(sql: &[u8], i: usize) -> Option<usize> {
+    let c = *sql.get(i)?;
+    if c.is_ascii_whitespace() {
+        Some(i + 1)
+    } else if sql[i..].starts_with(b"/*") {
+        Some(
+            sql[i + 2..]
+                .windows(2)
+                .position(|w| w == b"*/")
+                .map_or(sql.len(), |p| i + 2 + p + 2),
+        )
+    } else if c == b'#' || sql[i..].starts_with(b"-- ") || sql[i..].starts_with(b"--\t") {
+        Some(
+            sql[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(sql.len(), |p| i + p + 1),
+        )
+    } else {
+        None
+    }
+}
+
 /// True when the rest of `sql` after the scanned tokens is only whitespace, `;` and comments.
 pub fn only_tokens(sql: &[u8], count: usize) -> bool {
     leading_tokens(sql, count + 1)
@@ -72,6 +102,17 @@ pub fn only_tokens(sql: &[u8], count: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_words_are_matched_without_a_scan() {
+        assert!(starts_with_word(b"  /* c */ -- x\n kill 5", b"KILL"));
+        assert!(starts_with_word(b"set x=1", b"SET"));
+        assert!(starts_with_word(b"SET", b"SET"));
+        assert!(!starts_with_word(b"SETTINGS", b"SET"));
+        assert!(!starts_with_word(b"SELECT 1", b"SET"));
+        assert!(!starts_with_word(b"", b"SET"));
+        assert!(!starts_with_word(b"/* unterminated", b"SET"));
+    }
 
     fn w(s: &str) -> Token {
         Token::Word(s.to_owned())

@@ -114,17 +114,15 @@ impl Session {
         let Some(mut done) = self.relay_routed(node, seq, payload, summary).await? else {
             return Ok(());
         };
-        let database_before = self.database.clone();
         self.after_statement(stmt, text, node, &done);
         if !done.error && self.conns.len() > 1 {
             if !stmt.multi_statement && is_session_setting(text) {
                 self.apply_to_other_conns(node, payload).await;
             }
-            if self.database != database_before {
-                if let Some(db) = self.database.clone() {
-                    self.apply_to_other_conns(node, &super::session::init_db(&db))
-                        .await;
-                }
+            // The server reported a new default database (USE): the other connections follow.
+            if let Some(db) = done.schema.take() {
+                self.apply_to_other_conns(node, &super::session::init_db(&db))
+                    .await;
             }
         }
         if let Some(held) = done.held_ok.take() {

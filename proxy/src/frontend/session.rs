@@ -166,8 +166,14 @@ impl Session {
                 Action::Quit => return Ok(()),
                 Action::Query => self.query(&packet).await?,
                 Action::Forward(shape) => {
-                    self.relay_command(packet.seq, &packet.payload, shape, None)
+                    let done = self
+                        .relay_command(packet.seq, &packet.payload, shape, None)
                         .await?;
+                    // COM_INIT_DB: the session's other connections follow the new database.
+                    if cmd == COM_INIT_DB && done.is_some_and(|s| !s.error) {
+                        let primary = self.primary_id();
+                        self.apply_to_other_conns(&primary, &packet.payload).await;
+                    }
                 }
                 Action::SetOption => {
                     let done = self
@@ -530,10 +536,13 @@ impl Session {
     }
 }
 
+/// The COM_INIT_DB command byte.
+const COM_INIT_DB: u8 = 0x02;
+
 /// COM_INIT_DB payload.
 pub(super) fn init_db(db: &[u8]) -> Vec<u8> {
     let mut cmd = Vec::with_capacity(1 + db.len());
-    cmd.push(0x02);
+    cmd.push(COM_INIT_DB);
     cmd.extend_from_slice(db);
     cmd
 }
