@@ -405,6 +405,21 @@ async fn consistency_levels_choose_where_reads_run() {
         seen.insert(id);
     }
     assert!(seen.len() >= 2, "prepared reads spread, saw only {seen:?}");
+    // A prepared session SET reaches the replica connections too.
+    c.exec_drop("SET SESSION max_statement_time = 7", ())
+        .await
+        .expect("prepared SET");
+    for _ in 0..6 {
+        let row: Option<(u32, f64)> = c
+            .query_first("SELECT @@server_id, @@max_statement_time")
+            .await
+            .expect("read the setting");
+        let (id, mst) = row.expect("a row");
+        assert!(
+            (mst - 7.0).abs() < f64::EPSILON,
+            "prepared SET did not reach server_id {id}"
+        );
+    }
     c.query_drop("BEGIN").await.expect("BEGIN");
     let id: Option<u32> = c.exec_first(read, (0,)).await.expect("read in txn");
     assert_eq!(id, Some(primary_id), "EXECUTE in a transaction");

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::history::is_session_setting;
 use super::routing::Routed;
 use super::session::Session;
 use super::statements::NewStatement;
@@ -73,13 +74,20 @@ impl Session {
         };
         let mut payload = packet.payload.to_vec();
         payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+        // A prepared session SET without parameters is recorded and sent to the session's
+        // other connections like its text would be (one with parameters cannot be replayed
+        // as text: it stays where it ran).
+        let mut setting = Vec::new();
         if let Some(stmt) = self.statements.get_mut(client_id) {
             payload = stmt.execute_payload(&node, payload);
+            if stmt.params == 0 && is_session_setting(&stmt.sql) {
+                setting.clone_from(&stmt.sql);
+            }
         }
         let statement = Routed {
             stmt: &classified,
             level,
-            text: &[],
+            text: &setting,
             started,
         };
         self.run_routed(statement, &node, packet.seq, &payload)

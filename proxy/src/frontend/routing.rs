@@ -30,7 +30,9 @@ pub(super) struct Routed<'a> {
     pub stmt: &'a Classified,
     /// The consistency level it runs at.
     pub level: Consistency,
-    /// Its SQL text as sent (empty for COM_STMT_EXECUTE: nothing to record or replay).
+    /// Its SQL text as sent, for recording and replaying session settings (for
+    /// COM_STMT_EXECUTE: the statement's text when it is a parameterless session SET, else
+    /// empty).
     pub text: &'a [u8],
     /// When the proxy started on it (for the latency metric).
     pub started: Instant,
@@ -117,7 +119,14 @@ impl Session {
         self.after_statement(stmt, text, node, &done);
         if !done.error && self.conns.len() > 1 {
             if !stmt.multi_statement && is_session_setting(text) {
-                self.apply_to_other_conns(node, payload).await;
+                if payload.first() == Some(&COM_QUERY) {
+                    self.apply_to_other_conns(node, payload).await;
+                } else {
+                    let mut query = Vec::with_capacity(1 + text.len());
+                    query.push(COM_QUERY);
+                    query.extend_from_slice(text);
+                    self.apply_to_other_conns(node, &query).await;
+                }
             }
             // The server reported a new default database (USE): the other connections follow.
             if let Some(db) = done.schema.take() {
