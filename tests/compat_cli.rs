@@ -165,7 +165,7 @@ async fn session_behaviour_is_identical() {
         INSERT INTO t_e VALUES (1, 2); SELECT 'after 1062'; \
         SELECT * FROM no_such_table; SELECT 'after 1146'; \
         INSERT INTO t_e VALUES (2, -1); SELECT 'after 4025'; \
-        SET STATEMENT max_statement_time=0.001 FOR SELECT SLEEP(1); SELECT 'after 1969'; \
+        SET STATEMENT max_statement_time=0.001 FOR SELECT SLEEP(5); SELECT 'after 1969'; \
         BEGIN; INSERT INTO t_e VALUES (1, 1); SELECT @@in_transaction; ROLLBACK; \
         SELECT @@in_transaction, COUNT(*) FROM t_e; DROP TABLE t_e";
 
