@@ -6,7 +6,7 @@ mod support;
 
 use myquorum_proxy::admin::serve_admin;
 use myquorum_proxy::packet::{parse_err, PacketIo};
-use myquorum_proxy::{BackendNode, Proxy, ProxyConfig, ProxyError, UserConfig};
+use myquorum_proxy::{Proxy, ProxyConfig, ProxyError, UserConfig};
 use myquorum_sandbox::Cluster;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
@@ -29,12 +29,7 @@ struct Ports {
 
 impl Ports {
     async fn start(cluster: &Cluster) -> Ports {
-        let cfg = cluster.config();
         let config = ProxyConfig {
-            users: vec![UserConfig {
-                name: cfg.app_user.clone(),
-                password: cfg.app_password.clone(),
-            }],
             admin_users: vec![
                 UserConfig {
                     name: "admin".to_owned(),
@@ -45,17 +40,7 @@ impl Ports {
                     password: OPS_PASSWORD.to_owned(),
                 },
             ],
-            nodes: cluster
-                .nodes()
-                .iter()
-                .map(|n| BackendNode {
-                    id: n.id.clone(),
-                    addr: n.addr(),
-                })
-                .collect(),
-            primary: cluster.primary().id.clone(),
-            shutdown_grace_ms: 2_000,
-            ..ProxyConfig::default()
+            ..support::proxy_config(cluster)
         };
         let proxy = Proxy::start(config).await.expect("proxy starts");
         let mysql_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
