@@ -72,8 +72,7 @@ impl Session {
         else {
             return Ok(());
         };
-        let mut payload = packet.payload.to_vec();
-        payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+        let mut payload = with_backend_id(&packet.payload, backend_id);
         // A prepared session SET without parameters is recorded and sent to the session's
         // other connections like its text would be (one with parameters cannot be replayed
         // as text: it stays where it ran).
@@ -115,8 +114,7 @@ impl Session {
         else {
             return Ok(());
         };
-        let mut payload = packet.payload.to_vec();
-        payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+        let payload = with_backend_id(&packet.payload, backend_id);
         self.relay_command(packet.seq, &payload, shape, None)
             .await?;
         Ok(())
@@ -152,8 +150,7 @@ impl Session {
             let Some(index) = self.conn_index(&node) else {
                 continue;
             };
-            let mut payload = packet.payload.to_vec();
-            payload[1..5].copy_from_slice(&backend_id.to_le_bytes());
+            let payload = with_backend_id(&packet.payload, backend_id);
             let backend = &mut self.conns[index];
             backend.io.queue_packet(packet.seq, &payload);
             if backend.io.flush().await.is_err() {
@@ -209,6 +206,13 @@ impl Session {
             }
         }
     }
+}
+
+/// A statement command's payload with the client's statement id replaced by `backend_id`.
+fn with_backend_id(payload: &[u8], backend_id: u32) -> Vec<u8> {
+    let mut out = payload.to_vec();
+    out[1..5].copy_from_slice(&backend_id.to_le_bytes());
+    out
 }
 
 /// The EXECUTE asks for a cursor (flags byte: read-only, for update or scrollable).
