@@ -7,6 +7,7 @@
 //! [`crate::ok_packet`] says so, rewritten; along the way the relay collects what the proxy
 //! needs: the final status flags, the `last_gtid`, a schema change.
 
+use bytes::Buf;
 use mysql_common::constants::StatusFlags;
 use mysql_common::io::ParseBuf;
 use std::io;
@@ -136,7 +137,8 @@ pub async fn relay(
                 fill_backend(backend, client).await?;
             }
             let n = pass.min(backend.rbuf.len());
-            client.wbuf.extend_from_slice(&backend.rbuf.split_to(n));
+            client.wbuf.extend_from_slice(&backend.rbuf[..n]);
+            backend.rbuf.advance(n);
             summary.sent_any = true;
             pass -= n;
             if client.wbuf.len() >= FLUSH_AT {
@@ -311,9 +313,8 @@ async fn fill_backend(backend: &mut PacketIo, client: &mut PacketIo) -> Result<(
 }
 
 fn pass_whole(backend: &mut PacketIo, client: &mut PacketIo, len: usize, summary: &mut Summary) {
-    client
-        .wbuf
-        .extend_from_slice(&backend.rbuf.split_to(4 + len));
+    client.wbuf.extend_from_slice(&backend.rbuf[..4 + len]);
+    backend.rbuf.advance(4 + len);
     summary.sent_any = true;
 }
 
@@ -326,7 +327,7 @@ fn finish_ok(
     summary: &mut Summary,
 ) -> State {
     let seq = backend.rbuf[3];
-    let frame = backend.rbuf.split_to(4 + len);
+    let frame = &backend.rbuf[..4 + len];
     let rewritten = ok_packet::rewrite_for_client(&frame[4..], framing.tracks_session);
     let (payload, next) = match rewritten {
         Some(r) => {
@@ -342,7 +343,7 @@ fn finish_ok(
             Some(p) => {
                 write_frames(&mut held, seq, &p);
             }
-            None => held.extend_from_slice(&frame),
+            None => held.extend_from_slice(frame),
         }
         summary.held_ok = Some(held.to_vec());
     } else {
@@ -351,9 +352,10 @@ fn finish_ok(
             Some(p) => {
                 write_frames(&mut client.wbuf, seq, &p);
             }
-            None => client.wbuf.extend_from_slice(&frame),
+            None => client.wbuf.extend_from_slice(frame),
         }
     }
+    backend.rbuf.advance(4 + len);
     next
 }
 

@@ -108,7 +108,7 @@ impl Session {
             text,
             started,
         } = statement;
-        let on_primary = node == self.shared.cluster.primary().id;
+        let on_primary = self.is_primary(node);
         let summary = Summary {
             hold_final_ok: level == Consistency::Strong && on_primary,
             ..Summary::default()
@@ -161,7 +161,7 @@ impl Session {
         summary: Summary,
     ) -> Result<Option<Summary>, SessionError> {
         let on_replica =
-            (node != self.shared.cluster.primary().id).then(|| Arc::clone(&self.shared));
+            (!self.is_primary(node)).then(|| Arc::clone(&self.shared));
         let _in_flight = on_replica
             .as_deref()
             .and_then(|shared| shared.cluster.begin_read(node));
@@ -273,7 +273,7 @@ impl Session {
         if !in_txn {
             self.pins.remove(&PinReason::Unparseable);
         }
-        if node != self.primary_id() && matches!(stmt.kind, Kind::Transaction(_)) && in_txn {
+        if !self.is_primary(node) && matches!(stmt.kind, Kind::Transaction(_)) && in_txn {
             self.read_only_node = Some(node.to_owned());
         }
         if self.read_only_node.is_some() && !in_txn {

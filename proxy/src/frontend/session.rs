@@ -63,7 +63,7 @@ pub struct Session {
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
-#[instrument(name = "session", skip_all, fields(id = connection_id, peer = %peer))]
+#[instrument(name = "session", level = "debug", skip_all, fields(id = connection_id, peer = %peer))]
 pub async fn run(
     io: PacketIo,
     connection_id: u32,
@@ -236,6 +236,11 @@ impl Session {
         self.shared.cluster.primary().id.clone()
     }
 
+    /// True when `node` is the primary's id (no copy of it is made: this runs per statement).
+    pub(super) fn is_primary(&self, node: &str) -> bool {
+        self.shared.cluster.primary().id == node
+    }
+
     /// Index in `conns` of the connection to `node`, if the session holds one.
     pub(super) fn conn_index(&self, node: &str) -> Option<usize> {
         self.conns.iter().position(|c| c.key.node == node)
@@ -266,7 +271,7 @@ impl Session {
             .await?;
         self.replay_onto(&mut conn).await;
         debug!(thread_id = conn.thread_id, node = %node.id, "backend attached");
-        if node.id == self.primary_id() || self.conns.is_empty() {
+        if self.is_primary(&node.id) || self.conns.is_empty() {
             self.shared
                 .registry
                 .set_backend(self.id, Some((node.id.clone(), conn.thread_id)));
@@ -379,7 +384,9 @@ impl Session {
                 }
             }
         }
-        self.previous = Some(node.to_owned());
+        if self.previous.as_deref() != Some(node) {
+            self.previous = Some(node.to_owned());
+        }
         self.absorb(&summary);
         Ok(Some(summary))
     }
@@ -528,7 +535,7 @@ impl Session {
             self.read_only_node = None;
         }
         self.statements.node_lost(node);
-        if node == self.primary_id() {
+        if self.is_primary(node) {
             self.shared.registry.set_backend(self.id, None);
         } else {
             self.shared.cluster.replica_failed(node);
