@@ -64,7 +64,7 @@ type PerNode = (
 
 /// Renders every metric.
 pub fn render(cp: &ControlPlane) -> String {
-    let shared = cp.shared();
+    let shared = cp.context();
     let view = cp.view();
     let mut out = Text::default();
 
@@ -120,11 +120,11 @@ pub fn render(cp: &ControlPlane) -> String {
     out.head(PRIMARY_SEQ, "gauge", "the primary's GTID sequence number");
     out.sample(PRIMARY_SEQ, "", view.primary_seq as f64);
 
-    if let Some(q) = shared.cluster.quorum.as_ref().map(|q| q.snapshot()) {
+    if let Some(q) = shared.cluster().quorum.as_ref().map(|q| q.snapshot()) {
         out.head(QUORUM_WEIGHT, "gauge", "Cabinet weight held now");
         out.sample(
             QUORUM_WEIGHT,
-            &format!("node=\"{}\"", shared.cluster.primary().id),
+            &format!("node=\"{}\"", shared.cluster().primary().id),
             q.primary_weight,
         );
         for r in &q.replicas {
@@ -167,7 +167,7 @@ pub fn render(cp: &ControlPlane) -> String {
         "counter",
         "sessions pinned to their backend connection, by reason",
     );
-    for (reason, count) in shared.registry.pin_counts() {
+    for (reason, count) in shared.registry().pin_counts() {
         out.sample(PINS, &format!("reason=\"{reason}\""), count as f64);
     }
     out.head(
@@ -178,10 +178,10 @@ pub fn render(cp: &ControlPlane) -> String {
     out.sample(
         CLIENT_CONNECTIONS,
         "",
-        shared.registry.snapshot().len() as f64,
+        shared.registry().snapshot().len() as f64,
     );
 
-    let stats = &shared.pool.stats;
+    let stats = &shared.pool().stats;
     let pool = [
         (
             POOL_OPENED,
@@ -203,16 +203,16 @@ pub fn render(cp: &ControlPlane) -> String {
         out.head(name, "counter", help);
         out.sample(name, "", value as f64);
     }
-    render_statements(&mut out, &shared.metrics);
-    let idle = shared.pool.idle_by_node();
-    let busy = shared.registry.busy_by_node();
+    render_statements(&mut out, shared.metrics());
+    let idle = shared.pool().idle_by_node();
+    let busy = shared.registry().busy_by_node();
     let per_node_pool = [
         (POOL_IDLE, "idle pooled backend connections", &idle),
         (POOL_BUSY, "backend connections held by sessions", &busy),
     ];
     for (name, help, counts) in per_node_pool {
         out.head(name, "gauge", help);
-        for node in &shared.config.nodes {
+        for node in &shared.config().nodes {
             let value = counts.get(&node.id).copied().unwrap_or(0) as f64;
             out.sample(name, &format!("node=\"{}\"", node.id), value);
         }

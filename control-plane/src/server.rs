@@ -43,20 +43,20 @@ pub async fn serve(
     })?;
     state.set_auth_required(config.token.is_some() && !local.ip().is_loopback());
 
-    let shared = state.shared();
+    let shared = state.context();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let settings = ProbeSettings {
-        user: shared.config.control_user.clone(),
-        password: shared.config.control_password.clone(),
-        domain: shared.config.gtid_domain,
+        user: shared.config().control_user.clone(),
+        password: shared.config().control_password.clone(),
+        domain: shared.config().gtid_domain,
         interval: config.collector_interval(),
         timeout: config.probe_timeout(),
     };
-    let primary = shared.cluster.primary().id.clone();
+    let primary = shared.cluster().primary().id.clone();
     collector::spawn(
         state.collector(),
-        &shared.config.nodes,
+        &shared.config().nodes,
         &primary,
         &settings,
         &stop_rx,

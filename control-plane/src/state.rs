@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use myquorum_proxy::server::Shared;
+use myquorum_proxy::context::ProxyContext;
 use myquorum_proxy::Proxy;
 
 use myquorum_proxy::engine::Engine;
@@ -90,10 +90,10 @@ impl ControlPlane {
     /// The control plane of a started proxy. The collector's probe tasks start with
     /// [`crate::serve`].
     pub fn new(proxy: Proxy, config: ControlPlaneConfig) -> Self {
-        let shared = Arc::clone(proxy.shared());
+        let shared = Arc::clone(proxy.context());
         let collector = Arc::new(Collector::new(
-            &shared.config.nodes,
-            &shared.cluster.primary().id,
+            &shared.config().nodes,
+            &shared.cluster().primary().id,
         ));
         let engine = proxy.engine();
         Self {
@@ -109,9 +109,10 @@ impl ControlPlane {
         }
     }
 
-    /// The proxy's shared state.
-    pub fn shared(&self) -> &Arc<Shared> {
-        self.inner.proxy.shared()
+    /// The proxy this control plane runs beside: its context (configuration, cluster, metrics,
+    /// sessions), read through its accessors.
+    pub fn context(&self) -> &Arc<ProxyContext> {
+        self.inner.proxy.context()
     }
 
     /// The configuration.
@@ -159,9 +160,9 @@ impl ControlPlane {
 
     /// The cluster now: collector probes merged with the proxy's commits and watchers.
     pub fn view(&self) -> ClusterView {
-        let shared = self.shared();
+        let shared = self.context();
         let metrics = self.inner.collector.snapshot();
-        let quorum = shared.cluster.quorum.as_ref().map(|q| q.snapshot());
+        let quorum = shared.cluster().quorum.as_ref().map(|q| q.snapshot());
         let watcher = |id: &str| {
             quorum
                 .as_ref()
@@ -172,7 +173,7 @@ impl ControlPlane {
             .find(|m| m.is_master)
             .and_then(|m| m.seq)
             .unwrap_or(0);
-        let primary_seq = probed_primary.max(shared.cluster.newest_seq());
+        let primary_seq = probed_primary.max(shared.cluster().newest_seq());
         let seqs: Vec<Option<u64>> = metrics
             .iter()
             .map(|m| {

@@ -4,20 +4,20 @@
 //! the I/O differs (the answer is collected, not streamed). Over HTTP there is no session: a
 //! CAUSAL read waits for `after_timestamp`, else for what the proxy saw committed at arrival.
 
-use mysql_common::constants::{CapabilityFlags, ColumnType};
+use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::backend::conn::QueryResult;
 use crate::backend::{BackendConn, BackendKey};
 use crate::classify::{Classified, Consistency, Kind};
-use crate::error::BackendError;
-use crate::metrics::RouteLabel;
+use crate::context::ProxyContext;
+use crate::error::{BackendError, MysqlError};
+use crate::gtid::Gtid;
+use crate::pipeline::{self, Committed, Plan, Rows, Upstream};
 use crate::quorum::QuorumOutcome;
-use crate::route::{route, Route, SessionState};
-use crate::server::Shared;
 
 /// utf8mb4_general_ci: the collation of engine connections.
 const ENGINE_COLLATION: u8 = 45;
@@ -99,124 +99,100 @@ impl From<BackendError> for EngineError {
     }
 }
 
+/// Engine connections kept per node between requests, already in the engine's database and
+/// with no session state: reused without COM_RESET_CONNECTION and COM_INIT_DB.
+const IDLE_PER_NODE: usize = 8;
+
+/// How long an engine connection may sit unused before it goes back to the pool (which
+/// checks and resets it) instead of being reused as it is.
+const IDLE_REUSE: Duration = Duration::from_secs(30);
+
 /// Runs statements outside any client session.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    shared: Arc<Shared>,
+    shared: Arc<ProxyContext>,
+    /// Clean connections by node, reused as they are (see [`IDLE_PER_NODE`]).
+    idle: Arc<Mutex<HashMap<String, Vec<BackendConn>>>>,
 }
 
 impl Engine {
-    /// An engine over a started proxy's shared state.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    /// An engine over a started proxy's context.
+    pub fn new(shared: Arc<ProxyContext>) -> Self {
+        Self {
+            shared,
+            idle: Arc::default(),
+        }
     }
 
-    /// Runs one statement at its consistency level.
+    /// Runs one statement at its consistency level, through the statement pipeline
+    /// ([`crate::pipeline`]) the MySQL port uses; only the answer is collected instead of
+    /// streamed.
     pub async fn execute(&self, request: Request) -> Result<Outcome, EngineError> {
         let started = Instant::now();
-        let stmt = self.shared.classifier.classify(request.sql.as_bytes());
-        let primary = self.shared.cluster.primary().id.clone();
-        let decision = route(&stmt, request.consistency, SessionState::default());
-        let node = match decision {
-            Route::Replica => self.shared.cluster.pick_replica().map(|n| n.id.clone()),
-            Route::Causal => self.causal_replica(request.after_timestamp),
-            Route::Primary | Route::Previous | Route::ReadOnlyTransaction => None,
-        }
-        .unwrap_or_else(|| primary.clone());
-        let conn = match self.connect(&node).await {
-            Ok(c) => c,
-            Err(e) if node != primary => {
-                self.shared.cluster.replica_failed(&node);
-                tracing::debug!(node = %node, error = %e, "replica unreachable: running on the primary");
-                return Box::pin(self.execute_on_primary(request, started)).await;
-            }
-            Err(e) => return Err(e.into()),
+        let ctx = &*self.shared;
+        let sql = request.sql.as_bytes();
+        let stmt = ctx.classifier.classify(sql);
+        let filtered =
+            pipeline::request_filter(&stmt, sql, request.consistency, request.consistency)
+                .map_err(|e| {
+                    let e = MysqlError::bad_consistency_value(&e);
+                    EngineError::Sql {
+                        code: e.code,
+                        state: e.state.to_owned(),
+                        message: e.message,
+                    }
+                })?;
+        let level = filtered.level;
+        let topology = ctx.cluster.topology();
+        let mut up = EngineUpstream {
+            engine: self,
+            conns: Vec::new(),
         };
-        self.run(conn, &node, &stmt, &request, started).await
-    }
-
-    async fn execute_on_primary(
-        &self,
-        request: Request,
-        started: Instant,
-    ) -> Result<Outcome, EngineError> {
-        let primary = self.shared.cluster.primary().id.clone();
-        let stmt = self.shared.classifier.classify(request.sql.as_bytes());
-        let conn = self.connect(&primary).await?;
-        self.run(conn, &primary, &stmt, &request, started).await
-    }
-
-    async fn run(
-        &self,
-        mut conn: BackendConn,
-        node: &str,
-        stmt: &Classified,
-        request: &Request,
-        started: Instant,
-    ) -> Result<Outcome, EngineError> {
-        let primary = self.shared.cluster.primary().id.clone();
-        // On a replica: counted in flight there, and timed for its latency estimate.
-        let in_flight = (node != primary)
-            .then(|| self.shared.cluster.begin_read(node))
-            .flatten();
-        let sent = Instant::now();
-        let answer = conn.query_full(request.sql.as_bytes()).await;
-        if in_flight.is_some() && answer.is_ok() {
-            self.shared.cluster.observe_latency(node, sent.elapsed());
-        }
-        drop(in_flight);
+        let wanted = request
+            .after_timestamp
+            .unwrap_or_else(|| ctx.cluster.newest_seq());
+        let plan = Plan {
+            causal: (wanted > 0).then_some(Gtid {
+                domain: ctx.config.gtid_domain,
+                server_id: 0,
+                seq: wanted,
+            }),
+            ..Plan::default()
+        };
+        let node = pipeline::upstream_peer(&mut up, &topology, &stmt, level, plan).await;
+        let exchange = up.query(&node.id, &filtered.text);
+        let answer =
+            pipeline::proxy_to_upstream(ctx, &topology, &node.id, exchange, Result::is_ok).await;
         let result = match answer {
             Ok(r) => r,
             Err(e) => {
-                // A refused statement leaves the connection usable; anything else closes it.
-                if matches!(e, BackendError::Refused { .. }) {
-                    self.shared.pool.put_back(conn);
-                }
+                up.finish(false);
                 return Err(e.into());
             }
         };
-        self.shared.pool.put_back(conn);
-        if let Some(gtid) = result.last_gtid {
-            self.shared
-                .cluster
-                .record_write(gtid.seq, &stmt.tables, self.default_database());
-        }
-        let quorum = if request.consistency == Consistency::Strong
-            && node == primary
-            && !result.is_result_set
-        {
-            Some(match (result.last_gtid, &self.shared.cluster.quorum) {
-                (Some(gtid), Some(tracker)) => tracker.wait_for(gtid).await,
-                (None, Some(tracker)) => tracker.record_trivial(),
-                _ => QuorumOutcome::trivial(),
-            })
-        } else {
-            None
+        let committed = Committed {
+            stmt: &stmt,
+            level,
+            node: &node.id,
+            gtid: result.last_gtid,
+            database: self.default_database(),
+            wait_for_quorum: level == Consistency::Strong
+                && topology.is_primary(&node.id)
+                && !result.is_result_set,
+            started,
         };
-        if let (Some(q), Some(gtid)) = (&quorum, result.last_gtid) {
-            self.shared.metrics.quorum_wait.observe(q.waited);
-            if q.achieved {
-                self.shared.cluster.acknowledged(gtid.seq);
-            }
-        }
-        let route = if node == primary {
-            RouteLabel::Primary
-        } else {
-            RouteLabel::Replica
-        };
-        self.shared
-            .metrics
-            .statement(route, request.consistency, started.elapsed());
-        Ok(to_outcome(result, node, &stmt.kind, quorum, started))
+        let clean = leaves_no_state(&stmt, &filtered.text, &result);
+        up.finish(clean);
+        let quorum = pipeline::logging(ctx, &topology, committed).await;
+        Ok(to_outcome(result, &node.id, &stmt.kind, quorum, started))
     }
 
-    /// A replica known to have applied `after` (or what the proxy saw committed).
-    fn causal_replica(&self, after: Option<u64>) -> Option<String> {
-        let wanted = after.unwrap_or_else(|| self.shared.cluster.newest_seq());
-        self.shared.cluster.replica_with(wanted)
-    }
-
+    /// A connection to `node_id` for the engine: a clean one kept from an earlier request,
+    /// else one from the pool with the engine's database selected.
     async fn connect(&self, node_id: &str) -> Result<BackendConn, BackendError> {
+        if let Some(conn) = self.take_idle(node_id) {
+            return Ok(conn);
+        }
         let user =
             self.shared.config.users.first().ok_or_else(|| {
                 BackendError::Protocol("no application user configured".to_owned())
@@ -253,9 +229,109 @@ impl Engine {
         Ok(conn)
     }
 
+    /// A kept clean connection to `node_id` that has not idled too long.
+    fn take_idle(&self, node_id: &str) -> Option<BackendConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let conns = idle.get_mut(node_id)?;
+        while let Some(conn) = conns.pop() {
+            if conn.idle_since.elapsed() < IDLE_REUSE {
+                return Some(conn);
+            }
+            self.shared.pool.put_back(conn);
+        }
+        None
+    }
+
+    /// Gives a connection back: kept as it is when `clean` and there is room, else to the
+    /// pool, which resets it.
+    fn give_back(&self, mut conn: BackendConn, clean: bool) {
+        if clean {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let conns = idle.entry(conn.key.node.clone()).or_default();
+            if conns.len() < IDLE_PER_NODE {
+                conn.idle_since = Instant::now();
+                conns.push(conn);
+                return;
+            }
+        }
+        self.shared.pool.put_back(conn);
+    }
+
     /// The database engine statements run in: the configured one, if any.
     fn default_database(&self) -> Option<&str> {
         self.shared.config.engine_database.as_deref()
+    }
+}
+
+/// Whether a statement left its connection as it found it, so the next request may reuse
+/// it without a reset: no open transaction, no pin (temporary table, lock, user variable...),
+/// no session setting, no USE, one statement.
+fn leaves_no_state(stmt: &Classified, text: &[u8], result: &QueryResult) -> bool {
+    let in_transaction = result
+        .status
+        .is_none_or(|s| s.contains(StatusFlags::SERVER_STATUS_IN_TRANS));
+    !in_transaction
+        && stmt.pins.is_none()
+        && !stmt.multi_statement
+        && matches!(
+            stmt.kind,
+            Kind::Read | Kind::Write | Kind::Ddl | Kind::PrimaryRead
+        )
+        && !crate::frontend::history::is_session_setting(text)
+}
+
+/// The connections one engine request uses, as the pipeline sees them.
+struct EngineUpstream<'e> {
+    engine: &'e Engine,
+    conns: Vec<BackendConn>,
+}
+
+impl EngineUpstream<'_> {
+    /// Index of the connection to node `id`, opened if needed.
+    async fn index(&mut self, id: &str) -> Result<usize, BackendError> {
+        if let Some(i) = self.conns.iter().position(|c| c.key.node == id) {
+            return Ok(i);
+        }
+        let conn = self.engine.connect(id).await?;
+        self.conns.push(conn);
+        Ok(self.conns.len() - 1)
+    }
+
+    /// Runs the statement on node `id` and collects its answer. A refused statement leaves
+    /// the connection usable; any other failure drops it.
+    async fn query(&mut self, id: &str, sql: &[u8]) -> Result<QueryResult, BackendError> {
+        let i = self.index(id).await?;
+        let answer = self.conns[i].query_full(sql).await;
+        if matches!(answer, Err(ref e) if !matches!(e, BackendError::Refused { .. })) {
+            self.conns.remove(i);
+        }
+        answer
+    }
+
+    /// Returns the connections (see [`Engine::give_back`]).
+    fn finish(self, clean: bool) {
+        for conn in self.conns {
+            self.engine.give_back(conn, clean);
+        }
+    }
+}
+
+impl Upstream for EngineUpstream<'_> {
+    fn context(&self) -> &ProxyContext {
+        &self.engine.shared
+    }
+
+    async fn connect(&mut self, id: &str) -> Result<(), BackendError> {
+        self.index(id).await.map(|_| ())
+    }
+
+    async fn query_rows(&mut self, id: &str, sql: &str) -> Result<Rows, BackendError> {
+        let i = self.index(id).await?;
+        self.conns[i].query_rows(sql).await
+    }
+
+    fn lost(&mut self, id: &str) {
+        self.conns.retain(|c| c.key.node != id);
     }
 }
 

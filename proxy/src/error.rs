@@ -146,6 +146,15 @@ impl MysqlError {
         }
     }
 
+    /// 1231 (42000): a bad `myquorum_consistency` value (`SET`, `SET STATEMENT ... FOR`).
+    pub fn bad_consistency_value(e: &crate::classify::SetConsistencyError) -> Self {
+        Self {
+            code: 1231,
+            state: "42000",
+            message: e.to_string(),
+        }
+    }
+
     /// 1053 (08S01): the proxy is shutting down.
     pub fn shutdown() -> Self {
         Self {

@@ -2,7 +2,6 @@
 //! drains them on shutdown.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -11,55 +10,25 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::backend::conn::probe;
-use crate::backend::{Pool, ServerInfo};
-use crate::classify::Classifier;
+use crate::backend::ServerInfo;
 use crate::cluster::ClusterHandle;
 use crate::config::{BackendNode, ProxyConfig};
+use crate::context::ProxyContext;
 use crate::error::{ConfigError, ProxyError};
 use crate::frontend::session;
 use crate::packet::PacketIo;
 use crate::quorum::{QuorumTracker, TrackerConfig};
-use crate::registry::Registry;
 use crate::workers::Workers;
-
-/// Statements whose classification is cached.
-const CLASSIFIER_CACHE: usize = 4096;
 
 /// How long start-up keeps probing a backend that does not answer yet.
 const PROBE_DEADLINE: Duration = Duration::from_secs(30);
 
-/// State every session (and the admin port) shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// Validated configuration.
-    pub config: ProxyConfig,
-    /// What the primary said about itself at start-up (version, capabilities, collation).
-    pub server: ServerInfo,
-    /// Idle backend connections.
-    pub pool: Arc<Pool>,
-    /// Live client sessions.
-    pub registry: Arc<Registry>,
-    /// Topology, replica choice, timestamps and the quorum tracker.
-    pub cluster: ClusterHandle,
-    /// Statement classification with its bounded cache.
-    pub classifier: Classifier,
-    /// Statement counters and latency histograms.
-    pub metrics: crate::metrics::StatementMetrics,
-    next_connection_id: AtomicU32,
-}
-
-impl Shared {
-    /// A new proxy connection id (never 0, unique while the process lives up to 2^32).
-    pub fn next_connection_id(&self) -> u32 {
-        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
 /// A started proxy: configuration validated and the primary probed. Its listeners (the MySQL
-/// port here, the admin port in [`crate::admin`]) share one [`Shared`].
+/// port here, the admin port in [`crate::admin`], HTTP `/query` through [`Self::engine`])
+/// share one [`ProxyContext`].
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    shared: Arc<Shared>,
+    shared: Arc<ProxyContext>,
 }
 
 impl Proxy {
@@ -87,22 +56,14 @@ impl Proxy {
                     .map_err(|e| ConfigError::invalid("proxy.quorum", e.to_string()))?,
             )
         };
+        let cluster = ClusterHandle::new(&config, quorum);
         Ok(Self {
-            shared: Arc::new(Shared {
-                pool: Pool::new(config.pool.clone()),
-                cluster: ClusterHandle::new(&config, quorum),
-                classifier: Classifier::new(CLASSIFIER_CACHE),
-                metrics: crate::metrics::StatementMetrics::default(),
-                config,
-                server,
-                registry: Arc::new(Registry::default()),
-                next_connection_id: AtomicU32::new(1),
-            }),
+            shared: Arc::new(ProxyContext::new(config, server, cluster)),
         })
     }
 
-    /// The state the listeners share.
-    pub fn shared(&self) -> &Arc<Shared> {
+    /// The context the listeners share (the control plane's handle on the proxy).
+    pub fn context(&self) -> &Arc<ProxyContext> {
         &self.shared
     }
 

@@ -50,8 +50,8 @@ fn base_config(cluster: &Cluster) -> ProxyConfig {
 fn quorum_counts(proxy: &TestProxy) -> (u64, u64, u64) {
     let status = proxy
         .handle
-        .shared()
-        .cluster
+        .context()
+        .cluster()
         .quorum
         .as_ref()
         .expect("a quorum tracker (the cluster has replicas)")

@@ -33,8 +33,8 @@ const READERS: usize = 3;
 fn estimate(proxy: &Proxy, id: &str) -> Option<Duration> {
     proxy
         .handle
-        .shared()
-        .cluster
+        .context()
+        .cluster()
         .replica_latencies()
         .into_iter()
         .find(|(node, _)| node == id)
@@ -161,7 +161,7 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
     }
     println!(
         "after the stall ({stalled:?}): reads by server_id {reads:?}, estimates {:?}",
-        proxy.handle.shared().cluster.replica_latencies()
+        proxy.handle.context().cluster().replica_latencies()
     );
     assert!(!reads.contains_key(&primary_id), "EVENTUAL on the primary");
     let on_slow = reads.get(&slow.server_id).copied().unwrap_or(0);
@@ -200,7 +200,7 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
     // wait (bounded) for the sessions to settle.
     let settled = Instant::now();
     loop {
-        let in_flight = proxy.handle.shared().cluster.replica_reads_in_flight();
+        let in_flight = proxy.handle.context().cluster().replica_reads_in_flight();
         if in_flight.iter().all(|(_, n)| *n == 0) {
             break;
         }

@@ -85,7 +85,7 @@ pub fn predict(
     cp: &ControlPlane,
     view: &ClusterView,
 ) -> Result<(CabinetWeights, Selection), ControlPlaneError> {
-    let cluster = &cp.shared().cluster;
+    let cluster = cp.context().cluster();
     let snapshot = cluster.quorum.as_ref().map(|q| q.snapshot());
     let scheme = match &snapshot {
         Some(s) => cabinet(s.nodes, s.failure_threshold),
@@ -119,7 +119,7 @@ pub async fn select_quorum(
     Ok(Json(SelectQuorumResponse {
         quorum_size: selection.quorum.len(),
         quorum: selection.quorum,
-        total_replicas: cp.shared().cluster.replicas().len(),
+        total_replicas: cp.context().cluster().replicas().len(),
         weights: selection.weights,
         threshold: scheme.threshold,
         failure_threshold: scheme.failure_threshold,
@@ -152,11 +152,11 @@ pub async fn current_quorum(
         })
         .collect();
     Ok(Json(CurrentQuorumResponse {
-        master: cp.shared().cluster.primary().id.clone(),
+        master: cp.context().cluster().primary().id.clone(),
         quorum_size: selection.quorum.len(),
         actual_replicas_to_wait: selection.quorum.clone(),
         cabinet_selected: selection.quorum,
-        total_instances: cp.shared().cluster.replicas().len(),
+        total_instances: cp.context().cluster().replicas().len(),
         metrics,
     }))
 }

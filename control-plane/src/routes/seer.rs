@@ -53,7 +53,7 @@ pub struct ElectResponse {
 /// and `/query`). Zero while no STRONG write has been acknowledged since the proxy started:
 /// it is kept in memory until the failover work persists it.
 pub fn required_position(cp: &ControlPlane) -> (u64, String) {
-    let highest = cp.shared().cluster.highest_acknowledged();
+    let highest = cp.context().cluster().highest_acknowledged();
     let basis = if highest == 0 {
         "no STRONG write has been acknowledged since the proxy started"
     } else {
@@ -87,7 +87,7 @@ pub async fn elect_leader(
     State(cp): State<ControlPlane>,
     Body(req): Body<ElectRequest>,
 ) -> Result<Json<ElectResponse>, ControlPlaneError> {
-    let cluster = &cp.shared().cluster;
+    let cluster = cp.context().cluster();
     if let Some(unknown) = req
         .exclude_replicas
         .iter()

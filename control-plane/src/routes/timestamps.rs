@@ -71,7 +71,7 @@ pub fn current(
             server_id,
         }),
         None => Err(ControlPlaneError::PrimaryUnavailable {
-            node: cp.shared().cluster.primary().id.clone(),
+            node: cp.context().cluster().primary().id.clone(),
             reason: primary
                 .and_then(|p| p.metrics.last_error.clone())
                 .unwrap_or_else(|| "not probed yet".to_owned()),
@@ -97,7 +97,7 @@ pub async fn reset() -> ControlPlaneError {
 
 /// The primary's and every replica's timestamps, per table.
 pub fn table_timestamps_of(cp: &ControlPlane) -> (MasterTimestamps, Vec<InstanceTimestamps>) {
-    let cluster = &cp.shared().cluster;
+    let cluster = cp.context().cluster();
     let view = cp.view();
     let ts = cluster.timestamps();
     let master = MasterTimestamps {

@@ -89,11 +89,12 @@ pub struct HealthResponse {
 }
 
 fn topology_of(cp: &ControlPlane) -> TopologyResponse {
-    let cluster = &cp.shared().cluster;
+    let topology = cp.context().cluster().topology();
+    let current_replicas: Vec<Instance> = topology.replicas().map(Instance::of).collect();
     TopologyResponse {
-        current_master: Instance::of(cluster.primary()),
-        current_replicas: cluster.replicas().iter().map(Instance::of).collect(),
-        total_replicas: cluster.replicas().len(),
+        current_master: Instance::of(topology.primary()),
+        total_replicas: current_replicas.len(),
+        current_replicas,
     }
 }
 
@@ -130,7 +131,7 @@ pub async fn health(State(cp): State<ControlPlane>) -> (StatusCode, Json<HealthR
         last_error: n.metrics.last_error.clone(),
     };
     let primary = view.primary().map(component).unwrap_or(ComponentHealth {
-        id: cp.shared().cluster.primary().id.clone(),
+        id: cp.context().cluster().primary().id.clone(),
         healthy: false,
         last_error: None,
     });

@@ -14,12 +14,13 @@ use tracing::{debug, info, instrument, warn};
 
 use super::commands::{self, Statement, Variable};
 use super::show;
+use crate::context::ProxyContext as Shared;
 use crate::error::{MysqlError, ProxyError, SessionError};
 use crate::frontend::commands::name as command_name;
 use crate::frontend::handshake::{self, Login};
 use crate::packet::{err_payload, PacketIo, ReadError};
 use crate::resultset::{self, Framing, Kind, ResultSet};
-use crate::server::{Proxy, Shared};
+use crate::server::Proxy;
 
 /// Largest command an admin client may send: admin statements are short.
 const MAX_ADMIN_PACKET: usize = 1 << 20;
@@ -38,7 +39,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ProxyError> {
-    let shared = proxy.shared();
+    let shared = proxy.context();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);

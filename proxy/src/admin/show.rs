@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 
 use crate::config::ProxyConfig;
+use crate::context::ProxyContext as Shared;
 use crate::resultset::{Kind, ResultSet};
-use crate::server::Shared;
 
 /// How long `SHOW BACKENDS` waits for a TCP connect before calling a node `down`.
 const REACHABLE_TIMEOUT: Duration = Duration::from_millis(500);

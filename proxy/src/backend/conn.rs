@@ -52,6 +52,9 @@ pub struct QueryResult {
     pub info: String,
     /// The GTID the statement produced, if it wrote anything.
     pub last_gtid: Option<crate::gtid::Gtid>,
+    /// Status flags of the answer's last packet (an open transaction shows here), if it
+    /// carried them.
+    pub status: Option<StatusFlags>,
 }
 
 /// What a backend said about itself in its greeting (the start-up probe).
@@ -257,6 +260,7 @@ impl BackendConn {
                 result.last_gtid = changes.last_gtid;
             }
         }
+        result.status = Some(ok.status);
         ok.status.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS)
     }
 
@@ -310,6 +314,7 @@ impl BackendConn {
                         result.rows = rows;
                         result.is_result_set = true;
                     }
+                    result.status = status;
                     return Ok(
                         status.is_some_and(|s| s.contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS))
                     );

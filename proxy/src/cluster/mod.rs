@@ -12,12 +12,16 @@
 
 use std::collections::HashMap;
 mod replica_slot;
+mod topology;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use arc_swap::ArcSwap;
 pub use replica_slot::ReplicaRead;
 use replica_slot::{mix, ReplicaSlot};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use topology::{Topology, TopologyError};
 
 use crate::config::{BackendNode, ProxyConfig};
 use crate::quorum::QuorumTracker;
@@ -35,10 +39,17 @@ const VIEW_REFRESH_NS: u64 = VIEW_REFRESH.as_nanos() as u64;
 /// Shared cluster state.
 #[derive(Debug)]
 pub struct ClusterHandle {
-    primary: BackendNode,
-    replicas: Vec<BackendNode>,
-    /// Routing state of each replica (same order).
+    /// Which node is the primary now, and the epoch: read once per statement, replaced whole
+    /// by a promotion.
+    topology: ArcSwap<Topology>,
+    /// Every configured node (the topology decides their roles).
+    nodes: Arc<[BackendNode]>,
+    /// Routing state of each configured node (same order as `nodes`; only replicas' slots
+    /// are used).
     slots: Vec<ReplicaSlot>,
+    /// Indexes in `nodes` of the replicas the quorum tracker watches, in the order of its
+    /// views.
+    watched: Vec<usize>,
     /// Origin of the slots' timestamps.
     epoch: Instant,
     /// When the slots' copy of the quorum tracker's view was last refreshed (ns since `epoch`).
@@ -61,17 +72,20 @@ pub struct ClusterHandle {
 impl ClusterHandle {
     /// Builds the view of a validated configuration; `quorum` watches the replicas.
     pub fn new(config: &ProxyConfig, quorum: Option<QuorumTracker>) -> Self {
-        let primary = config
-            .node(&config.primary)
-            .cloned()
-            .unwrap_or_else(|| config.nodes[0].clone());
-        let replicas = config.replicas();
+        let nodes: Arc<[BackendNode]> = config.nodes.iter().cloned().collect();
+        let primary = nodes
+            .iter()
+            .position(|n| n.id == config.primary)
+            .unwrap_or(0);
+        let topology = Topology::new(Arc::clone(&nodes), primary, 1);
+        let watched = topology.replica_indexes().to_vec();
         let cluster = Self {
-            slots: replicas.iter().map(|_| ReplicaSlot::default()).collect(),
+            slots: nodes.iter().map(|_| ReplicaSlot::default()).collect(),
             epoch: Instant::now(),
             view_at: AtomicU64::new(0),
-            primary,
-            replicas,
+            topology: ArcSwap::from_pointee(topology),
+            nodes,
+            watched,
             next_replica: AtomicUsize::new(0),
             newest_seq: AtomicU64::new(0),
             highest_acknowledged: AtomicU64::new(0),
@@ -83,21 +97,53 @@ impl ClusterHandle {
         cluster
     }
 
-    /// The node that takes writes.
+    /// The topology in force: read it once per statement (or per decision) and use that
+    /// copy throughout, so a promotion in between cannot split one statement across two
+    /// primaries.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.load_full()
+    }
+
+    /// Installs the topology that makes `id` the primary, if `seen_epoch` is still the epoch
+    /// in force (a decision made under an older topology is refused). Returns the new
+    /// topology. Failover calls this once the promotion is done on the servers.
+    pub fn promote(&self, id: &str, seen_epoch: u64) -> Result<Arc<Topology>, TopologyError> {
+        let current = self.topology.load_full();
+        let stale = |current: u64| TopologyError::StaleEpoch {
+            seen: seen_epoch,
+            current,
+        };
+        if current.epoch() != seen_epoch {
+            return Err(stale(current.epoch()));
+        }
+        let next = Arc::new(current.promote(id)?);
+        let previous = self.topology.compare_and_swap(&current, Arc::clone(&next));
+        if !Arc::ptr_eq(&previous, &current) {
+            return Err(stale(previous.epoch()));
+        }
+        tracing::info!(primary = %next.primary().id, epoch = next.epoch(), "topology changed");
+        Ok(next)
+    }
+
+    /// The node that takes writes now (a shortcut for one-off reads; a statement reads
+    /// [`Self::topology`] once instead).
     pub fn primary(&self) -> &BackendNode {
-        &self.primary
+        &self.nodes[self.topology.load().primary_index()]
     }
 
-    /// The replicas, in configuration order.
-    pub fn replicas(&self) -> &[BackendNode] {
-        &self.replicas
+    /// The replicas now, in configuration order.
+    pub fn replicas(&self) -> Vec<&BackendNode> {
+        let topology = self.topology.load();
+        topology
+            .replica_indexes()
+            .iter()
+            .map(|i| &self.nodes[*i])
+            .collect()
     }
 
-    /// The node with this id.
+    /// The configured node with this id, whatever its role.
     pub fn node(&self, id: &str) -> Option<&BackendNode> {
-        std::iter::once(&self.primary)
-            .chain(&self.replicas)
-            .find(|n| n.id == id)
+        self.nodes.iter().find(|n| n.id == id)
     }
 
     /// Notes a committed write's sequence number.
@@ -145,18 +191,19 @@ impl ClusterHandle {
     /// tracker's eyes and not more than `max_replica_lag` writes behind what the proxy saw
     /// committed: the cheaper of two candidates by latency and reads in flight (see the module
     /// docs). None: read from the primary. No lock, no allocation.
-    pub fn pick_replica(&self) -> Option<&BackendNode> {
-        self.pick_at(Instant::now()).map(|i| &self.replicas[i])
+    pub fn pick_replica<'t>(&self, topology: &'t Topology) -> Option<&'t BackendNode> {
+        self.pick_at(topology, Instant::now())
+            .map(|i| topology.node_at(i))
     }
 
     /// A usable replica the quorum watchers have seen apply `seq` (the cheaper of two, as for
     /// [`Self::pick_replica`]), so a CAUSAL read needs no wait there. Positions only grow, so a
     /// replica the cached view shows caught up is answered from it; otherwise the tracker's
     /// current view is read before giving up.
-    pub fn replica_with(&self, seq: u64) -> Option<String> {
+    pub fn replica_with<'t>(&self, topology: &'t Topology, seq: u64) -> Option<&'t BackendNode> {
         self.quorum.as_ref()?;
-        self.replica_with_at(seq, Instant::now())
-            .map(|i| self.replicas[i].id.clone())
+        self.replica_with_at(topology, seq, Instant::now())
+            .map(|i| topology.node_at(i))
     }
 
     /// Counts a read starting on `node_id` until the returned guard is dropped; None when the
@@ -182,10 +229,14 @@ impl ClusterHandle {
 
     /// Each replica's reads in flight through this proxy, in configuration order.
     pub fn replica_reads_in_flight(&self) -> Vec<(String, usize)> {
-        self.replicas
+        let topology = self.topology.load();
+        topology
+            .replica_indexes()
             .iter()
-            .zip(&self.slots)
-            .map(|(n, s)| (n.id.clone(), s.in_flight.load(Ordering::Relaxed)))
+            .map(|i| {
+                let reads = self.slots[*i].in_flight.load(Ordering::Relaxed);
+                (self.nodes[*i].id.clone(), reads)
+            })
             .collect()
     }
 
@@ -201,10 +252,11 @@ impl ClusterHandle {
             .map(QuorumTracker::read_view)
             .unwrap_or_default();
         let replicas = self
-            .replicas
+            .watched
             .iter()
             .enumerate()
             .map(|(i, node)| {
+                let node = &self.nodes[*node];
                 let applied = view.get(i).and_then(|(_, a)| *a);
                 let table_timestamps = applied.map(|a| self.tables.as_of(a)).unwrap_or_default();
                 let table_lag = table_timestamps
@@ -225,16 +277,21 @@ impl ClusterHandle {
             })
             .collect();
         ClusterTimestamps {
-            primary: self.primary.id.clone(),
+            primary: self.primary().id.clone(),
             global_timestamp: newest,
             table_timestamps: tables,
             replicas,
         }
     }
 
-    /// Index of replica `id` in `replicas` and `slots`.
+    /// Index of replica `id` in `nodes` and `slots` (None for the primary and unknown ids).
     fn replica_index(&self, id: &str) -> Option<usize> {
-        self.replicas.iter().position(|n| n.id == id)
+        let topology = self.topology.load();
+        topology
+            .replica_indexes()
+            .iter()
+            .copied()
+            .find(|i| self.nodes[*i].id == id)
     }
 
     /// `at` in nanoseconds since `epoch`.
@@ -254,9 +311,11 @@ impl ClusterHandle {
 
     fn replica_latencies_at(&self, now: Instant) -> Vec<(String, Option<Duration>)> {
         let now = self.nanos(now);
-        self.replicas
+        let topology = self.topology.load();
+        topology
+            .replica_indexes()
             .iter()
-            .zip(&self.slots)
+            .map(|i| (&self.nodes[*i], &self.slots[*i]))
             .map(|(node, slot)| {
                 let sampled = slot.latency.load(Ordering::Relaxed) != 0.0f64.to_bits();
                 let estimate = sampled.then(|| Duration::from_nanos(slot.latency(now) as u64));
@@ -266,22 +325,22 @@ impl ClusterHandle {
     }
 
     /// [`Self::pick_replica`] at `now`: the index of the chosen replica.
-    fn pick_at(&self, now: Instant) -> Option<usize> {
+    fn pick_at(&self, topology: &Topology, now: Instant) -> Option<usize> {
         let now = self.nanos(now);
         self.refresh_view(now, false);
         let newest = self.newest_seq();
-        self.choose(now, |s| s.usable(now, newest, self.max_lag))
+        self.choose(topology, now, |s| s.usable(now, newest, self.max_lag))
     }
 
     /// [`Self::replica_with`] at `now`: the index of the chosen replica.
-    fn replica_with_at(&self, seq: u64, now: Instant) -> Option<usize> {
+    fn replica_with_at(&self, topology: &Topology, seq: u64, now: Instant) -> Option<usize> {
         let now = self.nanos(now);
         let newest = self.newest_seq();
         let caught_up = |s: &ReplicaSlot| s.holds(seq) && s.usable(now, newest, self.max_lag);
         self.refresh_view(now, false);
-        self.choose(now, caught_up).or_else(|| {
+        self.choose(topology, now, caught_up).or_else(|| {
             self.refresh_view(now, true);
-            self.choose(now, caught_up)
+            self.choose(topology, now, caught_up)
         })
     }
 
@@ -289,16 +348,24 @@ impl ClusterHandle {
     /// the second drawn among the others, and the one with the lower cost wins (ties: the
     /// first, so equal replicas take turns). One eligible replica is taken as it is; none
     /// gives None.
-    fn choose(&self, now: u64, eligible: impl Fn(&ReplicaSlot) -> bool) -> Option<usize> {
+    fn choose(
+        &self,
+        topology: &Topology,
+        now: u64,
+        eligible: impl Fn(&ReplicaSlot) -> bool,
+    ) -> Option<usize> {
+        let replicas = topology.replica_indexes();
         let nth = |k: usize| {
-            self.slots
+            replicas
                 .iter()
-                .enumerate()
-                .filter(|(_, s)| eligible(s))
+                .copied()
+                .filter(|i| eligible(&self.slots[*i]))
                 .nth(k)
-                .map(|(i, _)| i)
         };
-        let count = self.slots.iter().filter(|s| eligible(s)).count();
+        let count = replicas
+            .iter()
+            .filter(|i| eligible(&self.slots[**i]))
+            .count();
         if count < 2 {
             return nth(0);
         }
@@ -337,7 +404,8 @@ impl ClusterHandle {
                 return;
             }
         }
-        for (slot, (healthy, applied)) in self.slots.iter().zip(tracker.read_view()) {
+        let slots = self.watched.iter().map(|i| &self.slots[*i]);
+        for (slot, (healthy, applied)) in slots.zip(tracker.read_view()) {
             slot.unhealthy.store(!healthy, Ordering::Relaxed);
             let applied = applied.map_or(0, |a| a.saturating_add(1));
             slot.applied.store(applied, Ordering::Relaxed);
@@ -397,11 +465,24 @@ mod tests {
         config_of(3)
     }
 
+    /// The replica chosen at `now`, as an index among the replicas (instance-2 is 0).
+    fn pick(cluster: &ClusterHandle, now: Instant) -> usize {
+        cluster
+            .pick_at(&cluster.topology(), now)
+            .expect("a replica")
+            - 1
+    }
+
+    /// Feeds a read latency to replica `i` (instance-2 is 0).
+    fn observe(cluster: &ClusterHandle, i: usize, elapsed: Duration, now: Instant) {
+        cluster.observe_latency_at(i + 1, elapsed, now);
+    }
+
     /// Picks per replica index over `rounds` picks at `now`, no latency fed back.
     fn tally(cluster: &ClusterHandle, rounds: usize, now: Instant) -> Vec<usize> {
         let mut picks = vec![0; cluster.replicas().len()];
         for _ in 0..rounds {
-            picks[cluster.pick_at(now).expect("a replica")] += 1;
+            picks[pick(cluster, now)] += 1;
         }
         picks
     }
@@ -421,19 +502,25 @@ mod tests {
     fn replicas_rotate_and_failed_ones_are_skipped() {
         let cluster = ClusterHandle::new(&config(), None);
         assert_eq!(cluster.primary().id, "instance-1");
-        let first = cluster.pick_replica().map(|n| n.id.clone());
-        let second = cluster.pick_replica().map(|n| n.id.clone());
+        let first = cluster
+            .pick_replica(&cluster.topology())
+            .map(|n| n.id.clone());
+        let second = cluster
+            .pick_replica(&cluster.topology())
+            .map(|n| n.id.clone());
         assert_ne!(first, second, "round-robin");
         cluster.replica_failed("instance-2");
         for _ in 0..4 {
             assert_eq!(
-                cluster.pick_replica().map(|n| n.id.as_str()),
+                cluster
+                    .pick_replica(&cluster.topology())
+                    .map(|n| n.id.as_str()),
                 Some("instance-3")
             );
         }
         cluster.replica_failed("instance-3");
         assert!(
-            cluster.pick_replica().is_none(),
+            cluster.pick_replica(&cluster.topology()).is_none(),
             "no usable replica: read from the primary"
         );
     }
@@ -444,7 +531,7 @@ mod tests {
         let now = Instant::now();
         assert_even(&tally(&cluster, 1000, now), "no samples yet");
         for i in 0..3 {
-            cluster.observe_latency_at(i, MS, now);
+            observe(&cluster, i, MS, now);
         }
         assert_even(&tally(&cluster, 1000, now), "equal samples");
     }
@@ -458,9 +545,9 @@ mod tests {
         let mut picks = [0usize; 3];
         for step in 0..10_000u32 {
             let now = start + step * MS;
-            let i = cluster.pick_at(now).expect("a replica");
+            let i = pick(&cluster, now);
             picks[i] += 1;
-            cluster.observe_latency_at(i, if i == 0 { 10 * MS } else { MS }, now);
+            observe(&cluster, i, if i == 0 { 10 * MS } else { MS }, now);
         }
         assert!(picks[0] < 1_000, "the slow replica got {picks:?}");
         assert!(picks[1] > 3_000 && picks[2] > 3_000, "{picks:?}");
@@ -471,7 +558,7 @@ mod tests {
         let cluster = ClusterHandle::new(&config_of(4), None);
         let now = Instant::now();
         for i in 0..3 {
-            cluster.observe_latency_at(i, MS, now);
+            observe(&cluster, i, MS, now);
         }
         assert!(
             cluster.begin_read("instance-1").is_none(),
@@ -502,21 +589,21 @@ mod tests {
         let cluster = ClusterHandle::new(&config_of(4), None);
         let start = Instant::now();
         for i in 0..3 {
-            cluster.observe_latency_at(i, MS, start);
+            observe(&cluster, i, MS, start);
         }
-        cluster.observe_latency_at(0, 300 * MS, start);
+        observe(&cluster, 0, 300 * MS, start);
         let mut back = None;
         let mut late = [0usize; 3];
         for step in 1..=20_000u32 {
             let now = start + step * MS;
-            let i = cluster.pick_at(now).expect("a replica");
+            let i = pick(&cluster, now);
             if i == 0 && back.is_none() {
                 back = Some(step);
             }
             if step > 15_000 {
                 late[i] += 1;
             }
-            cluster.observe_latency_at(i, MS, now);
+            observe(&cluster, i, MS, now);
         }
         let back = back.expect("read again within 20 s");
         assert!(
@@ -534,10 +621,10 @@ mod tests {
             let d = cluster.replica_latencies_at(at)[0].1.expect("sampled");
             d.as_secs_f64() * 1e3
         };
-        cluster.observe_latency_at(0, 2 * MS, t0);
-        cluster.observe_latency_at(0, 100 * MS, t0);
+        observe(&cluster, 0, 2 * MS, t0);
+        observe(&cluster, 0, 100 * MS, t0);
         assert!((estimate(t0) - 100.0).abs() < 0.01, "a slower read sets it");
-        cluster.observe_latency_at(0, 2 * MS, t0);
+        observe(&cluster, 0, 2 * MS, t0);
         assert!(
             (estimate(t0) - 100.0).abs() < 0.01,
             "a fast one at once barely counts"
@@ -545,7 +632,7 @@ mod tests {
         let idle = estimate(t0 + 1000 * MS);
         assert!((idle - 100.0 / std::f64::consts::E).abs() < 0.1, "{idle}");
         for k in 1..=100u32 {
-            cluster.observe_latency_at(0, 2 * MS, t0 + k * 10 * MS);
+            observe(&cluster, 0, 2 * MS, t0 + k * 10 * MS);
         }
         let e = 1.0 / std::f64::consts::E;
         let blended = estimate(t0 + 1000 * MS);

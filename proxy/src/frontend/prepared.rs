@@ -61,15 +61,14 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = std::time::Instant::now();
+        let topology = self.shared.cluster.topology();
         let node = if on_primary {
-            self.primary_id()
+            topology.primary()
         } else {
-            self.choose_node(&classified, level).await
+            self.choose_node(&topology, &classified, level).await
         };
-        let Some(backend_id) = self
-            .prepared_on(client_id, &node, packet.next_seq())
-            .await?
-        else {
+        let node = node.id.as_str();
+        let Some(backend_id) = self.prepared_on(client_id, node, packet.next_seq()).await? else {
             return Ok(());
         };
         let mut payload = with_backend_id(&packet.payload, backend_id);
@@ -78,7 +77,7 @@ impl Session {
         // as text: it stays where it ran).
         let mut setting = Vec::new();
         if let Some(stmt) = self.statements.get_mut(client_id) {
-            payload = stmt.execute_payload(&node, payload);
+            payload = stmt.execute_payload(node, payload);
             if stmt.params == 0 && is_session_setting(&stmt.sql) {
                 setting.clone_from(&stmt.sql);
             }
@@ -89,7 +88,7 @@ impl Session {
             text: &setting,
             started,
         };
-        self.run_routed(statement, &node, packet.seq, &payload)
+        self.run_routed(statement, &topology, node, packet.seq, &payload)
             .await
     }
 

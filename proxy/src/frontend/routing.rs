@@ -2,9 +2,8 @@
 //! the STRONG quorum wait and the CAUSAL replica check (DESIGN.md sections 3-5).
 
 use mysql_common::constants::StatusFlags;
-use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::debug;
 
 use super::history::{is_session_setting, Setting};
@@ -12,13 +11,15 @@ use super::lexer::{leading_tokens, Token};
 use super::session::Session;
 use crate::backend::conn::COM_QUERY;
 use crate::classify::{Classified, Consistency, Kind, PinReason};
+use crate::cluster::Topology;
+use crate::config::BackendNode;
 use crate::error::{MysqlError, SessionError};
-use crate::metrics::RouteLabel;
 use crate::packet::Packet;
+use crate::pipeline::{self, Committed, Plan, Request};
 use crate::quorum::QuorumOutcome;
 use crate::relay::{Shape, Summary};
 use crate::resultset::{self, Framing, Kind as ColumnKind, ResultSet};
-use crate::route::{route, Route, SessionState};
+use crate::route::SessionState;
 
 /// Code of the proxy's own warning (a STRONG write whose quorum wait timed out).
 const QUORUM_WARNING_CODE: &str = "1105";
@@ -54,18 +55,16 @@ impl Session {
         if stmt.reads_consistency {
             return self.answer_consistency(packet).await;
         }
-        let mut level = self.consistency;
-        let mut text: Cow<'_, [u8]> = Cow::Borrowed(sql);
-        if let Some(set_statement) = &stmt.set_statement {
-            match &set_statement.value {
-                Ok(v) => level = v.unwrap_or(self.shared.config.default_consistency),
-                Err(e) => return self.send_err(packet.next_seq(), &bad_value(e)).await,
-            }
-            text = Cow::Owned(set_statement.rewritten.clone());
-        }
-        if let Some(hint) = stmt.hint {
-            level = hint;
-        }
+        let default = self.shared.config.default_consistency;
+        let Request { level, text } =
+            match pipeline::request_filter(&stmt, sql, self.consistency, default) {
+                Ok(request) => request,
+                Err(e) => {
+                    return self
+                        .send_err(packet.next_seq(), &MysqlError::bad_consistency_value(&e))
+                        .await
+                }
+            };
         if self.proxy_warning.is_some() {
             if is_show_warnings(sql) {
                 return self.show_warnings_with_proxy_warning(packet).await;
@@ -78,7 +77,8 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = Instant::now();
-        let node = self.choose_node(&stmt, level).await;
+        let topology = self.shared.cluster.topology();
+        let node = self.choose_node(&topology, &stmt, level).await;
         let mut payload = Vec::with_capacity(1 + text.len());
         payload.push(COM_QUERY);
         payload.extend_from_slice(&text);
@@ -88,16 +88,18 @@ impl Session {
             text: &text,
             started,
         };
-        self.run_routed(statement, &node, packet.seq, &payload)
+        self.run_routed(statement, &topology, &node.id, packet.seq, &payload)
             .await
     }
 
     /// Runs a routed statement (COM_QUERY, or COM_STMT_EXECUTE with `payload` already mapped
-    /// to `node`'s statement id) on `node` and does the bookkeeping: pins, settings sent to
-    /// the session's other connections, timestamps, the STRONG quorum wait, metrics.
+    /// to `node`'s statement id) on `node` of `topology` and does the bookkeeping: the
+    /// session's own (pins, settings sent to its other connections), then the pipeline's
+    /// commit phase (timestamps, the STRONG quorum wait, metrics).
     pub(super) async fn run_routed(
         &mut self,
         statement: Routed<'_>,
+        topology: &Topology,
         node: &str,
         seq: u8,
         payload: &[u8],
@@ -108,12 +110,14 @@ impl Session {
             text,
             started,
         } = statement;
-        let on_primary = self.is_primary(node);
         let summary = Summary {
-            hold_final_ok: level == Consistency::Strong && on_primary,
+            hold_final_ok: level == Consistency::Strong && topology.is_primary(node),
             ..Summary::default()
         };
-        let Some(mut done) = self.relay_routed(node, seq, payload, summary).await? else {
+        let Some(mut done) = self
+            .relay_routed(topology, node, seq, payload, summary)
+            .await?
+        else {
             return Ok(());
         };
         self.after_statement(stmt, text, node, &done);
@@ -134,49 +138,58 @@ impl Session {
                     .await;
             }
         }
-        if let Some(held) = done.held_ok.take() {
-            self.answer_strong_write(held, &done).await?;
-        }
-        let route = if on_primary {
-            RouteLabel::Primary
-        } else {
-            RouteLabel::Replica
+        let held = done.held_ok.take();
+        let database = done
+            .last_gtid
+            .and(self.database.as_deref())
+            .map(String::from_utf8_lossy);
+        let committed = Committed {
+            stmt,
+            level,
+            node,
+            gtid: done.last_gtid,
+            database: database.as_deref(),
+            wait_for_quorum: held.is_some(),
+            started,
         };
-        self.shared
-            .metrics
-            .statement(route, level, started.elapsed());
+        let quorum = pipeline::logging(&self.shared, topology, committed).await;
+        drop(database);
+        if let Some(held) = held {
+            let outcome = quorum.unwrap_or_else(QuorumOutcome::trivial);
+            self.answer_strong_write(held, &outcome).await?;
+        }
         Ok(())
     }
 
-    /// [`Self::relay_on`] for a statement routed to `node` (COM_QUERY, COM_STMT_EXECUTE). On a
-    /// replica the statement counts as in flight there until its answer is relayed (the guard
-    /// also ends it on every early return and on cancellation), and its duration, from send to
-    /// the end of the answer, feeds the replica's latency estimate: both steer replica choice
-    /// (DESIGN.md section 5, [`crate::cluster`]).
+    /// [`Self::relay_on`] for a statement routed to `node` (COM_QUERY, COM_STMT_EXECUTE),
+    /// inside the pipeline's execution phase (reads in flight and latency of a replica).
     pub(super) async fn relay_routed(
         &mut self,
+        topology: &Topology,
         node: &str,
         seq: u8,
         payload: &[u8],
         summary: Summary,
     ) -> Result<Option<Summary>, SessionError> {
-        let on_replica =
-            (!self.is_primary(node)).then(|| Arc::clone(&self.shared));
-        let _in_flight = on_replica
-            .as_deref()
-            .and_then(|shared| shared.cluster.begin_read(node));
-        let sent = Instant::now();
-        let done = self
-            .relay_on(node, seq, payload, Shape::Query, summary)
-            .await?;
-        if let (Some(shared), Some(_)) = (&on_replica, &done) {
-            shared.cluster.observe_latency(node, sent.elapsed());
+        if topology.is_primary(node) {
+            return self
+                .relay_on(node, seq, payload, Shape::Query, summary)
+                .await;
         }
-        Ok(done)
+        let ctx = Arc::clone(&self.shared);
+        let exchange = self.relay_on(node, seq, payload, Shape::Query, summary);
+        pipeline::proxy_to_upstream(&ctx, topology, node, exchange, |r| matches!(r, Ok(Some(_))))
+            .await
     }
 
-    /// Turns the routing decision into a node id (also used for COM_STMT_EXECUTE).
-    pub(super) async fn choose_node(&mut self, stmt: &Classified, level: Consistency) -> String {
+    /// The pipeline's plan phase for this session's statement (also used for
+    /// COM_STMT_EXECUTE): its state, its sticky node, and for CAUSAL its last write.
+    pub(super) async fn choose_node<'t>(
+        &mut self,
+        topology: &'t Topology,
+        stmt: &Classified,
+        level: Consistency,
+    ) -> &'t BackendNode {
         let state = SessionState {
             in_transaction: self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS),
             autocommit_off: !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
@@ -184,73 +197,17 @@ impl Session {
             read_only_transaction: self.read_only_node.is_some(),
             has_previous: self.previous.is_some(),
         };
-        let primary = self.primary_id();
-        let decision = route(stmt, level, state);
-        debug!(?decision, %level, "routed");
-        match decision {
-            Route::Primary => primary,
-            Route::Previous => self
-                .read_only_node
-                .clone()
-                .or_else(|| self.previous.clone())
-                .unwrap_or(primary),
-            Route::Replica | Route::ReadOnlyTransaction => {
-                self.usable_replica().await.unwrap_or(primary)
-            }
-            Route::Causal => self.causal_node().await.unwrap_or(primary),
-        }
-    }
-
-    /// A replica the session can reach right now (a replica that refuses a connection is
-    /// skipped, and the read goes elsewhere before any byte was sent).
-    async fn usable_replica(&mut self) -> Option<String> {
-        for _ in 0..self.shared.cluster.replicas().len() {
-            let id = self.shared.cluster.pick_replica()?.id.clone();
-            match self.ensure_conn(&id).await {
-                Ok(_) => return Some(id),
-                Err(e) => {
-                    debug!(node = %id, error = %e, "replica unreachable; trying another");
-                    self.shared.cluster.replica_failed(&id);
-                }
-            }
-        }
-        None
-    }
-
-    /// A replica that has applied the session's last write (waiting briefly for it with
-    /// MASTER_GTID_WAIT), or None for the primary.
-    async fn causal_node(&mut self) -> Option<String> {
-        let Some(gtid) = self.last_gtid else {
-            return self.usable_replica().await;
+        let sticky = self
+            .read_only_node
+            .as_deref()
+            .or(self.previous.as_deref())
+            .and_then(|id| topology.node(id));
+        let plan = Plan {
+            state,
+            sticky,
+            causal: self.last_gtid,
         };
-        if let Some(known) = self.shared.cluster.replica_with(gtid.seq) {
-            if self.ensure_conn(&known).await.is_ok() {
-                return Some(known);
-            }
-        }
-        let replica = self.usable_replica().await?;
-        let index = self.conn_index(&replica)?;
-        let wait = Duration::from_millis(self.shared.config.causal_wait_ms).as_secs_f64();
-        let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {wait:.3})");
-        match self.conns[index].query_rows(&sql).await {
-            Ok(rows)
-                if rows
-                    .first()
-                    .and_then(|r| r.first())
-                    .is_some_and(|v| v.as_deref() == Some(b"0")) =>
-            {
-                Some(replica)
-            }
-            Ok(_) => {
-                debug!(node = %replica, %gtid, "replica behind the session's last write: reading from the primary");
-                None
-            }
-            Err(e) => {
-                debug!(node = %replica, error = %e, "causal check failed: reading from the primary");
-                self.drop_conn(&replica);
-                None
-            }
-        }
+        pipeline::upstream_peer(self, topology, stmt, level, plan).await
     }
 
     /// Session bookkeeping after a statement ran on `node`: pins, read-only transactions,
@@ -287,12 +244,6 @@ impl Session {
         if !done.error && !stmt.multi_statement && is_session_setting(text) {
             self.history.record(Setting::Statement(text.to_vec()));
         }
-        if let Some(gtid) = done.last_gtid {
-            let db = self.database.as_deref().map(String::from_utf8_lossy);
-            self.shared
-                .cluster
-                .record_write(gtid.seq, &stmt.tables, db.as_deref());
-        }
     }
 
     /// Sends a STRONG write's held OK once its quorum wait is over; on a timeout the write
@@ -300,19 +251,8 @@ impl Session {
     async fn answer_strong_write(
         &mut self,
         mut held: Vec<u8>,
-        done: &Summary,
+        outcome: &QuorumOutcome,
     ) -> Result<(), SessionError> {
-        let outcome = match (done.last_gtid, &self.shared.cluster.quorum) {
-            (Some(gtid), Some(tracker)) => tracker.wait_for(gtid).await,
-            (None, Some(tracker)) => tracker.record_trivial(),
-            _ => QuorumOutcome::trivial(),
-        };
-        if let Some(gtid) = done.last_gtid {
-            self.shared.metrics.quorum_wait.observe(outcome.waited);
-            if outcome.achieved {
-                self.shared.cluster.acknowledged(gtid.seq);
-            }
-        }
         if !outcome.achieved {
             crate::ok_packet::bump_warnings(&mut held, 1);
             self.proxy_warning = Some(format!(
@@ -335,7 +275,11 @@ impl Session {
     ) -> Result<(), SessionError> {
         let level = match value {
             Ok(v) => v.unwrap_or(self.shared.config.default_consistency),
-            Err(e) => return self.send_err(packet.next_seq(), &bad_value(e)).await,
+            Err(e) => {
+                return self
+                    .send_err(packet.next_seq(), &MysqlError::bad_consistency_value(e))
+                    .await
+            }
         };
         let Some(rest) = remainder else {
             self.consistency = level;
@@ -432,15 +376,6 @@ impl Session {
         let framing = Framing::new(self.hello.capabilities, self.hello.mariadb_capabilities);
         resultset::queue(&mut self.io, seq, framing, rs);
         self.io.flush().await.map_err(SessionError::ClientGone)
-    }
-}
-
-/// 1231 (42000) for a bad `myquorum_consistency` value.
-fn bad_value(e: &crate::classify::SetConsistencyError) -> MysqlError {
-    MysqlError {
-        code: 1231,
-        state: "42000",
-        message: e.to_string(),
     }
 }
 

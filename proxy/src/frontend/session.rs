@@ -18,12 +18,12 @@ use super::history::{History, Setting};
 use super::statements::StatementMap;
 use crate::backend::{BackendConn, BackendKey};
 use crate::classify::{Consistency, PinReason};
+use crate::context::ProxyContext as Shared;
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
 use crate::registry::Registration;
 use crate::relay::{self, ClientFraming, RelayError, Shape, Step, Summary};
-use crate::server::Shared;
 use std::collections::HashSet;
 
 /// The per-client state the proxy keeps.
@@ -552,4 +552,29 @@ pub(super) fn init_db(db: &[u8]) -> Vec<u8> {
     cmd.push(COM_INIT_DB);
     cmd.extend_from_slice(db);
     cmd
+}
+
+/// The session's backend connections, as the statement pipeline uses them: one per node,
+/// opened with the session's database and settings replayed.
+impl crate::pipeline::Upstream for Session {
+    fn context(&self) -> &crate::context::ProxyContext {
+        &self.shared
+    }
+
+    async fn connect(&mut self, id: &str) -> Result<(), BackendError> {
+        self.ensure_conn(id).await.map(|_| ())
+    }
+
+    async fn query_rows(
+        &mut self,
+        id: &str,
+        sql: &str,
+    ) -> Result<crate::pipeline::Rows, BackendError> {
+        let index = self.ensure_conn(id).await?;
+        self.conns[index].query_rows(sql).await
+    }
+
+    fn lost(&mut self, id: &str) {
+        self.drop_conn(id);
+    }
 }

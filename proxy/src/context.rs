@@ -1,0 +1,98 @@
+//! The proxy-wide context: what every session, the admin port and the HTTP engine share
+//! (configuration, the primary's server facts, the backend pool, the session registry, the
+//! cluster view, the classifier and the statement metrics).
+//!
+//! It lives in its own module so that the listener ([`crate::server`]), the sessions
+//! ([`crate::frontend`]), the statement pipeline ([`crate::pipeline`]) and the engine
+//! ([`crate::engine`]) depend on it rather than on each other. Other crates (the control
+//! plane) read it through the documented accessors below, never through its fields: the
+//! topology inside [`ClusterHandle`] is swappable (failover), so a field read today could be
+//! a stale copy tomorrow.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::backend::{Pool, ServerInfo};
+use crate::classify::Classifier;
+use crate::cluster::ClusterHandle;
+use crate::config::ProxyConfig;
+use crate::metrics::StatementMetrics;
+use crate::registry::Registry;
+
+/// Statements whose classification is cached.
+const CLASSIFIER_CACHE: usize = 4096;
+
+/// State every session (and the admin port, and the HTTP engine) shares.
+#[derive(Debug)]
+pub struct ProxyContext {
+    /// Validated configuration.
+    pub(crate) config: ProxyConfig,
+    /// What the primary said about itself at start-up (version, capabilities, collation).
+    pub(crate) server: ServerInfo,
+    /// Idle backend connections.
+    pub(crate) pool: Arc<Pool>,
+    /// Live client sessions.
+    pub(crate) registry: Arc<Registry>,
+    /// Topology, replica choice, timestamps and the quorum tracker.
+    pub(crate) cluster: ClusterHandle,
+    /// Statement classification with its bounded cache.
+    pub(crate) classifier: Classifier,
+    /// Statement counters and latency histograms.
+    pub(crate) metrics: StatementMetrics,
+    next_connection_id: AtomicU32,
+}
+
+impl ProxyContext {
+    /// The context of a proxy whose configuration was validated and whose primary answered
+    /// `server` at start-up.
+    pub(crate) fn new(config: ProxyConfig, server: ServerInfo, cluster: ClusterHandle) -> Self {
+        Self {
+            pool: Pool::new(config.pool.clone()),
+            cluster,
+            classifier: Classifier::new(CLASSIFIER_CACHE),
+            metrics: StatementMetrics::default(),
+            config,
+            server,
+            registry: Arc::new(Registry::default()),
+            next_connection_id: AtomicU32::new(1),
+        }
+    }
+
+    /// The validated configuration the proxy runs with (what `SHOW CONFIG` and `/status`
+    /// report).
+    pub fn config(&self) -> &ProxyConfig {
+        &self.config
+    }
+
+    /// What the primary reported at start-up (version string, capabilities, collation).
+    pub fn server(&self) -> &ServerInfo {
+        &self.server
+    }
+
+    /// The backend connection pool, for its statistics and idle counts.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The live client sessions and pin counters.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The cluster: the current topology (read it once per decision with
+    /// [`ClusterHandle::topology`]), replica state, timestamps and the quorum tracker.
+    pub fn cluster(&self) -> &ClusterHandle {
+        &self.cluster
+    }
+
+    /// Statement counters and latency histograms (exported by `/metrics/prometheus` and
+    /// `SHOW METRICS`).
+    pub fn metrics(&self) -> &StatementMetrics {
+        &self.metrics
+    }
+
+    /// A new proxy connection id (never 0, unique while the process lives up to 2^32).
+    pub fn next_connection_id(&self) -> u32 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
