@@ -422,3 +422,6 @@ fn absorb(summary: &mut Summary, status: StatusFlags, changes: ok_packet::Sessio
 fn protocol(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
+
+#[cfg(test)]
+mod tests;
