@@ -177,9 +177,12 @@ impl Proxy {
             );
             sessions.shutdown().await;
         }
-        // Sessions hand their connections back through reset tasks; give them a moment.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        shared.pool.close_all().await;
+        // Sessions hand their connections back through reset tasks; close_all waits for
+        // them (a reset is one round trip, bounded like any other with the backend).
+        shared
+            .pool
+            .close_all(shared.config.pool.connect_timeout())
+            .await;
         let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
         if let Some(quorum) = &shared.cluster.quorum {
             quorum.shutdown().await;
