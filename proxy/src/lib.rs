@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod gtid;
+pub mod listener;
 pub mod metrics;
 pub mod ok_packet;
 pub mod packet;

@@ -1,13 +1,18 @@
-//! MySQL packet framing over a TCP stream, with our own read and write buffers.
+//! MySQL packet framing over a byte stream, with our own read and write buffers.
 //!
 //! A logical packet is one or more frames of `len:u24 seq:u8 payload`; a frame of exactly
 //! 0xFFFFFF bytes is followed by another frame of the same packet. [`PacketIo`] reads whole
 //! packets for the small conversations (handshake, commands) and exposes its read buffer to
 //! [`crate::relay`], which streams results frame by frame without holding them whole.
+//!
+//! [`PacketIo`] is generic over its stream: in production it is a `TcpStream` (the default
+//! type parameter), in unit tests an in-memory stream carrying hand-built packets, and later
+//! a TLS stream wrapping the socket. What only a socket can do (Nagle, liveness probes) lives
+//! in `impl PacketIo<TcpStream>`.
 
 use bytes::{Buf, BufMut, BytesMut};
 use std::io;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Largest payload of one frame; a frame this long continues in the next one.
@@ -45,20 +50,47 @@ pub enum ReadError {
     TooLarge(usize),
 }
 
-/// A TCP stream with MySQL framing and buffers.
+/// What [`PacketIo`] can frame: any ordered, reliable byte stream. Named once so the relay
+/// and the codec do not spell the three bounds out on every function.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ByteStream for S {}
+
+/// A byte stream (a TCP socket unless said otherwise) with MySQL framing and buffers.
 #[derive(Debug)]
-pub struct PacketIo {
-    stream: TcpStream,
-    /// Bytes read from the socket and not yet consumed.
+pub struct PacketIo<S = TcpStream> {
+    stream: S,
+    /// Bytes read from the stream and not yet consumed.
     pub rbuf: BytesMut,
-    /// Bytes queued for the socket.
+    /// Bytes queued for the stream.
     pub wbuf: BytesMut,
 }
 
-impl PacketIo {
-    /// Wraps a connected stream (Nagle off: the protocol is request/response).
+impl PacketIo<TcpStream> {
+    /// Wraps a connected socket (Nagle off: the protocol is request/response).
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
+        Self::over(stream)
+    }
+
+    /// True when the peer has closed the socket or sent unsolicited bytes: such an idle
+    /// connection must not be reused. Never blocks.
+    pub fn is_stale(&self) -> bool {
+        if !self.rbuf.is_empty() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+}
+
+impl<S: ByteStream> PacketIo<S> {
+    /// Wraps any byte stream as it is (no socket options): the constructor for in-memory
+    /// test streams and, later, TLS streams; sockets go through [`PacketIo::new`].
+    pub fn over(stream: S) -> Self {
         Self {
             stream,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -66,8 +98,9 @@ impl PacketIo {
         }
     }
 
-    /// The underlying stream (for peer address and liveness checks).
-    pub fn stream(&self) -> &TcpStream {
+    /// The underlying stream (for peer address and liveness checks, or a test's captured
+    /// output).
+    pub fn stream(&self) -> &S {
         &self.stream
     }
 
@@ -142,19 +175,6 @@ impl PacketIo {
         let next = self.queue_packet(seq, payload);
         self.flush().await?;
         Ok(next)
-    }
-
-    /// True when the peer has closed the socket or sent unsolicited bytes: such an idle
-    /// connection must not be reused. Never blocks.
-    pub fn is_stale(&self) -> bool {
-        if !self.rbuf.is_empty() {
-            return true;
-        }
-        let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
-            Ok(_) => true,
-            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-        }
     }
 
     /// Closes the write side (best effort).

@@ -14,7 +14,7 @@ use std::io;
 
 use crate::gtid::Gtid;
 use crate::ok_packet;
-use crate::packet::{frame_len, write_frames, PacketIo, MAX_FRAME};
+use crate::packet::{frame_len, write_frames, ByteStream, PacketIo, MAX_FRAME};
 
 /// Client write buffer size at which the relay flushes mid-answer.
 const FLUSH_AT: usize = 128 * 1024;
@@ -112,10 +112,11 @@ enum State {
     Done,
 }
 
-/// Relays one answer from `backend` to `client`.
-pub async fn relay(
-    backend: &mut PacketIo,
-    client: &mut PacketIo,
+/// Relays one answer from `backend` to `client`. Generic over both streams so unit tests can
+/// drive it from byte fixtures (see `relay/tests.rs`) and TLS can wrap either side.
+pub async fn relay<B: ByteStream, C: ByteStream>(
+    backend: &mut PacketIo<B>,
+    client: &mut PacketIo<C>,
     shape: Shape,
     framing: ClientFraming,
     summary: &mut Summary,
@@ -306,22 +307,31 @@ fn next_prepare_block(params: u64, columns: u64, _framing: ClientFraming) -> Sta
 
 /// Waits for more backend bytes, flushing what the client has been sent so far first (the
 /// client should not wait on the proxy while the proxy waits on the backend).
-async fn fill_backend(backend: &mut PacketIo, client: &mut PacketIo) -> Result<(), RelayError> {
+async fn fill_backend<B: ByteStream, C: ByteStream>(
+    backend: &mut PacketIo<B>,
+    client: &mut PacketIo<C>,
+) -> Result<(), RelayError> {
     client.flush().await.map_err(RelayError::Client)?;
     backend.fill().await.map_err(RelayError::Backend)?;
     Ok(())
 }
 
-fn pass_whole(backend: &mut PacketIo, client: &mut PacketIo, len: usize, summary: &mut Summary) {
+/// Copies one whole frame (header and `len` payload bytes, all buffered) to the client.
+fn pass_whole<B, C>(
+    backend: &mut PacketIo<B>,
+    client: &mut PacketIo<C>,
+    len: usize,
+    summary: &mut Summary,
+) {
     client.wbuf.extend_from_slice(&backend.rbuf[..4 + len]);
     backend.rbuf.advance(4 + len);
     summary.sent_any = true;
 }
 
 /// Handles an OK packet (header 0x00) that ends a statement's answer.
-fn finish_ok(
-    backend: &mut PacketIo,
-    client: &mut PacketIo,
+fn finish_ok<B, C>(
+    backend: &mut PacketIo<B>,
+    client: &mut PacketIo<C>,
     len: usize,
     framing: ClientFraming,
     summary: &mut Summary,
@@ -361,9 +371,9 @@ fn finish_ok(
 
 /// Handles a 0xFE packet that ends a result set: an old-style EOF, or an OK packet with the
 /// 0xFE header when the client negotiated CLIENT_DEPRECATE_EOF.
-fn finish_terminator(
-    backend: &mut PacketIo,
-    client: &mut PacketIo,
+fn finish_terminator<B, C>(
+    backend: &mut PacketIo<B>,
+    client: &mut PacketIo<C>,
     len: usize,
     framing: ClientFraming,
     summary: &mut Summary,
@@ -383,7 +393,7 @@ fn finish_terminator(
 }
 
 /// Clears SERVER_SESSION_STATE_CHANGED in an old-style EOF for a client that cannot know it.
-fn fix_eof_flags(backend: &mut PacketIo, len: usize, framing: ClientFraming) {
+fn fix_eof_flags<B>(backend: &mut PacketIo<B>, len: usize, framing: ClientFraming) {
     if !framing.tracks_session && len >= 5 && backend.rbuf[4] == 0xFE {
         let bit = StatusFlags::SERVER_SESSION_STATE_CHANGED
             .bits()
@@ -412,3 +422,6 @@ fn absorb(summary: &mut Summary, status: StatusFlags, changes: ok_packet::Sessio
 fn protocol(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,8 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::backend::conn::probe;
@@ -16,6 +14,7 @@ use crate::config::{BackendNode, ProxyConfig};
 use crate::context::ProxyContext;
 use crate::error::{ConfigError, ProxyError};
 use crate::frontend::session;
+use crate::listener::{self, Drain, SpawnOn};
 use crate::packet::PacketIo;
 use crate::quorum::{QuorumTracker, TrackerConfig};
 use crate::workers::Workers;
@@ -83,64 +82,43 @@ impl Proxy {
         let shared = &self.shared;
         let workers = Workers::start(shared.config.io_threads).map_err(ProxyError::Workers)?;
         info!(threads = workers.len(), "session threads started");
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut sessions = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
+        let drain = Drain {
+            name: "mysql",
+            grace: Duration::from_millis(shared.config.shutdown_grace_ms),
+        };
+        listener::serve(
+            listener,
+            shutdown,
+            drain,
+            SpawnOn::Workers(&workers),
+            |stream, peer, stop| {
+                let id = shared.next_connection_id();
+                let shared = Arc::clone(shared);
+                // The socket moves to the session's thread and its reactor.
+                let stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        warn!(error = %e, "could not hand the connection to a session thread");
+                        return None;
+                    }
+                };
+                Some(async move {
+                    match TcpStream::from_std(stream) {
+                        Ok(stream) => {
+                            session::run(PacketIo::new(stream), id, peer, shared, stop).await;
                         }
-                    };
-                    let id = shared.next_connection_id();
-                    let shared = Arc::clone(shared);
-                    let stop = stop_rx.clone();
-                    // The socket moves to the session's thread and its reactor.
-                    let stream = match stream.into_std() {
-                        Ok(s) => s,
-                        Err(e) => {
-                            warn!(error = %e, "could not hand the connection to a session thread");
-                            continue;
-                        }
-                    };
-                    workers.spawn(&mut sessions, async move {
-                        match TcpStream::from_std(stream) {
-                            Ok(stream) => {
-                                session::run(PacketIo::new(stream), id, peer, shared, stop).await;
-                            }
-                            Err(e) => warn!(error = %e, "could not register the connection"),
-                        }
-                    });
-                }
-            }
-        }
-        drop(listener);
-        info!(
-            sessions = sessions.len(),
-            "shutting down: draining sessions"
-        );
-        let _ = stop_tx.send(true);
-        let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
-        let drained = tokio::time::timeout(grace, async {
-            while sessions.join_next().await.is_some() {}
-        });
-        if drained.await.is_err() {
-            warn!(
-                left = sessions.len(),
-                "grace period over: closing remaining sessions"
-            );
-            sessions.shutdown().await;
-        }
-        // Sessions hand their connections back through reset tasks; give them a moment.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        shared.pool.close_all().await;
+                        Err(e) => warn!(error = %e, "could not register the connection"),
+                    }
+                })
+            },
+        )
+        .await;
+        // Sessions hand their connections back through reset tasks; close_all waits for
+        // them (a reset is one round trip, bounded like any other with the backend).
+        shared
+            .pool
+            .close_all(shared.config.pool.connect_timeout())
+            .await;
         let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
         if let Some(quorum) = &shared.cluster.quorum {
             quorum.shutdown().await;

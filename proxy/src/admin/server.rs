@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{debug, info, instrument, warn};
+use tracing::{debug, info, instrument};
 
 use super::commands::{self, Statement, Variable};
 use super::show;
@@ -18,6 +17,7 @@ use crate::context::ProxyContext as Shared;
 use crate::error::{MysqlError, ProxyError, SessionError};
 use crate::frontend::commands::name as command_name;
 use crate::frontend::handshake::{self, Login};
+use crate::listener::{self, Drain, SpawnOn};
 use crate::packet::{err_payload, PacketIo, ReadError};
 use crate::resultset::{self, Framing, Kind, ResultSet};
 use crate::server::Proxy;
@@ -32,48 +32,31 @@ const IDLE_TIMEOUT_SECS: u64 = 28_800;
 /// The text `SELECT @@version_comment` answers with.
 const VERSION_COMMENT: &str = "myquorum admin";
 
-/// Runs the accept loop until `shutdown` resolves, then drains like the MySQL port: stop
-/// accepting, answer 1053 to idle clients, wait up to `shutdown_grace_ms`.
+/// Runs the accept loop ([`crate::listener::serve`], on this runtime) until `shutdown`
+/// resolves, then drains like the MySQL port: stop accepting, answer 1053 to idle clients,
+/// wait up to `shutdown_grace_ms`.
 pub async fn run(
     proxy: &Proxy,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ProxyError> {
     let shared = proxy.context();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut conns = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        warn!(error = %e, "admin accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let id = shared.next_connection_id();
-                let conn = connection(PacketIo::new(stream), id, peer, Arc::clone(shared), stop_rx.clone());
-                conns.spawn(conn);
-            }
-        }
-    }
-    drop(listener);
-    info!(connections = conns.len(), "admin port shutting down");
-    let _ = stop_tx.send(true);
-    let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
-    let drained = tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} });
-    if drained.await.is_err() {
-        warn!(
-            left = conns.len(),
-            "grace period over: closing admin connections"
-        );
-        conns.shutdown().await;
-    }
+    let drain = Drain {
+        name: "admin",
+        grace: Duration::from_millis(shared.config.shutdown_grace_ms),
+    };
+    listener::serve(
+        listener,
+        shutdown,
+        drain,
+        SpawnOn::Here,
+        |stream, peer, stop| {
+            let id = shared.next_connection_id();
+            let io = PacketIo::new(stream);
+            Some(connection(io, id, peer, Arc::clone(shared), stop))
+        },
+    )
+    .await;
     info!("admin port stopped");
     Ok(())
 }

@@ -4,11 +4,17 @@
 //! ends; the connection is reset (COM_RESET_CONNECTION) in the background before it becomes
 //! available again, so no session ever sees another's variables, temporary tables, prepared
 //! statements or open transaction.
+//!
+//! The reset tasks run on whichever runtime gave the connection back (a session thread, see
+//! [`crate::workers`], or the main runtime for HTTP `/query`), so they are tracked with a
+//! [`TaskTracker`], which works across runtimes: [`Pool::close_all`] waits for the resets in
+//! flight before it closes the idle connections, instead of guessing how long they take.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio_util::task::TaskTracker;
 
 use super::conn::{self, BackendConn, BackendKey};
 use crate::config::{BackendNode, PoolConfig};
@@ -30,6 +36,8 @@ pub struct PoolStats {
 pub struct Pool {
     idle: Mutex<HashMap<BackendKey, Vec<BackendConn>>>,
     config: PoolConfig,
+    /// Reset tasks of connections given back and not yet idle (or discarded).
+    resets: TaskTracker,
     /// Counters.
     pub stats: PoolStats,
 }
@@ -40,6 +48,7 @@ impl Pool {
         Arc::new(Self {
             idle: Mutex::new(HashMap::new()),
             config,
+            resets: TaskTracker::new(),
             stats: PoolStats::default(),
         })
     }
@@ -72,7 +81,8 @@ impl Pool {
     /// Returns a connection after its session ended: reset in the background, then idle.
     pub fn put_back(self: &Arc<Self>, mut conn: BackendConn) {
         let pool = Arc::clone(self);
-        tokio::spawn(async move {
+        // On the caller's runtime: the socket is registered with that runtime's reactor.
+        tokio::spawn(self.resets.track_future(async move {
             match conn.reset().await {
                 Ok(()) => pool.insert_idle(conn),
                 Err(e) => {
@@ -80,7 +90,7 @@ impl Pool {
                     pool.stats.discarded.fetch_add(1, Ordering::Relaxed);
                 }
             }
-        });
+        }));
     }
 
     fn insert_idle(&self, mut conn: BackendConn) {
@@ -104,8 +114,25 @@ impl Pool {
         out
     }
 
-    /// Closes every idle connection (shutdown).
-    pub async fn close_all(&self) {
+    /// Resets still in flight (connections given back and not yet idle).
+    pub fn resets_in_flight(&self) -> usize {
+        self.resets.len()
+    }
+
+    /// Closes every idle connection (shutdown), after waiting up to `wait` for the resets in
+    /// flight so the connections they return are closed too (a reset still running after
+    /// `wait` is left to end with its runtime).
+    pub async fn close_all(&self, wait: Duration) {
+        self.resets.close();
+        if tokio::time::timeout(wait, self.resets.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.resets.len(),
+                "backend connection resets still running at shutdown"
+            );
+        }
         let drained: Vec<BackendConn> = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             idle.drain().flat_map(|(_, v)| v).collect()
@@ -114,5 +141,77 @@ impl Pool {
             let _ = conn.io.send_packet(0, &[0x01]).await;
             conn.io.shutdown().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::PacketIo;
+    use tokio::net::{TcpListener, TcpStream};
+
+    const OK: [u8; 7] = [0x00, 0, 0, 0x02, 0x00, 0, 0];
+
+    /// A backend that answers the two statements of a reset slowly (`delay` each) and then
+    /// reports the first byte of the next command it receives (0x01: COM_QUIT).
+    async fn slow_backend(delay: Duration) -> (String, tokio::task::JoinHandle<Option<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let mut io = PacketIo::new(stream);
+            for _ in 0..2 {
+                let command = io.read_packet(1024).await.expect("reset command");
+                tokio::time::sleep(delay).await;
+                io.send_packet(command.next_seq(), &OK).await.expect("OK");
+            }
+            let next = io.read_packet(1024).await.ok()?;
+            next.payload.first().copied()
+        });
+        (addr, server)
+    }
+
+    fn conn(stream: TcpStream) -> BackendConn {
+        BackendConn {
+            io: PacketIo::new(stream),
+            thread_id: 1,
+            key: BackendKey {
+                user: "app".to_owned(),
+                node: "instance-2".to_owned(),
+                capabilities: 0,
+                mariadb_capabilities: 0,
+                collation: 45,
+                worker: crate::workers::MAIN,
+            },
+            idle_since: Instant::now(),
+        }
+    }
+
+    /// A connection given back just before shutdown is reset, pooled and then closed with
+    /// COM_QUIT: `close_all` waited for its reset instead of missing it.
+    #[tokio::test]
+    async fn close_all_waits_for_resets_in_flight() {
+        let (addr, backend) = slow_backend(Duration::from_millis(100)).await;
+        let pool = Pool::new(PoolConfig::default());
+        let stream = TcpStream::connect(&addr).await.expect("connect");
+        pool.put_back(conn(stream));
+        assert_eq!(pool.resets_in_flight(), 1);
+        pool.close_all(Duration::from_secs(5)).await;
+        assert_eq!(pool.resets_in_flight(), 0);
+        assert_eq!(backend.await.expect("backend task"), Some(0x01));
+        assert_eq!(pool.stats.discarded.load(Ordering::Relaxed), 0);
+    }
+
+    /// A reset that outlives the bound does not hold shutdown up.
+    #[tokio::test]
+    async fn close_all_is_bounded() {
+        let (addr, _backend) = slow_backend(Duration::from_secs(30)).await;
+        let pool = Pool::new(PoolConfig::default());
+        let stream = TcpStream::connect(&addr).await.expect("connect");
+        pool.put_back(conn(stream));
+        let started = Instant::now();
+        pool.close_all(Duration::from_millis(100)).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(pool.resets_in_flight(), 1, "still running, abandoned");
     }
 }
