@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use super::history::is_session_setting;
 use super::routing::Routed;
 use super::session::Session;
 use super::statements::NewStatement;
@@ -76,17 +75,17 @@ impl Session {
         // A prepared session SET without parameters is recorded and sent to the session's
         // other connections like its text would be (one with parameters cannot be replayed
         // as text: it stays where it ran).
-        let mut setting = Vec::new();
+        let mut setting = None;
         if let Some(stmt) = self.statements.get_mut(client_id) {
             payload = stmt.execute_payload(&node, payload);
-            if stmt.params == 0 && is_session_setting(&stmt.sql) {
-                setting.clone_from(&stmt.sql);
+            if stmt.params == 0 && classified.session_setting {
+                setting = Some(stmt.sql.clone());
             }
         }
         let statement = Routed {
             stmt: &classified,
             level,
-            text: &setting,
+            setting: setting.as_deref(),
             started,
         };
         self.run_routed(statement, &node, packet.seq, &payload)
