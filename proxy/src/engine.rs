@@ -4,7 +4,7 @@
 //! the I/O differs (the answer is collected, not streamed). Over HTTP there is no session: a
 //! CAUSAL read waits for `after_timestamp`, else for what the proxy saw committed at arrival.
 
-use mysql_common::constants::{CapabilityFlags, ColumnType};
+use mysql_common::constants::{CapabilityFlags, ColumnType, Command};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -246,7 +246,7 @@ impl Engine {
             .get(&node, key, &user.password, &HashMap::new())
             .await?;
         if let Some(db) = self.default_database() {
-            let mut cmd = vec![0x02];
+            let mut cmd = vec![Command::COM_INIT_DB as u8];
             cmd.extend_from_slice(db.as_bytes());
             conn.command_ok(&cmd).await?;
         }

@@ -5,6 +5,7 @@
 //! available again, so no session ever sees another's variables, temporary tables, prepared
 //! statements or open transaction.
 
+use mysql_common::constants::Command;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,7 +112,7 @@ impl Pool {
             idle.drain().flat_map(|(_, v)| v).collect()
         };
         for mut conn in drained {
-            let _ = conn.io.send_packet(0, &[0x01]).await;
+            let _ = conn.io.send_packet(0, &[Command::COM_QUIT as u8]).await;
             conn.io.shutdown().await;
         }
     }

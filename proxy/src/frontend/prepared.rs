@@ -2,6 +2,7 @@
 //! text over COM_QUERY, statements prepared on each node where they run (and again on a new
 //! connection), parameter types injected where the client relies on earlier ones.
 
+use mysql_common::constants::Command;
 use std::sync::Arc;
 
 use super::routing::Routed;
@@ -11,9 +12,11 @@ use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
 use crate::relay::Shape;
 
-const COM_STMT_EXECUTE: u8 = 0x17;
-const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
-const COM_STMT_CLOSE: u8 = 0x19;
+const COM_STMT_EXECUTE: u8 = Command::COM_STMT_EXECUTE as u8;
+const COM_STMT_SEND_LONG_DATA: u8 = Command::COM_STMT_SEND_LONG_DATA as u8;
+const COM_STMT_CLOSE: u8 = Command::COM_STMT_CLOSE as u8;
+const COM_STMT_RESET: u8 = Command::COM_STMT_RESET as u8;
+const COM_STMT_FETCH: u8 = Command::COM_STMT_FETCH as u8;
 
 impl Session {
     /// COM_STMT_PREPARE: prepared on the primary (the authority on errors and metadata); the
@@ -231,8 +234,8 @@ fn statement_id(packet: &Packet) -> Result<u32, SessionError> {
 fn unknown_statement(packet: &Packet) -> MysqlError {
     let id = statement_id(packet).unwrap_or(0);
     let command = match packet.payload[0] {
-        0x1A => "mysqld_stmt_reset",
-        0x1C => "mysqld_stmt_fetch",
+        COM_STMT_RESET => "mysqld_stmt_reset",
+        COM_STMT_FETCH => "mysqld_stmt_fetch",
         _ => "mysqld_stmt_execute",
     };
     MysqlError {
