@@ -4,7 +4,7 @@
 //! the I/O differs (the answer is collected, not streamed). Over HTTP there is no session: a
 //! CAUSAL read waits for `after_timestamp`, else for what the proxy saw committed at arrival.
 
-use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
+use mysql_common::constants::{CapabilityFlags, ColumnType, Command, StatusFlags};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -181,7 +181,7 @@ impl Engine {
                 && !result.is_result_set,
             started,
         };
-        let clean = leaves_no_state(&stmt, &filtered.text, &result);
+        let clean = leaves_no_state(&stmt, &result);
         up.finish(clean);
         let quorum = pipeline::logging(ctx, &topology, committed).await;
         Ok(to_outcome(result, &node.id, &stmt.kind, quorum, started))
@@ -222,7 +222,7 @@ impl Engine {
             .get(&node, key, &user.password, &HashMap::new())
             .await?;
         if let Some(db) = self.default_database() {
-            let mut cmd = vec![0x02];
+            let mut cmd = vec![Command::COM_INIT_DB as u8];
             cmd.extend_from_slice(db.as_bytes());
             conn.command_ok(&cmd).await?;
         }
@@ -266,7 +266,7 @@ impl Engine {
 /// Whether a statement left its connection as it found it, so the next request may reuse
 /// it without a reset: no open transaction, no pin (temporary table, lock, user variable...),
 /// no session setting, no USE, one statement.
-fn leaves_no_state(stmt: &Classified, text: &[u8], result: &QueryResult) -> bool {
+fn leaves_no_state(stmt: &Classified, result: &QueryResult) -> bool {
     let in_transaction = result
         .status
         .is_none_or(|s| s.contains(StatusFlags::SERVER_STATUS_IN_TRANS));
@@ -277,7 +277,7 @@ fn leaves_no_state(stmt: &Classified, text: &[u8], result: &QueryResult) -> bool
             stmt.kind,
             Kind::Read | Kind::Write | Kind::Ddl | Kind::PrimaryRead
         )
-        && !crate::frontend::history::is_session_setting(text)
+        && !stmt.session_setting
 }
 
 /// The connections one engine request uses, as the pipeline sees them.

@@ -2,7 +2,7 @@
 //! handshake as the MySQL port, checked against `admin_users`; admin connections take no
 //! backend connection and are not listed in the session registry.
 
-use mysql_common::constants::CapabilityFlags;
+use mysql_common::constants::{CapabilityFlags, Command};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use super::commands::{self, Statement, Variable};
 use super::show;
 use crate::context::ProxyContext as Shared;
 use crate::error::{MysqlError, ProxyError, SessionError};
-use crate::frontend::commands::name as command_name;
+use crate::frontend::commands::{command, name as command_name};
 use crate::frontend::handshake::{self, Login};
 use crate::listener::{self, Drain, SpawnOn};
 use crate::packet::{err_payload, PacketIo, ReadError};
@@ -121,10 +121,12 @@ async fn serve(
             }
         };
         let seq = packet.next_seq();
-        match packet.payload.first().copied() {
-            Some(0x01) => return Ok(()),
-            Some(0x02 | 0x0E) => send(io, seq, &resultset::ok(0x00)).await?,
-            Some(0x03) => {
+        match packet.payload.first().map(|&b| (b, command(b))) {
+            Some((_, Some(Command::COM_QUIT))) => return Ok(()),
+            Some((_, Some(Command::COM_INIT_DB | Command::COM_PING))) => {
+                send(io, seq, &resultset::ok(0x00)).await?
+            }
+            Some((_, Some(Command::COM_QUERY))) => {
                 let sql = String::from_utf8_lossy(&packet.payload[1..]);
                 let who = Who {
                     user: &hello.user.name,
@@ -132,7 +134,7 @@ async fn serve(
                 };
                 query(io, seq, framing, shared, who, &sql).await?;
             }
-            Some(other) => {
+            Some((other, _)) => {
                 let e = MysqlError::unknown_command(command_name(other));
                 send(io, seq, &err_payload(e.code, e.state, &e.message)).await?;
             }

@@ -2,7 +2,9 @@
 //! client it serves (plus CLIENT_SESSION_TRACK and `last_gtid` tracking for the proxy).
 
 use bytes::BufMut;
-use mysql_common::constants::{CapabilityFlags, ColumnType, MariadbCapabilities, StatusFlags};
+use mysql_common::constants::{
+    CapabilityFlags, ColumnType, Command, MariadbCapabilities, StatusFlags,
+};
 use mysql_common::io::{BufMutExt, ParseBuf};
 use mysql_common::packets::{AuthSwitchRequest, Column, HandshakePacket};
 use mysql_common::proto::MyDeserialize;
@@ -20,12 +22,12 @@ use crate::packet::{parse_err, PacketIo};
 /// whole (handshake, OK of internal statements).
 const MAX_CONTROL_PACKET: usize = 1 << 24;
 
-/// COM_QUERY.
-pub const COM_QUERY: u8 = 0x03;
-/// COM_STMT_PREPARE.
-pub const COM_STMT_PREPARE: u8 = 0x16;
-/// COM_RESET_CONNECTION.
-pub const COM_RESET_CONNECTION: u8 = 0x1F;
+/// COM_QUERY, as the byte that starts a command packet.
+pub const COM_QUERY: u8 = Command::COM_QUERY as u8;
+/// COM_STMT_PREPARE, as the byte that starts a command packet.
+pub const COM_STMT_PREPARE: u8 = Command::COM_STMT_PREPARE as u8;
+/// COM_RESET_CONNECTION, as the byte that starts a command packet.
+pub const COM_RESET_CONNECTION: u8 = Command::COM_RESET_CONNECTION as u8;
 
 /// Makes the server report the GTID of every write in its OK packet, on top of whatever the
 /// server's own default tracks.

@@ -10,6 +10,7 @@
 //! [`TaskTracker`], which works across runtimes: [`Pool::close_all`] waits for the resets in
 //! flight before it closes the idle connections, instead of guessing how long they take.
 
+use mysql_common::constants::Command;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -138,7 +139,7 @@ impl Pool {
             idle.drain().flat_map(|(_, v)| v).collect()
         };
         for mut conn in drained {
-            let _ = conn.io.send_packet(0, &[0x01]).await;
+            let _ = conn.io.send_packet(0, &[Command::COM_QUIT as u8]).await;
             conn.io.shutdown().await;
         }
     }

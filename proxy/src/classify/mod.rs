@@ -12,6 +12,10 @@
 //!   the leading keyword or cannot name the tables of a write or DDL. Text neither understands
 //!   is [`Kind::Other`] pinned for [`PinReason::Unparseable`]: it runs on the primary.
 //!
+//! The same tokens also answer what the session itself must recognise ([`intercept`]): a KILL
+//! of a proxy connection id, the warnings queries the proxy completes, and the session
+//! settings it records for replay.
+//!
 //! [`Classifier`] adds a bounded, sharded cache keyed by statement text. Transaction state is
 //! never derived here: it comes from the server's status flags.
 
@@ -20,6 +24,7 @@ mod ddl;
 mod dml;
 mod features;
 mod functions;
+mod intercept;
 mod lexer;
 mod parser;
 mod set;
@@ -31,8 +36,8 @@ mod tests;
 
 pub use cache::Classifier;
 pub use types::{
-    Classified, Consistency, Kind, ParseConsistencyError, PinReason, SetConsistency,
-    SetConsistencyError, SetStatement, TableRef, TransactionOp,
+    Classified, Consistency, Kill, Kind, ParseConsistencyError, PinReason, SetConsistency,
+    SetConsistencyError, SetStatement, TableRef, TransactionOp, WarningsQuery,
 };
 
 /// Classifies one COM_QUERY text, uncached. Bytes that are not UTF-8 are scanned as bytes (the

@@ -5,11 +5,11 @@
 
 use super::features::{self, strip_scope};
 use super::lexer::{ident_text, string_text, unbacktick, Tok};
-use super::parser;
 use super::statement::{one, Stmt};
 use super::types::{
     Classified, Consistency, Kind, PinReason, SetConsistency, SetConsistencyError, SetStatement,
 };
+use super::{intercept, parser};
 
 /// The proxy's session variable.
 const VAR: &[u8] = b"myquorum_consistency";
@@ -230,6 +230,7 @@ fn statement(s: Stmt<'_>) -> Classified {
     if let Ok(Some(level)) = v {
         c.hint = Some(level);
     }
+    c.session_setting = kept.is_empty() && intercept::session_setting(s.from(f + 1));
     c.set_statement = Some(SetStatement {
         value: v,
         other_vars: !kept.is_empty(),

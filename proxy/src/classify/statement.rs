@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use super::lexer::{lex, unbacktick, Tok, Token};
 use super::types::{Classified, Kind, PinReason, TransactionOp};
-use super::{ddl, dml, features, parser, set};
+use super::{ddl, dml, features, intercept, parser, set};
 
 /// One statement's tokens, with the whole text they index into (token spans are absolute).
 #[derive(Clone, Copy)]
@@ -131,6 +131,7 @@ fn classify_with(sql: &[u8], tokens: &mut Vec<Token>) -> Classified {
     if c.hint.is_none() {
         c.hint = lexed.hint;
     }
+    intercept::apply(Stmt { sql, t: tokens }, &mut c);
     c
 }
 

@@ -841,6 +841,157 @@ fn multi_statements() {
     }
 }
 
+fn kill(query_only: bool, target: u32) -> Option<Kill> {
+    Some(Kill { query_only, target })
+}
+
+/// A KILL of a numeric id, in every form the proxy maps (the cases of the former
+/// `frontend::kill::parse` and of the leading-token scanner it used).
+#[test]
+fn kill_of_a_proxy_connection_id() {
+    for (sql, want) in [
+        ("KILL 7", kill(false, 7)),
+        ("kill query 7;", kill(true, 7)),
+        ("KILL HARD CONNECTION 9", kill(false, 9)),
+        ("/* x */ KILL SOFT QUERY 3", kill(true, 3)),
+        ("  /* c */ -- x\n kill 5", kill(false, 5)),
+        ("  /* hint */ -- x\n # y\n kill query 42;", kill(true, 42)),
+        ("KILL 5 ;", kill(false, 5)),
+        ("KILL 5; SELECT 1", kill(false, 5)),
+        ("KILL 4294967295", kill(false, u32::MAX)),
+        ("KILL USER app", None),
+        ("KILL QUERY ID 5", None),
+        ("KILL 5 6", None),
+        ("KILL 5 AND", None),
+        ("KILL HARD SOFT 5", None),
+        ("KILL 5.0", None),
+        ("KILL 5abc", None),
+        ("KILL 4294967296", None),
+        ("KILL 99999999999999999999999", None),
+        ("KILL `5`", None),
+        ("KILL", None),
+        ("KILLS 5", None),
+        ("SELECT 1", None),
+        ("SET STATEMENT myquorum_consistency=STRONG FOR KILL 5", None),
+    ] {
+        assert_eq!(c(sql).kill, want, "{sql:?}");
+    }
+    assert_eq!(c("KILL 5").kind, Other);
+}
+
+/// Which statements are session settings to record and replay (the cases of the former
+/// `frontend::history::is_session_setting` and of the first-word check it used).
+#[test]
+fn session_settings() {
+    for yes in [
+        "SET NAMES utf8mb4",
+        "set autocommit=0",
+        "set x=1",
+        "SET SESSION sql_mode='ANSI'",
+        "SET LOCAL sql_mode='ANSI'",
+        "SET @@session.time_zone='+00:00'",
+        "set @@session.x=1",
+        "SET @@sql_mode=''",
+        "SET CHARACTER SET latin1",
+        "SET NAMES 'utf8'",
+        "SET ROLE r",
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        "/* orm */ SET time_zone = '+00:00'",
+        "SET sql_mode = ''; ",
+    ] {
+        assert!(c(yes).session_setting, "{yes}");
+    }
+    for no in [
+        "SET GLOBAL read_only=1",
+        "SET @@global.x=1",
+        "SET @@GLOBAL.x=1",
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        "SET STATEMENT max_statement_time=1 FOR SELECT 1",
+        "SET @a = 1",
+        "SET PASSWORD = PASSWORD('x')",
+        "SET DEFAULT ROLE r FOR u",
+        "SET `sql_mode` = ''",
+        "SET",
+        "SETTINGS x",
+        "SELECT 1",
+        "",
+        "/* unterminated",
+        "SET a = 1; SET b = 2",
+    ] {
+        assert!(!c(no).session_setting, "{no}");
+    }
+}
+
+/// For `SET STATEMENT myquorum_consistency = X FOR <stmt>` the proxy sends `<stmt>` alone, so
+/// `session_setting` describes `<stmt>`; with other variables left it is one statement's SET.
+#[test]
+fn session_setting_describes_the_text_sent() {
+    let alone = c("SET STATEMENT myquorum_consistency=STRONG FOR SET NAMES utf8");
+    assert!(alone.session_setting);
+    for no in [
+        "SET STATEMENT myquorum_consistency=STRONG, sql_mode='' FOR SET NAMES utf8",
+        "SET STATEMENT myquorum_consistency=STRONG FOR SELECT 1",
+        "SET STATEMENT myquorum_consistency=STRONG FOR SET GLOBAL x = 1",
+    ] {
+        assert!(!c(no).session_setting, "{no}");
+    }
+    // The remainder of a SET that also assigned myquorum_consistency is classified again.
+    let set = c("SET myquorum_consistency = STRONG, time_zone = '+00:00'");
+    let rest = set.set_consistency.and_then(|s| s.remainder).unwrap();
+    assert!(classify(&rest).session_setting);
+}
+
+fn count(column: &str) -> Option<WarningsQuery> {
+    Some(WarningsQuery::WarningCount {
+        column: column.to_owned(),
+    })
+}
+
+/// The warnings queries the proxy answers itself, and the column it names (the cases of the
+/// former `is_show_warnings` and `warning_count_column` of `frontend/routing.rs`).
+#[test]
+fn warnings_queries() {
+    for (sql, want) in [
+        ("SHOW WARNINGS", Some(WarningsQuery::ShowWarnings)),
+        ("show warnings limit 1", Some(WarningsQuery::ShowWarnings)),
+        ("/* c */ SHOW WARNINGS;", Some(WarningsQuery::ShowWarnings)),
+        ("SHOW ERRORS", None),
+        ("SHOW FULL WARNINGS", None),
+        ("SELECT @@warning_count", count("@@warning_count")),
+        ("  select @@WARNING_COUNT ;", count("@@WARNING_COUNT")),
+        (
+            "SELECT @@session.warning_count",
+            count("@@session.warning_count"),
+        ),
+        (
+            "SeLeCt\n@@Session.Warning_Count;\n",
+            count("@@Session.Warning_Count"),
+        ),
+        ("SHOW COUNT(*) WARNINGS", count("@@session.warning_count")),
+        (
+            "show count ( * ) warnings;",
+            count("@@session.warning_count"),
+        ),
+        ("SELECT @@warning_count, 1", None),
+        ("SELECT @@warning_count AS w", None),
+        ("SELECT @@warning_countx", None),
+        ("SELECT @@global.warning_count", None),
+        ("SELECT @@local.warning_count", None),
+        ("SELECT @@error_count", None),
+        ("SELECT @warning_count", None),
+        ("SELECT @@warning_count; SELECT 1", None),
+        ("SELECT /* c */ @@warning_count", None),
+        ("/* c */ SELECT @@warning_count", None),
+        ("SELECT @@warning_count -- c", None),
+        ("SHOW COUNT(*) ERRORS", None),
+        ("SELECTX @@warning_count", None),
+        ("SELECT 1", None),
+        ("INSERT INTO t VALUES (1)", None),
+    ] {
+        assert_eq!(c(sql).warnings, want, "{sql:?}");
+    }
+}
+
 #[test]
 fn non_utf8_text_is_scanned_as_bytes() {
     let sql = b"SELECT * FROM t WHERE name = '\xff\xfe' FOR UPDATE";

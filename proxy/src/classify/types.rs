@@ -247,6 +247,31 @@ pub struct SetStatement {
     pub rewritten: Vec<u8>,
 }
 
+/// A `KILL` of a numeric connection id, which the proxy maps to a backend thread: the id a
+/// client knows is the proxy's, not the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Kill {
+    /// `KILL QUERY`: stop the running statement, keep the connection.
+    pub query_only: bool,
+    /// Proxy connection id.
+    pub target: u32,
+}
+
+/// A query about the previous statement's warnings, which the proxy answers itself when it
+/// added a warning the server does not know about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WarningsQuery {
+    /// `SHOW WARNINGS ...` (with LIMIT or anything else after it), not `SHOW COUNT(*) WARNINGS`.
+    ShowWarnings,
+    /// Exactly `SELECT @@[session.]warning_count` or `SHOW COUNT(*) WARNINGS`, with only
+    /// whitespace between the tokens, no comments, and only whitespace and `;` after them.
+    WarningCount {
+        /// The result column's name, as the server would give it: the variable as written
+        /// for the SELECT, `@@session.warning_count` for SHOW COUNT(*) WARNINGS.
+        column: String,
+    },
+}
+
 /// Everything the router needs to know about one COM_QUERY text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
@@ -282,6 +307,21 @@ pub struct Classified {
     pub reads_consistency: bool,
     /// More than one statement in the text: always the primary.
     pub multi_statement: bool,
+    /// `KILL [HARD | SOFT] [CONNECTION | QUERY] <id>`: the id is the *proxy's* connection id
+    /// (the one the client saw in the greeting), so the session maps it to a backend thread
+    /// instead of sending the text. Text after a `;` does not prevent it (and is not run).
+    pub kill: Option<Kill>,
+    /// A warnings query the proxy answers itself while it holds a warning of its own (a
+    /// STRONG write whose quorum wait timed out), since the server does not know that warning.
+    pub warnings: Option<WarningsQuery>,
+    /// The text the proxy sends for this statement (the `SET STATEMENT` rewrite when there is
+    /// one) is a single statement that sets session variables and can be replayed as is on a
+    /// connection the session opens later: `SET x = ..`, `SET SESSION ..`, `SET @@session.x`,
+    /// `SET NAMES`, `SET CHARACTER SET`, `SET ROLE`. Not `SET GLOBAL` / `SET @@global.x`,
+    /// `SET TRANSACTION`, `SET STATEMENT .. FOR`, `SET PASSWORD`, `SET @user_var`,
+    /// `SET DEFAULT ROLE`, a quoted first name, or multi-statement text. Only the first
+    /// assignment is looked at.
+    pub session_setting: bool,
     /// The lexical fast path decided alone (false: sqlparser was consulted).
     pub fast_path: bool,
 }
@@ -301,6 +341,9 @@ impl Classified {
             set_consistency: None,
             reads_consistency: false,
             multi_statement: false,
+            kill: None,
+            warnings: None,
+            session_setting: false,
             fast_path: true,
         }
     }

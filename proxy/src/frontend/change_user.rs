@@ -111,10 +111,11 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mysql_common::constants::Command;
 
     #[test]
     fn parses_user_db_and_charset() {
-        let mut p = vec![0x11];
+        let mut p = vec![Command::COM_CHANGE_USER as u8];
         p.extend_from_slice(b"app\0");
         p.push(3);
         p.extend_from_slice(&[1, 2, 3]);
@@ -129,6 +130,6 @@ mod tests {
                 collation: Some(45),
             })
         );
-        assert_eq!(parse(&[0x11]), None);
+        assert_eq!(parse(&[Command::COM_CHANGE_USER as u8]), None);
     }
 }

@@ -5,7 +5,6 @@ pub mod commands;
 pub mod handshake;
 pub mod history;
 pub mod kill;
-pub mod lexer;
 pub mod prepared;
 pub mod routing;
 pub mod session;

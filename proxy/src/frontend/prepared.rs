@@ -2,9 +2,9 @@
 //! text over COM_QUERY, statements prepared on each node where they run (and again on a new
 //! connection), parameter types injected where the client relies on earlier ones.
 
+use mysql_common::constants::Command;
 use std::sync::Arc;
 
-use super::history::is_session_setting;
 use super::routing::Routed;
 use super::session::Session;
 use super::statements::NewStatement;
@@ -12,9 +12,11 @@ use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
 use crate::relay::Shape;
 
-const COM_STMT_EXECUTE: u8 = 0x17;
-const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
-const COM_STMT_CLOSE: u8 = 0x19;
+const COM_STMT_EXECUTE: u8 = Command::COM_STMT_EXECUTE as u8;
+const COM_STMT_SEND_LONG_DATA: u8 = Command::COM_STMT_SEND_LONG_DATA as u8;
+const COM_STMT_CLOSE: u8 = Command::COM_STMT_CLOSE as u8;
+const COM_STMT_RESET: u8 = Command::COM_STMT_RESET as u8;
+const COM_STMT_FETCH: u8 = Command::COM_STMT_FETCH as u8;
 
 impl Session {
     /// COM_STMT_PREPARE: prepared on the primary (the authority on errors and metadata); the
@@ -75,17 +77,17 @@ impl Session {
         // A prepared session SET without parameters is recorded and sent to the session's
         // other connections like its text would be (one with parameters cannot be replayed
         // as text: it stays where it ran).
-        let mut setting = Vec::new();
+        let mut setting = None;
         if let Some(stmt) = self.statements.get_mut(client_id) {
             payload = stmt.execute_payload(node, payload);
-            if stmt.params == 0 && is_session_setting(&stmt.sql) {
-                setting.clone_from(&stmt.sql);
+            if stmt.params == 0 && classified.session_setting {
+                setting = Some(stmt.sql.clone());
             }
         }
         let statement = Routed {
             stmt: &classified,
             level,
-            text: &setting,
+            setting: setting.as_deref(),
             started,
         };
         self.run_routed(statement, &topology, node, packet.seq, &payload)
@@ -231,8 +233,8 @@ fn statement_id(packet: &Packet) -> Result<u32, SessionError> {
 fn unknown_statement(packet: &Packet) -> MysqlError {
     let id = statement_id(packet).unwrap_or(0);
     let command = match packet.payload[0] {
-        0x1A => "mysqld_stmt_reset",
-        0x1C => "mysqld_stmt_fetch",
+        COM_STMT_RESET => "mysqld_stmt_reset",
+        COM_STMT_FETCH => "mysqld_stmt_fetch",
         _ => "mysqld_stmt_execute",
     };
     MysqlError {

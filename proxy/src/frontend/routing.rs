@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::debug;
 
-use super::history::{is_session_setting, Setting};
-use super::lexer::{leading_tokens, Token};
+use super::history::Setting;
 use super::session::Session;
 use crate::backend::conn::COM_QUERY;
-use crate::classify::{Classified, Consistency, Kind, PinReason};
+use crate::classify::{Classified, Consistency, Kind, PinReason, WarningsQuery};
 use crate::cluster::Topology;
 use crate::config::BackendNode;
 use crate::error::{MysqlError, SessionError};
@@ -31,10 +30,9 @@ pub(super) struct Routed<'a> {
     pub stmt: &'a Classified,
     /// The consistency level it runs at.
     pub level: Consistency,
-    /// Its SQL text as sent, for recording and replaying session settings (for
-    /// COM_STMT_EXECUTE: the statement's text when it is a parameterless session SET, else
-    /// empty).
-    pub text: &'a [u8],
+    /// Its SQL text as sent when it is a session setting to record and replay
+    /// ([`Classified::session_setting`]; for COM_STMT_EXECUTE: only a parameterless one).
+    pub setting: Option<&'a [u8]>,
     /// When the proxy started on it (for the latency metric).
     pub started: Instant,
 }
@@ -43,10 +41,10 @@ impl Session {
     /// Serves COM_QUERY.
     pub(super) async fn query(&mut self, packet: &Packet) -> Result<(), SessionError> {
         let sql = &packet.payload[1..];
-        if let Some(kill) = super::kill::parse(sql) {
+        let stmt = self.shared.classifier.classify(sql);
+        if let Some(kill) = stmt.kill {
             return self.kill(packet, kill).await;
         }
-        let stmt = self.shared.classifier.classify(sql);
         if let Some(set) = &stmt.set_consistency {
             return self
                 .set_consistency(packet, &set.value, set.remainder.as_deref())
@@ -66,11 +64,14 @@ impl Session {
                 }
             };
         if self.proxy_warning.is_some() {
-            if is_show_warnings(sql) {
-                return self.show_warnings_with_proxy_warning(packet).await;
-            }
-            if let Some(column) = warning_count_column(sql) {
-                return self.warning_count_with_proxy_warning(packet, &column).await;
+            match &stmt.warnings {
+                Some(WarningsQuery::ShowWarnings) => {
+                    return self.show_warnings_with_proxy_warning(packet).await;
+                }
+                Some(WarningsQuery::WarningCount { column }) => {
+                    return self.warning_count_with_proxy_warning(packet, column).await;
+                }
+                None => {}
             }
         }
         if !stmt.sticky {
@@ -85,7 +86,7 @@ impl Session {
         let statement = Routed {
             stmt: &stmt,
             level,
-            text: &text,
+            setting: stmt.session_setting.then_some(&*text),
             started,
         };
         self.run_routed(statement, &topology, &node.id, packet.seq, &payload)
@@ -107,7 +108,7 @@ impl Session {
         let Routed {
             stmt,
             level,
-            text,
+            setting,
             started,
         } = statement;
         let summary = Summary {
@@ -120,9 +121,9 @@ impl Session {
         else {
             return Ok(());
         };
-        self.after_statement(stmt, text, node, &done);
+        self.after_statement(stmt, setting, node, &done);
         if !done.error && self.conns.len() > 1 {
-            if !stmt.multi_statement && is_session_setting(text) {
+            if let Some(text) = setting {
                 if payload.first() == Some(&COM_QUERY) {
                     self.apply_to_other_conns(node, payload).await;
                 } else {
@@ -212,7 +213,13 @@ impl Session {
 
     /// Session bookkeeping after a statement ran on `node`: pins, read-only transactions,
     /// recorded settings, timestamps.
-    fn after_statement(&mut self, stmt: &Classified, text: &[u8], node: &str, done: &Summary) {
+    fn after_statement(
+        &mut self,
+        stmt: &Classified,
+        setting: Option<&[u8]>,
+        node: &str,
+        done: &Summary,
+    ) {
         let in_txn = self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
         if !done.error {
             if let Some(pin) = stmt.pins {
@@ -241,7 +248,7 @@ impl Session {
             self.reported_pin = pin;
             self.shared.registry.set_pin(self.id, pin);
         }
-        if !done.error && !stmt.multi_statement && is_session_setting(text) {
+        if let Some(text) = setting.filter(|_| !done.error) {
             self.history.record(Setting::Statement(text.to_vec()));
         }
     }
@@ -292,7 +299,7 @@ impl Session {
             .await?;
         if done.is_some_and(|d| !d.error) {
             self.consistency = level;
-            if is_session_setting(rest) {
+            if self.shared.classifier.classify(rest).session_setting {
                 self.history.record(Setting::Statement(rest.to_vec()));
                 let primary = self.primary_id();
                 self.apply_to_other_conns(&primary, &payload).await;
@@ -376,136 +383,5 @@ impl Session {
         let framing = Framing::new(self.hello.capabilities, self.hello.mariadb_capabilities);
         resultset::queue(&mut self.io, seq, framing, rs);
         self.io.flush().await.map_err(SessionError::ClientGone)
-    }
-}
-
-/// Exactly `SHOW WARNINGS` (optionally with LIMIT), not `SHOW COUNT(*) WARNINGS`.
-fn is_show_warnings(sql: &[u8]) -> bool {
-    let t = leading_tokens(sql, 2);
-    t.first() == Some(&Token::Word("SHOW".to_owned()))
-        && t.get(1) == Some(&Token::Word("WARNINGS".to_owned()))
-}
-
-/// The column to answer with when `sql` is exactly `SELECT @@warning_count` (also
-/// `@@session.warning_count`, any case: named as written, as the server names it) or `SHOW
-/// COUNT(*) WARNINGS` (which the server names `@@session.warning_count`), followed by nothing
-/// but whitespace and `;`. Anything else (more columns, comments, aliases) goes to the server.
-fn warning_count_column(sql: &[u8]) -> Option<String> {
-    let mut scan = Scan(sql);
-    if scan.keyword(b"SHOW") {
-        let shape = scan.keyword(b"COUNT")
-            && scan.punct(b'(')
-            && scan.punct(b'*')
-            && scan.punct(b')')
-            && scan.keyword(b"WARNINGS");
-        return (shape && scan.at_end()).then(|| "@@session.warning_count".to_owned());
-    }
-    if !scan.keyword(b"SELECT") {
-        return None;
-    }
-    scan.skip_space();
-    let start = scan.0;
-    if !scan.punct_here(b'@') || !scan.punct_here(b'@') {
-        return None;
-    }
-    let _ = scan.word_here(b"SESSION") && scan.punct_here(b'.');
-    if !scan.word_here(b"WARNING_COUNT") || !scan.at_end() {
-        return None;
-    }
-    let name = &start[..start.len() - scan.0.len()];
-    Some(String::from_utf8_lossy(name).into_owned())
-}
-
-/// A cursor over statement text for the few exact shapes the proxy answers itself.
-struct Scan<'a>(&'a [u8]);
-
-impl Scan<'_> {
-    fn skip_space(&mut self) {
-        self.0 = self.0.trim_ascii_start();
-    }
-
-    /// After whitespace, `word` (ASCII, any case) as a whole word.
-    fn keyword(&mut self, word: &[u8]) -> bool {
-        self.skip_space();
-        self.word_here(word)
-    }
-
-    /// `word` (ASCII, any case) right here, not followed by an identifier character.
-    fn word_here(&mut self, word: &[u8]) -> bool {
-        let Some(head) = self.0.get(..word.len()) else {
-            return false;
-        };
-        let whole = self
-            .0
-            .get(word.len())
-            .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$'));
-        if head.eq_ignore_ascii_case(word) && whole {
-            self.0 = &self.0[word.len()..];
-            true
-        } else {
-            false
-        }
-    }
-
-    /// After whitespace, the character `c`.
-    fn punct(&mut self, c: u8) -> bool {
-        self.skip_space();
-        self.punct_here(c)
-    }
-
-    /// The character `c` right here.
-    fn punct_here(&mut self, c: u8) -> bool {
-        match self.0.split_first() {
-            Some((first, rest)) if *first == c => {
-                self.0 = rest;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Only whitespace and `;` left.
-    fn at_end(&self) -> bool {
-        self.0.iter().all(|c| c.is_ascii_whitespace() || *c == b';')
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_only_the_simple_warning_count_forms() {
-        for (sql, column) in [
-            ("SELECT @@warning_count", "@@warning_count"),
-            ("  select @@WARNING_COUNT ;", "@@WARNING_COUNT"),
-            ("SELECT @@session.warning_count", "@@session.warning_count"),
-            (
-                "SeLeCt\n@@Session.Warning_Count;\n",
-                "@@Session.Warning_Count",
-            ),
-            ("SHOW COUNT(*) WARNINGS", "@@session.warning_count"),
-            ("show count ( * ) warnings;", "@@session.warning_count"),
-        ] {
-            assert_eq!(
-                warning_count_column(sql.as_bytes()).as_deref(),
-                Some(column),
-                "{sql:?}"
-            );
-        }
-        for sql in [
-            "SELECT @@warning_count, 1",
-            "SELECT @@warning_count AS w",
-            "SELECT @@warning_countx",
-            "SELECT @@global.warning_count",
-            "SELECT @@error_count",
-            "SELECT @warning_count",
-            "SELECT @@warning_count; SELECT 1",
-            "SHOW COUNT(*) ERRORS",
-            "SHOW WARNINGS",
-            "SELECTX @@warning_count",
-        ] {
-            assert_eq!(warning_count_column(sql.as_bytes()), None, "{sql:?}");
-        }
     }
 }

@@ -7,7 +7,7 @@
 //! node opens a new one and the session's settings, database and prepared statements follow
 //! it (see [`super::history`] and [`super::statements`]).
 
-use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use mysql_common::constants::{CapabilityFlags, Command, StatusFlags};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{debug, instrument, warn};
@@ -544,7 +544,7 @@ impl Session {
 }
 
 /// The COM_INIT_DB command byte.
-const COM_INIT_DB: u8 = 0x02;
+const COM_INIT_DB: u8 = Command::COM_INIT_DB as u8;
 
 /// COM_INIT_DB payload.
 pub(super) fn init_db(db: &[u8]) -> Vec<u8> {

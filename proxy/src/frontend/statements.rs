@@ -270,9 +270,10 @@ pub fn inject_types(payload: &[u8], params: u16, types: &[u8]) -> Option<Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mysql_common::constants::Command;
 
     fn execute(id: u32, params: u16, types: Option<&[u8]>, values: &[u8]) -> Vec<u8> {
-        let mut p = vec![0x17];
+        let mut p = vec![Command::COM_STMT_EXECUTE as u8];
         p.extend_from_slice(&id.to_le_bytes());
         p.push(0);
         p.extend_from_slice(&1u32.to_le_bytes());
