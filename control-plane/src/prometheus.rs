@@ -120,7 +120,7 @@ pub fn render(cp: &ControlPlane) -> String {
     out.head(PRIMARY_SEQ, "gauge", "the primary's GTID sequence number");
     out.sample(PRIMARY_SEQ, "", view.primary_seq as f64);
 
-    if let Some(q) = shared.cluster().quorum.as_ref().map(|q| q.snapshot()) {
+    if let Some(q) = shared.cluster().quorum().map(|q| q.snapshot()) {
         out.head(QUORUM_WEIGHT, "gauge", "Cabinet weight held now");
         out.sample(
             QUORUM_WEIGHT,

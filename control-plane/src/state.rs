@@ -162,7 +162,7 @@ impl ControlPlane {
     pub fn view(&self) -> ClusterView {
         let shared = self.context();
         let metrics = self.inner.collector.snapshot();
-        let quorum = shared.cluster().quorum.as_ref().map(|q| q.snapshot());
+        let quorum = shared.cluster().quorum().map(|q| q.snapshot());
         let watcher = |id: &str| {
             quorum
                 .as_ref()

@@ -95,7 +95,7 @@ pub struct ProxyConfig {
     /// Accounts of the admin SQL port (checked by the proxy only; they need not exist on
     /// the servers).
     pub admin_users: Vec<UserConfig>,
-    /// Id of the node that takes writes (every statement goes there until routing lands).
+    /// Id of the node that takes writes at start-up (the topology may change it later).
     pub primary: String,
     /// Suffix appended to the backend's version string in the greeting, so a client can tell
     /// it is talking to the proxy (`SELECT VERSION()` still returns the server's own).

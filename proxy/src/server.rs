@@ -120,7 +120,7 @@ impl Proxy {
             .close_all(shared.config.pool.connect_timeout())
             .await;
         let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
-        if let Some(quorum) = &shared.cluster.quorum {
+        if let Some(quorum) = shared.cluster.quorum() {
             quorum.shutdown().await;
         }
         info!("MySQL port stopped");

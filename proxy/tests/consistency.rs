@@ -52,8 +52,7 @@ fn quorum_counts(proxy: &TestProxy) -> (u64, u64, u64) {
         .handle
         .context()
         .cluster()
-        .quorum
-        .as_ref()
+        .quorum()
         .expect("a quorum tracker (the cluster has replicas)")
         .snapshot();
     (status.achieved, status.timed_out, status.trivially_met)

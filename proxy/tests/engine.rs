@@ -145,3 +145,117 @@ async fn engine_runs_statements_at_each_level() {
     }
     cluster.stop().await.expect("cluster stops");
 }
+
+/// The HTTP engine goes through the same pipeline as the MySQL port: a clean connection is
+/// reused by the next request without a reset (the pool is not asked again), a statement that
+/// leaves session state behind never leaks it into the next request, `SET STATEMENT
+/// myquorum_consistency=... FOR` sets the level, and a CAUSAL read waits on a replica
+/// (MASTER_GTID_WAIT) instead of giving up on replicas that are briefly behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_shares_the_pipeline_with_the_mysql_port() {
+    use mysql_async::prelude::Queryable;
+    use std::sync::atomic::Ordering;
+
+    let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
+    let config = ProxyConfig {
+        engine_database: Some(cluster.config().app_database.clone()),
+        causal_wait_ms: 10_000,
+        ..support::proxy_config(&cluster)
+    };
+    let proxy = Proxy::start(config).await.expect("proxy starts");
+    let engine = proxy.engine();
+    let run = |sql: &str, level: Consistency| engine.execute(request(sql, level, None));
+
+    run(
+        "CREATE TABLE pipe_t (id INT PRIMARY KEY, v INT)",
+        Consistency::Strong,
+    )
+    .await
+    .expect("DDL");
+    let pool = &proxy.context().pool().stats;
+    let taken = || pool.opened.load(Ordering::Relaxed) + pool.reused.load(Ordering::Relaxed);
+    run("SELECT 1", Consistency::Strong).await.expect("warm up");
+    let before = taken();
+    for i in 0..5 {
+        let r = run(&format!("SELECT {i} AS i"), Consistency::Strong)
+            .await
+            .expect("STRONG read");
+        assert_eq!(r.rows[0]["i"], serde_json::json!(i));
+    }
+    assert_eq!(
+        taken(),
+        before,
+        "clean engine connections are reused without going back to the pool"
+    );
+
+    run("SET SESSION sql_mode = 'ANSI_QUOTES'", Consistency::Strong)
+        .await
+        .expect("session setting");
+    let mode = run("SELECT @@session.sql_mode AS m", Consistency::Strong)
+        .await
+        .expect("read sql_mode");
+    assert!(
+        !mode.rows[0]["m"]
+            .as_str()
+            .is_some_and(|m| m.contains("ANSI_QUOTES")),
+        "a session setting must not leak into the next request: {:?}",
+        mode.rows
+    );
+
+    let strong = run(
+        "SET STATEMENT myquorum_consistency='STRONG' FOR INSERT INTO pipe_t VALUES (1, 1)",
+        Consistency::Eventual,
+    )
+    .await
+    .expect("SET STATEMENT ... FOR INSERT");
+    assert!(
+        strong.quorum.as_ref().is_some_and(|q| q.achieved),
+        "SET STATEMENT myquorum_consistency='STRONG' makes the write wait: {:?}",
+        strong.quorum
+    );
+    match run(
+        "SET STATEMENT myquorum_consistency='NOPE' FOR SELECT 1",
+        Consistency::Eventual,
+    )
+    .await
+    {
+        Err(EngineError::Sql { code, state, .. }) => {
+            assert_eq!((code, state.as_str()), (1231, "42000"))
+        }
+        other => panic!("expected 1231, got {other:?}"),
+    }
+
+    // Every replica stops applying; a write lands on the primary; the replicas resume a
+    // moment later. A CAUSAL read that arrives in between waits for a replica to apply it.
+    let mut roots = Vec::new();
+    for replica in cluster.replicas() {
+        let mut root = myquorum_sandbox::root_conn(replica).await.expect("root");
+        root.query_drop("STOP SLAVE SQL_THREAD")
+            .await
+            .expect("stop");
+        roots.push(root);
+    }
+    run("INSERT INTO pipe_t VALUES (2, 2)", Consistency::Eventual)
+        .await
+        .expect("EVENTUAL write");
+    let resume = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for mut root in roots {
+            root.query_drop("START SLAVE SQL_THREAD")
+                .await
+                .expect("start");
+            root.disconnect().await.expect("disconnect");
+        }
+    });
+    let causal = run("SELECT v FROM pipe_t WHERE id = 2", Consistency::Causal)
+        .await
+        .expect("CAUSAL read");
+    resume.await.expect("replicas resumed");
+    assert_eq!(causal.rows.len(), 1, "CAUSAL sees the write");
+    assert_ne!(
+        causal.executed_on,
+        cluster.primary().id,
+        "the CAUSAL read waited on a replica instead of falling back to the primary"
+    );
+    cluster.stop().await.expect("cluster stops");
+}

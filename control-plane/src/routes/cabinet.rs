@@ -86,7 +86,7 @@ pub fn predict(
     view: &ClusterView,
 ) -> Result<(CabinetWeights, Selection), ControlPlaneError> {
     let cluster = cp.context().cluster();
-    let snapshot = cluster.quorum.as_ref().map(|q| q.snapshot());
+    let snapshot = cluster.quorum().map(|q| q.snapshot());
     let scheme = match &snapshot {
         Some(s) => cabinet(s.nodes, s.failure_threshold),
         None => cabinet(1, 0),

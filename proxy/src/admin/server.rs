@@ -13,7 +13,7 @@ use tracing::{debug, info, instrument};
 
 use super::commands::{self, Statement, Variable};
 use super::show;
-use crate::context::ProxyContext as Shared;
+use crate::context::ProxyContext;
 use crate::error::{MysqlError, ProxyError, SessionError};
 use crate::frontend::commands::{command, name as command_name};
 use crate::frontend::handshake::{self, Login};
@@ -67,7 +67,7 @@ async fn connection(
     mut io: PacketIo,
     id: u32,
     peer: SocketAddr,
-    shared: Arc<Shared>,
+    shared: Arc<ProxyContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     match serve(&mut io, id, peer, &shared, &mut shutdown).await {
@@ -81,7 +81,7 @@ async fn serve(
     io: &mut PacketIo,
     id: u32,
     peer: SocketAddr,
-    shared: &Shared,
+    shared: &ProxyContext,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let login = handshake::authenticate(
@@ -153,7 +153,7 @@ async fn query(
     io: &mut PacketIo,
     seq: u8,
     framing: Framing,
-    shared: &Shared,
+    shared: &ProxyContext,
     who: Who<'_>,
     sql: &str,
 ) -> Result<(), SessionError> {
@@ -184,7 +184,7 @@ struct Who<'a> {
 }
 
 /// The one-row answer to a `SELECT` of connect-time variables.
-fn select(shared: &Shared, who: Who<'_>, items: &[(String, Variable)]) -> ResultSet {
+fn select(shared: &ProxyContext, who: Who<'_>, items: &[(String, Variable)]) -> ResultSet {
     let columns: Vec<(&str, Kind)> = items
         .iter()
         .map(|(label, var)| {
@@ -218,7 +218,7 @@ fn select(shared: &Shared, who: Who<'_>, items: &[(String, Variable)]) -> Result
 
 /// The version a server would report to `SELECT VERSION()`: the greeting's, without the
 /// `5.5.5-` prefix MariaDB puts there for old replication clients.
-fn version(shared: &Shared) -> String {
+fn version(shared: &ProxyContext) -> String {
     let v = &shared.server.version;
     let v = v.strip_prefix("5.5.5-").unwrap_or(v);
     format!("{v}{}", shared.config.version_suffix)

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 
 use crate::config::ProxyConfig;
-use crate::context::ProxyContext as Shared;
+use crate::context::ProxyContext;
 use crate::resultset::{Kind, ResultSet};
 
 /// How long `SHOW BACKENDS` waits for a TCP connect before calling a node `down`.
@@ -15,7 +15,7 @@ const REACHABLE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// `SHOW BACKENDS`: node, address, role, state (a TCP connect, all nodes checked at once),
 /// pooled (idle) and busy (held by sessions) connections.
-pub async fn backends(shared: &Shared) -> ResultSet {
+pub async fn backends(shared: &ProxyContext) -> ResultSet {
     let config = &shared.config;
     let checks: Vec<_> = config
         .nodes
@@ -60,7 +60,7 @@ async fn reachable(addr: String) -> bool {
 
 /// `SHOW SESSIONS`: one row per live client session of the MySQL port (admin connections
 /// are not sessions and are not listed).
-pub fn sessions(shared: &Shared) -> ResultSet {
+pub fn sessions(shared: &ProxyContext) -> ResultSet {
     let now = SystemTime::now();
     let mut rs = ResultSet::new(&[
         ("id", Kind::Unsigned),
@@ -89,7 +89,7 @@ pub fn sessions(shared: &Shared) -> ResultSet {
 /// `SHOW QUORUM`: one row per node (the primary first) with its Cabinet rank and weight,
 /// health and applied position, plus the threshold, the predicted quorum and the wait
 /// outcomes repeated on every row (one flat table reads best in the CLI).
-pub fn quorum(shared: &Shared) -> ResultSet {
+pub fn quorum(shared: &ProxyContext) -> ResultSet {
     let mut rs = ResultSet::new(&[
         ("node", Kind::Text),
         ("role", Kind::Text),
@@ -105,7 +105,7 @@ pub fn quorum(shared: &Shared) -> ResultSet {
         ("timed_out", Kind::Unsigned),
         ("trivially_met", Kind::Unsigned),
     ]);
-    let Some(tracker) = &shared.cluster.quorum else {
+    let Some(tracker) = shared.cluster.quorum() else {
         return rs;
     };
     let q = tracker.snapshot();
@@ -162,7 +162,7 @@ pub fn quorum(shared: &Shared) -> ResultSet {
 
 /// `SHOW METRICS`: the numbers `/metrics/prometheus` exports, as rows of (metric, labels,
 /// value): statements by route and level, latency and quorum-wait count / mean.
-pub fn metrics(shared: &Shared) -> ResultSet {
+pub fn metrics(shared: &ProxyContext) -> ResultSet {
     use crate::metrics::{RouteLabel, LEVELS};
     let mut rs = ResultSet::new(&[
         ("metric", Kind::Text),
@@ -216,7 +216,7 @@ pub fn metrics(shared: &Shared) -> ResultSet {
 }
 
 /// `SHOW PINS`: pins taken since start, by reason (DESIGN.md: every pin is counted).
-pub fn pins(shared: &Shared) -> ResultSet {
+pub fn pins(shared: &ProxyContext) -> ResultSet {
     let mut rs = ResultSet::new(&[("reason", Kind::Text), ("count", Kind::Unsigned)]);
     for (reason, count) in shared.registry.pin_counts() {
         rs.push(vec![Some(reason.to_owned()), Some(count.to_string())]);
@@ -226,7 +226,7 @@ pub fn pins(shared: &Shared) -> ResultSet {
 
 /// `SHOW POOL`: connections opened, checkouts served from the idle pool, connections
 /// discarded.
-pub fn pool(shared: &Shared) -> ResultSet {
+pub fn pool(shared: &ProxyContext) -> ResultSet {
     let stats = &shared.pool.stats;
     let mut rs = ResultSet::new(&[
         ("opened", Kind::Unsigned),

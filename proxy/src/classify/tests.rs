@@ -948,7 +948,7 @@ fn count(column: &str) -> Option<WarningsQuery> {
 }
 
 /// The warnings queries the proxy answers itself, and the column it names (the cases of the
-/// former `is_show_warnings` and `warning_count_column` of `frontend/routing.rs`).
+/// former `is_show_warnings` and `warning_count_column` of the COM_QUERY handler, `frontend/query.rs`).
 #[test]
 fn warnings_queries() {
     for (sql, want) in [

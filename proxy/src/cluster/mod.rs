@@ -63,9 +63,9 @@ pub struct ClusterHandle {
     /// 7: a failover candidate must hold it). In memory until the failover work persists it.
     highest_acknowledged: AtomicU64,
     /// Per-table write timestamps.
-    pub tables: TableTimestamps,
+    tables: TableTimestamps,
     /// The STRONG wait (None with no replicas).
-    pub quorum: Option<QuorumTracker>,
+    quorum: Option<QuorumTracker>,
     max_lag: u64,
 }
 
@@ -123,6 +123,17 @@ impl ClusterHandle {
         }
         tracing::info!(primary = %next.primary().id, epoch = next.epoch(), "topology changed");
         Ok(next)
+    }
+
+    /// The quorum tracker that runs the STRONG wait (None when the cluster has no replicas).
+    pub fn quorum(&self) -> Option<&QuorumTracker> {
+        self.quorum.as_ref()
+    }
+
+    /// Per-table write timestamps (bounded rings; see [`Self::timestamps`] for the view with
+    /// replica lags).
+    pub fn tables(&self) -> &TableTimestamps {
+        &self.tables
     }
 
     /// The node that takes writes now (a shortcut for one-off reads; a statement reads
@@ -523,6 +534,48 @@ mod tests {
             cluster.pick_replica(&cluster.topology()).is_none(),
             "no usable replica: read from the primary"
         );
+    }
+
+    #[test]
+    fn a_promotion_swaps_the_primary_and_refuses_stale_decisions() {
+        let cluster = ClusterHandle::new(&config(), None);
+        let first = cluster.topology();
+        assert_eq!(
+            (first.epoch(), first.primary().id.as_str()),
+            (1, "instance-1")
+        );
+        let next = cluster
+            .promote("instance-2", first.epoch())
+            .expect("a decision under the current epoch");
+        assert_eq!(
+            (next.epoch(), next.primary().id.as_str()),
+            (2, "instance-2")
+        );
+        assert_eq!(cluster.primary().id, "instance-2");
+        assert!(
+            cluster.begin_read("instance-2").is_none(),
+            "not a replica any more"
+        );
+        for _ in 0..10 {
+            let read = cluster.pick_replica(&next).map(|n| n.id.as_str());
+            assert!(
+                matches!(read, Some("instance-1" | "instance-3")),
+                "{read:?}"
+            );
+        }
+        assert_eq!(
+            cluster.promote("instance-3", first.epoch()),
+            Err(TopologyError::StaleEpoch {
+                seen: 1,
+                current: 2
+            }),
+            "a decision made under epoch 1 is refused at epoch 2"
+        );
+        assert_eq!(
+            cluster.promote("instance-9", 2),
+            Err(TopologyError::UnknownNode("instance-9".to_owned()))
+        );
+        assert_eq!(cluster.topology().epoch(), 2);
     }
 
     #[test]

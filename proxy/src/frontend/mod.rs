@@ -6,6 +6,6 @@ pub mod handshake;
 pub mod history;
 pub mod kill;
 pub mod prepared;
-pub mod routing;
+pub mod query;
 pub mod session;
 pub mod statements;

@@ -5,7 +5,7 @@
 use mysql_common::constants::Command;
 use std::sync::Arc;
 
-use super::routing::Routed;
+use super::query::Routed;
 use super::session::Session;
 use super::statements::NewStatement;
 use crate::error::{MysqlError, SessionError};

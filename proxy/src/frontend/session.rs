@@ -2,7 +2,7 @@
 //! quits, the socket fails, another client kills it, or the proxy shuts down.
 //!
 //! A session holds at most one backend connection per node: the primary's from login, a
-//! replica's from the first statement routed there ([`super::routing`]); all go back to the
+//! replica's from the first statement routed there ([`super::query`]); all go back to the
 //! pool (reset) when the session ends. If a connection is lost, the next command for that
 //! node opens a new one and the session's settings, database and prepared statements follow
 //! it (see [`super::history`] and [`super::statements`]).
@@ -18,7 +18,7 @@ use super::history::{History, Setting};
 use super::statements::StatementMap;
 use crate::backend::{BackendConn, BackendKey};
 use crate::classify::{Consistency, PinReason};
-use crate::context::ProxyContext as Shared;
+use crate::context::ProxyContext;
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
@@ -33,7 +33,7 @@ pub struct Session {
     /// This session's row in the registry (removed on drop).
     pub(super) registration: Registration,
     pub(super) hello: ClientHello,
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<ProxyContext>,
     /// Backend connections held, at most one per node.
     pub(super) conns: Vec<BackendConn>,
     /// Node of the previous statement (the sticky rule, read-only transactions).
@@ -68,7 +68,7 @@ pub async fn run(
     io: PacketIo,
     connection_id: u32,
     peer: std::net::SocketAddr,
-    shared: Arc<Shared>,
+    shared: Arc<ProxyContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut io = io;

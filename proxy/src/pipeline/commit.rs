@@ -43,7 +43,7 @@ pub async fn logging(
             .record_write(gtid.seq, &done.stmt.tables, done.database);
     }
     let quorum = if done.wait_for_quorum {
-        let outcome = match (done.gtid, &ctx.cluster.quorum) {
+        let outcome = match (done.gtid, ctx.cluster.quorum()) {
             (Some(gtid), Some(tracker)) => tracker.wait_for(gtid).await,
             (None, Some(tracker)) => tracker.record_trivial(),
             _ => QuorumOutcome::trivial(),

@@ -1,5 +1,8 @@
-//! COM_QUERY: classification, the consistency level of the statement, the routing decision,
-//! the STRONG quorum wait and the CAUSAL replica check (DESIGN.md sections 3-5).
+//! The COM_QUERY handler: what the proxy answers itself (`SET`/`SELECT
+//! @@myquorum_consistency`, KILL, the warnings queries after its own warning), and for
+//! everything else the session's side of the statement pipeline ([`crate::pipeline`]): its
+//! state for the plan, its bookkeeping after the answer (pins, settings sent to its other
+//! connections), the held OK of a STRONG write (DESIGN.md sections 3-5).
 
 use mysql_common::constants::StatusFlags;
 use std::sync::Arc;
