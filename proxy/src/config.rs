@@ -84,6 +84,19 @@ impl PoolConfig {
     }
 }
 
+/// Whose writes a CAUSAL read must see.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CausalScope {
+    /// Every write this proxy acknowledged before the read arrived, from any session: what a
+    /// client that writes on one connection and reads on another (pools, CLIs) expects.
+    #[default]
+    Proxy,
+    /// Only the session's own writes (cheaper under write-heavy load: a read waits only for
+    /// its session's last write).
+    Session,
+}
+
 /// Everything [`crate::serve`] needs to run the MySQL front door.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -97,24 +110,28 @@ pub struct ProxyConfig {
     pub admin_users: Vec<UserConfig>,
     /// Id of the node that takes writes at start-up (the topology may change it later).
     pub primary: String,
-    /// Suffix appended to the backend's version string in the greeting, so a client can tell
-    /// it is talking to the proxy (`SELECT VERSION()` still returns the server's own).
+    /// Suffix appended to the backend's version string in the greeting (empty by default: the
+    /// greeting carries the server's version unchanged, as version-parsing drivers expect).
     pub version_suffix: String,
     /// Largest client packet accepted (bytes); MariaDB's own limit is max_allowed_packet.
     pub max_packet_size: usize,
     /// Backend pool settings.
     pub pool: PoolConfig,
     /// Consistency of a MySQL-port session that chose none (`SET myquorum_consistency`
-    /// changes it per session).
+    /// changes it per session). CAUSAL by default: every client sees its own and everyone's
+    /// acknowledged writes, as on the server.
     pub default_consistency: Consistency,
+    /// Whose writes CAUSAL reads wait for: every write the proxy acknowledged (`proxy`, the
+    /// default) or the session's own (`session`).
+    pub causal_scope: CausalScope,
     /// Control account for replica position watchers (needs only to log in).
     pub control_user: String,
     /// Its password.
     pub control_password: String,
     /// The STRONG wait.
     pub quorum: QuorumConfig,
-    /// How long a CAUSAL read waits on a replica for the session's last write before it runs
-    /// on the primary instead (milliseconds).
+    /// How long a CAUSAL read waits on a replica for the write it must see before it runs on
+    /// the primary instead (milliseconds).
     pub causal_wait_ms: u64,
     /// EVENTUAL reads skip replicas known to be more than this many writes behind.
     pub max_replica_lag: u64,
@@ -139,10 +156,11 @@ impl Default for ProxyConfig {
                 password: "admin".to_owned(),
             }],
             primary: "instance-1".to_owned(),
-            version_suffix: "-myquorum".to_owned(),
+            version_suffix: String::new(),
             max_packet_size: 1 << 30,
             pool: PoolConfig::default(),
-            default_consistency: Consistency::Eventual,
+            default_consistency: Consistency::Causal,
+            causal_scope: CausalScope::Proxy,
             control_user: "myquorum".to_owned(),
             control_password: "myquorum".to_owned(),
             quorum: QuorumConfig::default(),

@@ -148,15 +148,16 @@ impl Engine {
             engine: self,
             conns: Vec::new(),
         };
-        let wanted = request
-            .after_timestamp
-            .unwrap_or_else(|| ctx.cluster.newest_seq());
-        let plan = Plan {
-            causal: (wanted > 0).then_some(Gtid {
+        let causal = match request.after_timestamp {
+            Some(seq) => Some(Gtid {
                 domain: ctx.config.gtid_domain,
                 server_id: 0,
-                seq: wanted,
+                seq,
             }),
+            None => ctx.cluster.newest_gtid(),
+        };
+        let plan = Plan {
+            causal,
             ..Plan::default()
         };
         let node = pipeline::upstream_peer(&mut up, &topology, &stmt, level, plan).await;

@@ -67,7 +67,11 @@ pub struct Summary {
     /// Input: keep the final OK packet instead of sending it (a STRONG write answers only
     /// once its quorum wait is over).
     pub hold_final_ok: bool,
-    /// Output with `hold_final_ok`: the final OK, framed, not yet sent.
+    /// Input: keep the final OK packet when the answer produced a GTID (the proxy records the
+    /// write before the client can learn it committed, so a read that arrives after the OK,
+    /// on any connection, finds it in the proxy's newest position).
+    pub hold_gtid_ok: bool,
+    /// Output with `hold_final_ok` or `hold_gtid_ok`: the final OK, framed, not yet sent.
     pub held_ok: Option<Vec<u8>>,
 }
 
@@ -346,7 +350,8 @@ fn finish_ok<B, C>(
         }
         None => (None, State::Done),
     };
-    let hold = summary.hold_final_ok && next == State::Done && frame[4] == 0x00;
+    let wanted = summary.hold_final_ok || (summary.hold_gtid_ok && summary.last_gtid.is_some());
+    let hold = wanted && next == State::Done && frame[4] == 0x00;
     if hold {
         let mut held = bytes::BytesMut::new();
         match payload {

@@ -24,13 +24,14 @@ use std::time::{Duration, Instant};
 pub use topology::{Topology, TopologyError};
 
 use crate::config::{BackendNode, ProxyConfig};
+use crate::gtid::Gtid;
 use crate::quorum::QuorumTracker;
 use crate::timestamps::TableTimestamps;
 
-/// How long the cached copy of the quorum tracker's replica view serves reads before it is
-/// read again: one lock and one small allocation per period instead of per read. Staleness
-/// this short does not matter next to the watchers' own refresh (seconds when no STRONG write
-/// is pending).
+/// How long the cached copy of the quorum tracker's replica view serves EVENTUAL reads before
+/// it is read again (the tracker publishes it in atomics: a re-read is a few loads, no lock). A
+/// CAUSAL read that finds no caught-up replica in the copy re-reads it at once. The watchers
+/// follow every commit the proxy sees, so the positions are one replica round trip old.
 const VIEW_REFRESH: Duration = Duration::from_millis(10);
 
 /// [`VIEW_REFRESH`] in nanoseconds.
@@ -67,6 +68,8 @@ pub struct ClusterHandle {
     /// The STRONG wait (None with no replicas).
     quorum: Option<QuorumTracker>,
     max_lag: u64,
+    /// The one GTID domain.
+    domain: u32,
 }
 
 impl ClusterHandle {
@@ -92,6 +95,7 @@ impl ClusterHandle {
             tables: TableTimestamps::default(),
             quorum,
             max_lag: config.max_replica_lag,
+            domain: config.gtid_domain,
         };
         cluster.refresh_view(0, true);
         cluster
@@ -159,7 +163,11 @@ impl ClusterHandle {
 
     /// Notes a committed write's sequence number.
     pub fn saw_commit(&self, seq: u64) {
-        self.newest_seq.fetch_max(seq, Ordering::Relaxed);
+        if self.newest_seq.fetch_max(seq, Ordering::Relaxed) < seq {
+            if let Some(tracker) = &self.quorum {
+                tracker.note_commit(seq);
+            }
+        }
     }
 
     /// Records a committed write: its sequence number, and its timestamp for every table it
@@ -183,6 +191,18 @@ impl ClusterHandle {
     /// The highest STRONG-acknowledged sequence number since start (0: none yet).
     pub fn highest_acknowledged(&self) -> u64 {
         self.highest_acknowledged.load(Ordering::Relaxed)
+    }
+
+    /// The newest write seen committed through this proxy, as a GTID of the configured
+    /// domain (None before the first): what a CAUSAL read in the proxy-wide scope must see.
+    /// `MASTER_GTID_WAIT` compares only the domain and sequence number, so the server id is 0.
+    pub fn newest_gtid(&self) -> Option<Gtid> {
+        let seq = self.newest_seq();
+        (seq > 0).then_some(Gtid {
+            domain: self.domain,
+            server_id: 0,
+            seq,
+        })
     }
 
     /// The newest sequence number seen committed.
@@ -415,8 +435,9 @@ impl ClusterHandle {
                 return;
             }
         }
-        let slots = self.watched.iter().map(|i| &self.slots[*i]);
-        for (slot, (healthy, applied)) in slots.zip(tracker.read_view()) {
+        for (k, i) in self.watched.iter().enumerate() {
+            let slot = &self.slots[*i];
+            let (healthy, applied) = tracker.replica_view(k);
             slot.unhealthy.store(!healthy, Ordering::Relaxed);
             let applied = applied.map_or(0, |a| a.saturating_add(1));
             slot.applied.store(applied, Ordering::Relaxed);

@@ -14,7 +14,7 @@ use super::session::Session;
 use crate::backend::conn::COM_QUERY;
 use crate::classify::{Classified, Consistency, Kind, PinReason, WarningsQuery};
 use crate::cluster::Topology;
-use crate::config::BackendNode;
+use crate::config::{BackendNode, CausalScope};
 use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
 use crate::pipeline::{self, Committed, Plan, Request};
@@ -114,8 +114,10 @@ impl Session {
             setting,
             started,
         } = statement;
+        let strong_write = level == Consistency::Strong && topology.is_primary(node);
         let summary = Summary {
-            hold_final_ok: level == Consistency::Strong && topology.is_primary(node),
+            hold_final_ok: strong_write,
+            hold_gtid_ok: true,
             ..Summary::default()
         };
         let Some(mut done) = self
@@ -153,16 +155,15 @@ impl Session {
             node,
             gtid: done.last_gtid,
             database: database.as_deref(),
-            wait_for_quorum: held.is_some(),
+            wait_for_quorum: strong_write && held.is_some(),
             started,
         };
         let quorum = pipeline::logging(&self.shared, topology, committed).await;
         drop(database);
-        if let Some(held) = held {
-            let outcome = quorum.unwrap_or_else(QuorumOutcome::trivial);
-            self.answer_strong_write(held, &outcome).await?;
+        match held {
+            Some(held) => self.send_held_ok(held, quorum.as_ref()).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// [`Self::relay_on`] for a statement routed to `node` (COM_QUERY, COM_STMT_EXECUTE),
@@ -206,10 +207,14 @@ impl Session {
             .as_deref()
             .or(self.previous.as_deref())
             .and_then(|id| topology.node(id));
+        let causal = match self.shared.config.causal_scope {
+            CausalScope::Proxy => self.shared.cluster.newest_gtid(),
+            CausalScope::Session => self.last_gtid,
+        };
         let plan = Plan {
             state,
             sticky,
-            causal: self.last_gtid,
+            causal,
         };
         pipeline::upstream_peer(self, topology, stmt, level, plan).await
     }
@@ -256,14 +261,15 @@ impl Session {
         }
     }
 
-    /// Sends a STRONG write's held OK once its quorum wait is over; on a timeout the write
-    /// stays committed and the OK carries one more warning, shown by the next SHOW WARNINGS.
-    async fn answer_strong_write(
+    /// Sends a write's held OK once the commit phase recorded it (and for a STRONG write, once
+    /// its quorum wait is over: on a timeout the write stays committed and the OK carries one
+    /// more warning, shown by the next SHOW WARNINGS).
+    async fn send_held_ok(
         &mut self,
         mut held: Vec<u8>,
-        outcome: &QuorumOutcome,
+        quorum: Option<&QuorumOutcome>,
     ) -> Result<(), SessionError> {
-        if !outcome.achieved {
+        if let Some(outcome) = quorum.filter(|q| !q.achieved) {
             crate::ok_packet::bump_warnings(&mut held, 1);
             self.proxy_warning = Some(format!(
                 "myquorum: STRONG write committed on the primary but the Cabinet quorum was not reached within {} ms (replicas caught up: {})",

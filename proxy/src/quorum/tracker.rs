@@ -2,6 +2,7 @@
 //! applied positions; `wait_for` registers a write and sleeps until the watchers have seen a
 //! quorum apply it, or its timeout passes.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -105,6 +106,49 @@ pub(super) struct Shared {
     state: Mutex<State>,
     /// One per replica: wakes its idle watcher when a write is registered.
     pub wake: Vec<Notify>,
+    /// One per replica: what its watcher last saw, published lock-free for routing.
+    pub published: Vec<Published>,
+    /// The newest sequence number the proxy saw committed: idle watchers follow it, so the
+    /// replicas' known positions stay current for CAUSAL reads, not only for STRONG waits.
+    pub newest: AtomicU64,
+}
+
+/// A replica's health and applied position as its watcher last saw them, in atomics that
+/// every read may load without the tracker's lock.
+#[derive(Debug, Default)]
+pub(super) struct Published {
+    /// Its watcher lost it.
+    unhealthy: AtomicBool,
+    /// Applied sequence number plus one (0: not known yet).
+    applied: AtomicU64,
+}
+
+impl Published {
+    /// Records what the watcher saw.
+    pub fn store(&self, healthy: bool, applied: Option<u64>) {
+        self.unhealthy.store(!healthy, Ordering::Relaxed);
+        if let Some(a) = applied {
+            self.applied.store(a.saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Marks the replica lost (its position stays as last known).
+    pub fn lost(&self) {
+        self.unhealthy.store(true, Ordering::Relaxed);
+    }
+
+    /// The applied sequence number, if known.
+    pub fn load_applied(&self) -> Option<u64> {
+        self.applied.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    fn load(&self) -> (bool, Option<u64>) {
+        let applied = self.applied.load(Ordering::Relaxed);
+        (
+            !self.unhealthy.load(Ordering::Relaxed),
+            applied.checked_sub(1),
+        )
+    }
 }
 
 impl Shared {
@@ -143,6 +187,12 @@ impl QuorumTracker {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(cabinet(nodes, t), config.domain, ids)),
             wake: config.replicas.iter().map(|_| Notify::new()).collect(),
+            published: config
+                .replicas
+                .iter()
+                .map(|_| Published::default())
+                .collect(),
+            newest: AtomicU64::new(0),
         });
         let (stop, _) = watch::channel(false);
         let settings = WatchSettings {
@@ -228,15 +278,36 @@ impl QuorumTracker {
         status::build(&self.shared.state(), self.timeout)
     }
 
-    /// Each replica's health and applied sequence number, in configuration order: the cheap
-    /// view read routing needs on every EVENTUAL read (no allocation beyond the vector).
+    /// Each replica's health and applied sequence number, in configuration order (one
+    /// allocation, no lock).
     pub fn read_view(&self) -> Vec<(bool, Option<u64>)> {
-        self.shared
-            .state()
-            .replicas
-            .iter()
-            .map(|r| (r.facts.healthy, r.applied))
+        (0..self.shared.published.len())
+            .map(|i| self.replica_view(i))
             .collect()
+    }
+
+    /// Replica `index`'s health and applied sequence number as its watcher last saw them: the
+    /// view routing reads on every read, lock-free and without allocating. An unknown index
+    /// reads as unhealthy.
+    pub fn replica_view(&self, index: usize) -> (bool, Option<u64>) {
+        self.shared
+            .published
+            .get(index)
+            .map_or((false, None), Published::load)
+    }
+
+    /// Tells the watchers the proxy saw `seq` committed: each idle watcher whose replica is
+    /// not known to hold it wakes and waits for it (`MASTER_GTID_WAIT`), so CAUSAL reads find
+    /// caught-up replicas without a round trip of their own. Cheap when nothing is new.
+    pub fn note_commit(&self, seq: u64) {
+        if self.shared.newest.fetch_max(seq, Ordering::Relaxed) >= seq {
+            return;
+        }
+        for (i, wake) in self.shared.wake.iter().enumerate() {
+            if self.replica_view(i).1.is_none_or(|a| a < seq) {
+                wake.notify_one();
+            }
+        }
     }
 
     /// Stops the watchers and closes their connections (bounded by a short grace period);

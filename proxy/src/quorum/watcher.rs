@@ -96,7 +96,10 @@ pub(super) async fn run(
                 }
             },
         };
-        let target = shared.state().next_target(index);
+        let target = shared
+            .state()
+            .next_target(index)
+            .or_else(|| newest_target(&shared, index, settings.domain));
         let query = match target {
             Some(gtid) => format!(
                 "SELECT MASTER_GTID_WAIT('{gtid}', {:.3}), @@gtid_slave_pos",
@@ -116,6 +119,7 @@ pub(super) async fn run(
                 backoff = BACKOFF_MIN;
                 let seq = domain_seq(&pos, settings.domain);
                 shared.state().observe(index, seq, Instant::now());
+                shared.published[index].store(true, seq);
             }
             Err(e) => {
                 // A connection that failed mid-query is in an unknown state: drop it.
@@ -128,6 +132,19 @@ pub(super) async fn run(
         let _ = c.disconnect().await;
     }
     tracing::debug!(replica = %node, "quorum watcher stopped");
+}
+
+/// With no STRONG write pending for it: the newest write the proxy saw committed, when the
+/// replica is not known to hold it yet (CAUSAL reads look for caught-up replicas). Only the
+/// domain and sequence number of a GTID matter to `MASTER_GTID_WAIT`.
+fn newest_target(shared: &Shared, index: usize, domain: u32) -> Option<Gtid> {
+    let newest = shared.newest.load(std::sync::atomic::Ordering::Relaxed);
+    let applied = shared.published.get(index)?.load_applied();
+    (newest > 0 && applied.is_none_or(|a| a < newest)).then_some(Gtid {
+        domain,
+        server_id: 0,
+        seq: newest,
+    })
 }
 
 /// Opens the control connection, bounded by [`CONNECT_TIMEOUT`].
@@ -185,6 +202,9 @@ async fn fail(
         state.mark_unhealthy(index);
         was
     };
+    if let Some(published) = shared.published.get(index) {
+        published.lost();
+    }
     if was_healthy {
         tracing::warn!(%error, "quorum watcher lost its replica; retrying with backoff");
     } else {
