@@ -94,6 +94,7 @@ impl From<BackendError> for EngineError {
                 message,
             },
             BackendError::ConnectTimeout { .. } => EngineError::Timeout(e.to_string()),
+            BackendError::NoAppUser => EngineError::NoUser,
             other => EngineError::Unavailable(other.to_string()),
         }
     }
@@ -217,16 +218,17 @@ impl Engine {
     }
 
     async fn connect(&self, node_id: &str) -> Result<BackendConn, BackendError> {
-        let user =
-            self.shared.config.users.first().ok_or_else(|| {
-                BackendError::Protocol("no application user configured".to_owned())
-            })?;
-        let node = self
+        let user = self
             .shared
-            .cluster
-            .node(node_id)
-            .cloned()
-            .ok_or_else(|| BackendError::Protocol(format!("unknown node {node_id}")))?;
+            .config
+            .users
+            .first()
+            .ok_or(BackendError::NoAppUser)?;
+        let node = self.shared.cluster.node(node_id).cloned().ok_or_else(|| {
+            BackendError::UnknownNode {
+                node: node_id.to_owned(),
+            }
+        })?;
         let flags = CapabilityFlags::CLIENT_PROTOCOL_41
             | CapabilityFlags::CLIENT_LONG_FLAG
             | CapabilityFlags::CLIENT_TRANSACTIONS

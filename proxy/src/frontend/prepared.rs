@@ -236,9 +236,5 @@ fn unknown_statement(packet: &Packet) -> MysqlError {
         0x1C => "mysqld_stmt_fetch",
         _ => "mysqld_stmt_execute",
     };
-    MysqlError {
-        code: 1243,
-        state: "HY000",
-        message: format!("Unknown prepared statement handler ({id}) given to {command}"),
-    }
+    MysqlError::unknown_statement(id, command)
 }

@@ -59,7 +59,11 @@ impl Session {
         if let Some(set_statement) = &stmt.set_statement {
             match &set_statement.value {
                 Ok(v) => level = v.unwrap_or(self.shared.config.default_consistency),
-                Err(e) => return self.send_err(packet.next_seq(), &bad_value(e)).await,
+                Err(e) => {
+                    return self
+                        .send_err(packet.next_seq(), &MysqlError::bad_consistency(e))
+                        .await
+                }
             }
             text = Cow::Owned(set_statement.rewritten.clone());
         }
@@ -335,7 +339,11 @@ impl Session {
     ) -> Result<(), SessionError> {
         let level = match value {
             Ok(v) => v.unwrap_or(self.shared.config.default_consistency),
-            Err(e) => return self.send_err(packet.next_seq(), &bad_value(e)).await,
+            Err(e) => {
+                return self
+                    .send_err(packet.next_seq(), &MysqlError::bad_consistency(e))
+                    .await
+            }
         };
         let Some(rest) = remainder else {
             self.consistency = level;
@@ -432,15 +440,6 @@ impl Session {
         let framing = Framing::new(self.hello.capabilities, self.hello.mariadb_capabilities);
         resultset::queue(&mut self.io, seq, framing, rs);
         self.io.flush().await.map_err(SessionError::ClientGone)
-    }
-}
-
-/// 1231 (42000) for a bad `myquorum_consistency` value.
-fn bad_value(e: &crate::classify::SetConsistencyError) -> MysqlError {
-    MysqlError {
-        code: 1231,
-        state: "42000",
-        message: e.to_string(),
     }
 }
 
