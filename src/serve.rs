@@ -1,17 +1,17 @@
 //! `myquorum serve`: the proxy in front of existing servers from the config file, and
-//! [`run_listeners`], which both `serve` and `up` use to run the MySQL and admin ports.
+//! [`run_listeners`], which both `serve` and `up` use to run the MySQL, admin and HTTP ports.
 
 use anyhow::Context;
 use myquorum_proxy::Proxy;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::settings::Settings;
+use crate::settings::{Mode, Settings};
 
-/// Runs the proxy until Ctrl-C / SIGTERM.
+/// Runs the proxy until Ctrl-C / SIGTERM. Every section is validated before anything binds.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    settings.validate_listen()?;
-    settings.proxy.validate()?;
+    settings.validate(Mode::Serve)?;
     let listeners = Listeners::bind(&settings).await?;
     run_listeners(&settings, listeners, crate::shutdown::on_signal()).await
 }
@@ -25,7 +25,7 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the MySQL and admin ports of `settings`.
+    /// Binds the MySQL, admin and control-plane ports of `settings`.
     pub async fn bind(settings: &Settings) -> anyhow::Result<Self> {
         let mysql = TcpListener::bind(&settings.listen.mysql)
             .await
@@ -49,7 +49,12 @@ impl Listeners {
     }
 }
 
-/// Starts the proxy and serves its MySQL and admin ports until `stop` is cancelled.
+/// What one of the three servers returned, named for the error message.
+type Served = (&'static str, anyhow::Result<()>);
+
+/// Starts the proxy and serves its MySQL, admin and HTTP ports until `stop` is cancelled or
+/// one of them ends on its own (a failed control plane must not leave MySQL served without
+/// its API): then all stop, and the first failure is returned.
 pub async fn run_listeners(
     settings: &Settings,
     listeners: Listeners,
@@ -62,33 +67,124 @@ pub async fn run_listeners(
         http = %settings.control_plane.listen,
         "listening"
     );
-    let admin = {
+    let mut servers: JoinSet<Served> = JoinSet::new();
+    {
         let proxy = proxy.clone();
         let stop = stop.clone();
-        tokio::spawn(async move {
-            myquorum_proxy::admin::serve_admin(&proxy, listeners.admin, stop.cancelled_owned())
-                .await
-        })
-    };
-    let http = {
+        servers.spawn(async move {
+            let served =
+                myquorum_proxy::admin::serve_admin(&proxy, listeners.admin, stop.cancelled_owned())
+                    .await;
+            ("admin port", served.map_err(anyhow::Error::from))
+        });
+    }
+    {
         let state = myquorum_control_plane::ControlPlane::new(
             proxy.clone(),
             settings.control_plane.clone(),
         );
-        tokio::spawn(myquorum_control_plane::serve(
-            listeners.http,
-            state,
-            stop.clone().cancelled_owned(),
-        ))
+        let stop = stop.clone();
+        servers.spawn(async move {
+            let served =
+                myquorum_control_plane::serve(listeners.http, state, stop.cancelled_owned()).await;
+            ("control plane", served.map_err(anyhow::Error::from))
+        });
+    }
+    {
+        let stop = stop.clone();
+        servers.spawn(async move {
+            let served = proxy
+                .serve_mysql(listeners.mysql, stop.cancelled_owned())
+                .await;
+            ("MySQL port", served.map_err(anyhow::Error::from))
+        });
+    }
+    supervise(servers, stop).await
+}
+
+/// Waits for the first server to end; if that happened before `stop` was cancelled, it is a
+/// failure (an `Ok` too: no server ends on its own). Then stops and awaits the others.
+async fn supervise(mut servers: JoinSet<Served>, stop: CancellationToken) -> anyhow::Result<()> {
+    let mut first_error = None;
+    let mut keep = |name: &str, result: anyhow::Result<()>| {
+        if let Err(e) = result {
+            tracing::error!(server = name, error = %format!("{e:#}"), "stopped with an error");
+            first_error.get_or_insert(e.context(format!("{name} failed")));
+        }
     };
-    let mysql = proxy
-        .serve_mysql(listeners.mysql, stop.clone().cancelled_owned())
-        .await;
-    stop.cancel();
-    let admin = admin.await.context("admin port task")?;
-    let http = http.await.context("control plane task")?;
-    mysql?;
-    admin?;
-    http?;
-    Ok(())
+    if let Some(ended) = servers.join_next().await {
+        let (name, result) = ended.context("a server task panicked")?;
+        if !stop.is_cancelled() {
+            let result = result.and_then(|()| Err(anyhow::anyhow!("ended before shutdown")));
+            tracing::error!(server = name, "stopped on its own: stopping everything");
+            stop.cancel();
+            keep(name, result);
+        } else {
+            keep(name, result);
+        }
+    }
+    while let Some(ended) = servers.join_next().await {
+        let (name, result) = ended.context("a server task panicked")?;
+        keep(name, result);
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A server that fails while the others run stops all of them promptly, and its error
+    /// (not a later one) is what `run_listeners` returns.
+    #[tokio::test]
+    async fn an_early_failure_stops_every_server_with_its_error() {
+        let stop = CancellationToken::new();
+        let mut servers: JoinSet<Served> = JoinSet::new();
+        for name in ["MySQL port", "admin port"] {
+            let stop = stop.clone();
+            servers.spawn(async move {
+                stop.cancelled().await;
+                (name, Ok(()))
+            });
+        }
+        servers.spawn(async { ("control plane", Err(anyhow::anyhow!("token missing"))) });
+        let result = tokio::time::timeout(Duration::from_secs(5), supervise(servers, stop))
+            .await
+            .expect("stops promptly");
+        let err = format!("{:#}", result.expect_err("the failure is returned"));
+        assert!(err.contains("control plane failed"), "{err}");
+        assert!(err.contains("token missing"), "{err}");
+    }
+
+    /// A server that returns Ok before shutdown is a failure too: nothing ends on its own.
+    #[tokio::test]
+    async fn an_early_clean_exit_is_reported() {
+        let stop = CancellationToken::new();
+        let mut servers: JoinSet<Served> = JoinSet::new();
+        let waiter = stop.clone();
+        servers.spawn(async move {
+            waiter.cancelled().await;
+            ("MySQL port", Ok(()))
+        });
+        servers.spawn(async { ("admin port", Ok(())) });
+        let err = supervise(servers, stop).await.expect_err("reported");
+        assert!(format!("{err:#}").contains("admin port"), "{err:#}");
+    }
+
+    /// After the shutdown signal, servers that end cleanly are a clean stop.
+    #[tokio::test]
+    async fn a_signalled_stop_is_ok() {
+        let stop = CancellationToken::new();
+        let mut servers: JoinSet<Served> = JoinSet::new();
+        for name in ["MySQL port", "admin port", "control plane"] {
+            let stop = stop.clone();
+            servers.spawn(async move {
+                stop.cancelled().await;
+                (name, Ok(()))
+            });
+        }
+        stop.cancel();
+        supervise(servers, stop).await.expect("clean stop");
+    }
 }

@@ -4,10 +4,12 @@
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use myquorum_control_plane::ControlPlaneConfig;
-use myquorum_proxy::ProxyConfig;
-use myquorum_sandbox::SandboxConfig;
+use myquorum_control_plane::{ControlPlaneConfig, ControlPlaneError};
+use myquorum_proxy::error::ConfigError;
+use myquorum_proxy::{BackendNode, ProxyConfig, UserConfig};
+use myquorum_sandbox::{SandboxConfig, SandboxError};
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::path::Path;
 
 /// Where the proxy listens.
@@ -53,7 +55,17 @@ pub enum SettingsError {
     Load(#[from] Box<figment::Error>),
     /// A value failed validation.
     #[error(transparent)]
-    Invalid(#[from] myquorum_proxy::error::ConfigError),
+    Invalid(#[from] ConfigError),
+}
+
+/// Which command the settings are checked for: `serve` needs a complete `[proxy]` section;
+/// `up` fills the proxy's nodes and application user from `[sandbox]`, which must be valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `myquorum serve`: the proxy in front of the servers the config lists.
+    Serve,
+    /// `myquorum up`: the proxy in front of the local sandbox.
+    Up,
 }
 
 impl Settings {
@@ -75,19 +87,119 @@ impl Settings {
             .map_err(|e| SettingsError::Load(Box::new(e)))
     }
 
-    /// Checks the listen address (the proxy validates its own section when it starts).
+    /// Checks every section for `mode` before anything binds or starts, so a bad value is
+    /// refused with its key instead of surfacing after the MySQL port (or four MariaDB
+    /// servers) are already up: listen addresses, the control plane (a token when the API is
+    /// reachable beyond loopback), the proxy (for `up`, as it will be wired to the sandbox),
+    /// the sandbox and its paths, and ports that two listeners would both claim.
+    pub fn validate(&self, mode: Mode) -> Result<(), SettingsError> {
+        self.validate_listen()?;
+        self.control_plane.validate().map_err(control_plane_key)?;
+        match mode {
+            Mode::Serve => self.proxy.validate()?,
+            Mode::Up => {
+                self.sandbox.validate().map_err(sandbox_key)?;
+                self.check_sandbox_paths()?;
+                let mut preview = self.clone();
+                preview.wire_to_sandbox(self.sandbox_nodes(), "instance-1".to_owned());
+                preview.proxy.validate()?;
+            }
+        }
+        self.check_port_clashes(mode)?;
+        Ok(())
+    }
+
+    /// Checks the listen addresses.
     pub fn validate_listen(&self) -> Result<(), SettingsError> {
         for (key, value) in [
             ("listen.mysql", &self.listen.mysql),
             ("listen.admin", &self.listen.admin),
         ] {
-            if value.parse::<std::net::SocketAddr>().is_err() {
-                return Err(myquorum_proxy::error::ConfigError::invalid(
-                    key,
-                    format!("{value:?} is not an ip:port address"),
-                )
-                .into());
+            parse_addr(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// Points the proxy at the sandbox's `nodes` and `primary`, its control user, database
+    /// and application user (added unless `[proxy].users` already has it): what `up` runs.
+    pub fn wire_to_sandbox(&mut self, nodes: Vec<BackendNode>, primary: String) {
+        let sandbox = &self.sandbox;
+        let proxy = &mut self.proxy;
+        proxy.nodes = nodes;
+        proxy.primary = primary;
+        proxy.control_user = sandbox.control_user.clone();
+        proxy.control_password = sandbox.control_password.clone();
+        proxy.engine_database = Some(sandbox.app_database.clone());
+        if !proxy.users.iter().any(|u| u.name == sandbox.app_user) {
+            proxy.users.push(UserConfig {
+                name: sandbox.app_user.clone(),
+                password: sandbox.app_password.clone(),
+            });
+        }
+    }
+
+    /// The nodes the sandbox will run, as the proxy will see them.
+    fn sandbox_nodes(&self) -> Vec<BackendNode> {
+        (1..=self.sandbox.nodes)
+            .map(|k| BackendNode {
+                id: format!("instance-{k}"),
+                addr: format!("127.0.0.1:{}", self.sandbox.port_of(k)),
+            })
+            .collect()
+    }
+
+    /// A `work_dir` that exists must be a directory; an explicit `mariadbd` must be a file.
+    fn check_sandbox_paths(&self) -> Result<(), ConfigError> {
+        let dir = &self.sandbox.work_dir;
+        if dir.exists() && !dir.is_dir() {
+            return Err(ConfigError::invalid(
+                "sandbox.work_dir",
+                format!("{} exists and is not a directory", dir.display()),
+            ));
+        }
+        if let Some(bin) = &self.sandbox.mariadbd {
+            if !bin.is_file() {
+                return Err(ConfigError::invalid(
+                    "sandbox.mariadbd",
+                    format!("{} is not a file", bin.display()),
+                ));
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses two listeners (or, for `up`, a listener and a sandbox server) on one port of
+    /// one address: the second bind would fail only after the first service started.
+    fn check_port_clashes(&self, mode: Mode) -> Result<(), ConfigError> {
+        let mut taken: Vec<(String, SocketAddr)> = Vec::new();
+        if mode == Mode::Up {
+            for node in self.sandbox_nodes() {
+                let addr = parse_addr("sandbox.base_port", &node.addr)?;
+                taken.push((format!("sandbox.base_port ({})", node.id), addr));
+            }
+        }
+        let mut listeners = vec![
+            ("listen.mysql".to_owned(), self.listen.mysql.as_str()),
+            ("listen.admin".to_owned(), self.listen.admin.as_str()),
+            (
+                "control_plane.listen".to_owned(),
+                self.control_plane.listen.as_str(),
+            ),
+        ];
+        if self.control_plane.legacy_ports {
+            for (service, addr) in self.control_plane.legacy.entries() {
+                listeners.push((format!("control_plane.legacy.{service}"), addr));
+            }
+        }
+        for (key, value) in listeners {
+            let addr = parse_addr(&key, value)?;
+            if let Some((other, _)) = taken.iter().find(|(_, a)| clash(a, &addr)) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("port {} is already taken by {other}", addr.port()),
+                ));
+            }
+            taken.push((key, addr));
         }
         Ok(())
     }
@@ -95,6 +207,39 @@ impl Settings {
     /// The effective settings as TOML (for `myquorum config`).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+/// Parses an `ip:port` value, naming `key` when it is not one.
+fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| ConfigError::invalid(key, format!("{value:?} is not an ip:port address")))
+}
+
+/// Two addresses one bind would take both of: the same non-zero port on the same IP, or on
+/// any IP when one of them is the wildcard.
+fn clash(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// A control-plane validation error as a settings error (its key is already dotted).
+fn control_plane_key(e: ControlPlaneError) -> ConfigError {
+    match e {
+        ControlPlaneError::Config { key, reason } => ConfigError::invalid(key, reason),
+        other => ConfigError::invalid("control_plane", other.to_string()),
+    }
+}
+
+/// A sandbox validation error with its key under `sandbox.`.
+fn sandbox_key(e: SandboxError) -> ConfigError {
+    match e {
+        SandboxError::InvalidConfig { key, reason } => {
+            ConfigError::invalid(format!("sandbox.{key}"), reason)
+        }
+        other => ConfigError::invalid("sandbox", other.to_string()),
     }
 }
 
@@ -146,10 +291,132 @@ mod tests {
     }
 
     #[test]
-    fn bad_listen_address_is_named() {
+    fn unknown_sandbox_key_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[sandbox]\nnodse = 3\n")?;
+            let err = Settings::load(Some(Path::new("bad.toml")))
+                .expect_err("rejects")
+                .to_string();
+            assert!(err.contains("nodse"), "{err}");
+            Ok(())
+        });
+    }
+
+    /// Settings `serve` accepts: a complete proxy section, everything else default.
+    fn serve_settings() -> Settings {
         let mut s = Settings::default();
+        s.proxy.users.push(UserConfig {
+            name: "app".to_owned(),
+            password: "app".to_owned(),
+        });
+        s.proxy.nodes = (1..=4)
+            .map(|k| BackendNode {
+                id: format!("instance-{k}"),
+                addr: format!("10.0.0.{k}:3306"),
+            })
+            .collect();
+        s
+    }
+
+    fn refused(s: &Settings, mode: Mode) -> String {
+        s.validate(mode).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn defaults_validate_for_both_commands() {
+        serve_settings().validate(Mode::Serve).expect("serve");
+        let mut up = Settings::default();
+        up.control_plane.legacy_ports = true;
+        up.validate(Mode::Up).expect("up");
+    }
+
+    #[test]
+    fn bad_listen_address_is_named() {
+        let mut s = serve_settings();
         s.listen.mysql = "nowhere".to_owned();
-        let err = s.validate_listen().expect_err("rejects").to_string();
-        assert!(err.contains("listen.mysql"), "{err}");
+        assert!(refused(&s, Mode::Serve).contains("`listen.mysql`"));
+    }
+
+    /// The API beyond loopback without a token is refused before any port is bound.
+    #[test]
+    fn api_beyond_loopback_without_token_is_refused() {
+        let mut s = serve_settings();
+        s.control_plane.listen = "0.0.0.0:9000".to_owned();
+        assert!(refused(&s, Mode::Serve).contains("`control_plane.token`"));
+        assert!(refused(&s, Mode::Up).contains("`control_plane.token`"));
+        s.control_plane.token = Some("s3cret".to_owned());
+        s.validate(Mode::Serve).expect("with a token");
+    }
+
+    /// `serve` needs the proxy section; `up` fills users and nodes from the sandbox.
+    #[test]
+    fn serve_needs_a_complete_proxy_section() {
+        let s = Settings::default();
+        assert!(refused(&s, Mode::Serve).contains("`proxy.users`"));
+        s.validate(Mode::Up)
+            .expect("up wires users and nodes itself");
+    }
+
+    #[test]
+    fn up_refuses_a_bad_sandbox_before_starting_it() {
+        let mut s = Settings::default();
+        s.sandbox.nodes = 12;
+        assert!(refused(&s, Mode::Up).contains("`sandbox.nodes`"));
+        // Serve ignores the sandbox.
+        let mut s = serve_settings();
+        s.sandbox.nodes = 12;
+        s.validate(Mode::Serve).expect("serve");
+    }
+
+    /// The proxy as `up` will wire it: a threshold the sandbox's node count cannot meet.
+    #[test]
+    fn up_checks_the_proxy_it_will_run() {
+        let mut s = Settings::default();
+        s.sandbox.nodes = 3;
+        s.proxy.quorum.failure_threshold = myquorum_proxy::quorum::FailureThreshold::Count(2);
+        assert!(refused(&s, Mode::Up).contains("`proxy.quorum.failure_threshold`"));
+    }
+
+    #[test]
+    fn up_checks_its_paths() {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let mut s = Settings::default();
+        s.sandbox.work_dir = file.path().to_path_buf();
+        assert!(refused(&s, Mode::Up).contains("`sandbox.work_dir`"));
+        let mut s = Settings::default();
+        s.sandbox.mariadbd = Some(file.path().join("mariadbd"));
+        assert!(refused(&s, Mode::Up).contains("`sandbox.mariadbd`"));
+    }
+
+    /// Two services on one port are refused, naming both keys.
+    #[test]
+    fn port_clashes_are_refused() {
+        let mut s = serve_settings();
+        s.listen.admin = "0.0.0.0:6033".to_owned();
+        let err = refused(&s, Mode::Serve);
+        assert!(
+            err.contains("`listen.admin`") && err.contains("listen.mysql"),
+            "{err}"
+        );
+
+        let mut s = Settings::default();
+        s.listen.mysql = "127.0.0.1:3402".to_owned();
+        let err = refused(&s, Mode::Up);
+        assert!(
+            err.contains("`listen.mysql`") && err.contains("instance-2"),
+            "{err}"
+        );
+        s.validate(Mode::Serve).expect_err("serve: no proxy users");
+
+        let mut s = serve_settings();
+        s.control_plane.legacy_ports = true;
+        s.control_plane.legacy.metrics = "127.0.0.1:9000".to_owned();
+        let err = refused(&s, Mode::Serve);
+        assert!(err.contains("`control_plane.legacy.metrics`"), "{err}");
+        // Port 0 (a free port each) never clashes.
+        let mut s = serve_settings();
+        s.listen.mysql = "127.0.0.1:0".to_owned();
+        s.listen.admin = "127.0.0.1:0".to_owned();
+        s.validate(Mode::Serve).expect("port 0");
     }
 }

@@ -3,9 +3,9 @@
 
 use crate::cli::UpArgs;
 use crate::serve::{run_listeners, Listeners};
-use crate::settings::Settings;
+use crate::settings::{Mode, Settings};
 use anyhow::Context;
-use myquorum_proxy::{BackendNode, UserConfig};
+use myquorum_proxy::BackendNode;
 use myquorum_sandbox::Cluster;
 
 /// Applies `up`'s flags on top of the loaded settings.
@@ -34,9 +34,11 @@ pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
     }
 }
 
-/// Starts the sandbox and the proxy, prints how to connect, and runs until a signal.
+/// Starts the sandbox and the proxy, prints how to connect, and runs until a signal. Every
+/// section (the proxy as it will be wired to the sandbox) is validated before any port is
+/// bound or any MariaDB server started.
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
-    settings.validate_listen()?;
+    settings.validate(Mode::Up)?;
     let listeners = Listeners::bind(&settings).await?;
     let stop = crate::shutdown::on_signal();
     let cluster = tokio::select! {
@@ -54,9 +56,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     served
 }
 
-/// Points the proxy at the sandbox's nodes, primary and application user.
+/// Points the proxy at the started sandbox's nodes, primary and application user.
 fn wire_proxy_to(settings: &mut Settings, cluster: &Cluster) {
-    settings.proxy.nodes = cluster
+    let nodes = cluster
         .nodes()
         .iter()
         .map(|n| BackendNode {
@@ -64,17 +66,7 @@ fn wire_proxy_to(settings: &mut Settings, cluster: &Cluster) {
             addr: n.addr(),
         })
         .collect();
-    settings.proxy.primary = cluster.primary().id.clone();
-    settings.proxy.control_user = settings.sandbox.control_user.clone();
-    settings.proxy.control_password = settings.sandbox.control_password.clone();
-    settings.proxy.engine_database = Some(settings.sandbox.app_database.clone());
-    let app = &settings.sandbox;
-    if !settings.proxy.users.iter().any(|u| u.name == app.app_user) {
-        settings.proxy.users.push(UserConfig {
-            name: app.app_user.clone(),
-            password: app.app_password.clone(),
-        });
-    }
+    settings.wire_to_sandbox(nodes, cluster.primary().id.clone());
 }
 
 fn print_banner(settings: &Settings, cluster: &Cluster) {

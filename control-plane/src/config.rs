@@ -91,8 +91,8 @@ impl ControlPlaneConfig {
     pub fn validate(&self) -> Result<(), ControlPlaneError> {
         let listen: SocketAddr = parse_addr("control_plane.listen", &self.listen)?;
         if self.legacy_ports {
-            for (key, addr) in self.legacy.entries() {
-                parse_addr(key, addr)?;
+            for (service, addr) in self.legacy.entries() {
+                parse_addr(legacy_key(service), addr)?;
             }
         }
         if let Some(token) = &self.token {
@@ -137,6 +137,18 @@ pub fn check_token(token: Option<&str>, listen: &SocketAddr) -> Result<(), Strin
         ));
     }
     Ok(())
+}
+
+/// The dotted configuration key of a legacy service, so an error names the full key.
+fn legacy_key(service: &str) -> &'static str {
+    match service {
+        "timestamp_1" => "control_plane.legacy.timestamp_1",
+        "timestamp_2" => "control_plane.legacy.timestamp_2",
+        "metrics" => "control_plane.legacy.metrics",
+        "cabinet" => "control_plane.legacy.cabinet",
+        "seer" => "control_plane.legacy.seer",
+        _ => "control_plane.legacy",
+    }
 }
 
 fn parse_addr(key: &'static str, addr: &str) -> Result<SocketAddr, ControlPlaneError> {
@@ -191,6 +203,9 @@ mod tests {
             ..ControlPlaneConfig::default()
         };
         let err = config.validate().expect_err("bad address");
-        assert!(err.to_string().contains("seer"), "{err}");
+        assert!(
+            err.to_string().contains("control_plane.legacy.seer"),
+            "{err}"
+        );
     }
 }

@@ -111,6 +111,12 @@ pub enum ControlPlaneError {
         /// What the engine said.
         reason: String,
     },
+    /// The proxy has no application user to run `/query` statements as (500): the server is
+    /// misconfigured, not the request; the message names the key to fix.
+    #[error(
+        "the proxy has no application user to run statements as: add one under [[proxy.users]]"
+    )]
+    NoAppUser,
     /// The primary has not answered the collector's probes (503).
     #[error("primary {node} is unavailable: {reason}")]
     PrimaryUnavailable {
@@ -125,7 +131,9 @@ impl ControlPlaneError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Config { .. } | Self::Serve { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Config { .. } | Self::Serve { .. } | Self::NoAppUser => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::BadBody { .. } | Self::BadParameter { .. } | Self::BadQuery { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -159,6 +167,7 @@ impl ControlPlaneError {
             Self::BadQuery { .. } => "Invalid query request".to_owned(),
             Self::Unavailable { .. } => "Unavailable".to_owned(),
             Self::BackendTimeout { .. } => "Backend timeout".to_owned(),
+            Self::NoAppUser => "Proxy misconfigured".to_owned(),
         }
     }
 }
@@ -178,9 +187,7 @@ impl From<myquorum_proxy::engine::EngineError> for ControlPlaneError {
             },
             EngineError::Timeout(reason) => Self::BackendTimeout { reason },
             EngineError::Unavailable(reason) => Self::Unavailable { reason },
-            e @ EngineError::NoUser => Self::Unavailable {
-                reason: e.to_string(),
-            },
+            EngineError::NoUser => Self::NoAppUser,
         }
     }
 }
@@ -201,7 +208,10 @@ impl IntoResponse for ControlPlaneError {
                     "error": { "code": code, "sqlstate": sqlstate, "kind": self.short() },
                 });
             }
-            Self::BadQuery { .. } | Self::Unavailable { .. } | Self::BackendTimeout { .. } => {
+            Self::BadQuery { .. }
+            | Self::Unavailable { .. }
+            | Self::BackendTimeout { .. }
+            | Self::NoAppUser => {
                 body = json!({
                     "success": false,
                     "message": self.to_string(),
@@ -223,5 +233,29 @@ impl IntoResponse for ControlPlaneError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use myquorum_proxy::engine::EngineError;
+
+    /// A proxy without an application user answers `/query` with a 500 whose JSON names the
+    /// key to fix, not with a 503 that suggests a cluster outage.
+    #[tokio::test]
+    async fn missing_app_user_is_a_500_naming_the_key() {
+        let e = ControlPlaneError::from(EngineError::NoUser);
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["kind"], "Proxy misconfigured");
+        let message = body["message"].as_str().expect("message");
+        assert!(message.contains("proxy.users"), "{message}");
     }
 }

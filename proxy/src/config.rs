@@ -34,6 +34,7 @@ impl Default for QuorumConfig {
 /// then opens backend connections as the same user with the same password, so the user must
 /// exist on every MariaDB node with this password.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// Account name, as the client sends it in the handshake.
     pub name: String,
@@ -43,6 +44,7 @@ pub struct UserConfig {
 
 /// A MariaDB server the proxy may route to.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct BackendNode {
     /// Stable node id, `instance-1` .. `instance-N`, used in logs, pool keys and the API.
     pub id: String,
@@ -198,10 +200,23 @@ impl ProxyConfig {
             ));
         }
         for (i, n) in self.nodes.iter().enumerate() {
-            if !n.addr.contains(':') {
+            if n.id.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("proxy.nodes[{i}].id"),
+                    "must not be empty",
+                ));
+            }
+            if self.nodes[..i].iter().any(|m| m.id == n.id) {
+                return Err(ConfigError::invalid(
+                    format!("proxy.nodes[{i}].id"),
+                    format!("{:?} names two nodes", n.id),
+                ));
+            }
+            let port = n.addr.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+            if !matches!(port, Some(Ok(p)) if p > 0) {
                 return Err(ConfigError::invalid(
                     format!("proxy.nodes[{i}].addr"),
-                    "must be host:port",
+                    format!("{:?} is not host:port", n.addr),
                 ));
             }
         }
@@ -220,6 +235,12 @@ impl ProxyConfig {
         if self.quorum.timeout_ms == 0 {
             return Err(ConfigError::invalid(
                 "proxy.quorum.timeout_ms",
+                "must be positive",
+            ));
+        }
+        if self.pool.connect_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "proxy.pool.connect_timeout_ms",
                 "must be positive",
             ));
         }
@@ -249,5 +270,60 @@ impl ProxyConfig {
     /// The user with this name.
     pub fn user(&self, name: &[u8]) -> Option<&UserConfig> {
         self.users.iter().find(|u| u.name.as_bytes() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> ProxyConfig {
+        ProxyConfig {
+            users: vec![UserConfig {
+                name: "app".to_owned(),
+                password: "app".to_owned(),
+            }],
+            nodes: (1..=4)
+                .map(|k| BackendNode {
+                    id: format!("instance-{k}"),
+                    addr: format!("10.0.0.{k}:3306"),
+                })
+                .collect(),
+            ..ProxyConfig::default()
+        }
+    }
+
+    fn refused(config: &ProxyConfig) -> String {
+        config.validate().expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn a_complete_config_validates() {
+        valid().validate().expect("valid");
+    }
+
+    /// Each refusal names the key at fault.
+    #[test]
+    fn refusals_name_their_key() {
+        let mut c = valid();
+        c.users.clear();
+        assert!(refused(&c).contains("`proxy.users`"));
+        let mut c = valid();
+        c.nodes[2].addr = "10.0.0.3".to_owned();
+        assert!(refused(&c).contains("`proxy.nodes[2].addr`"));
+        c.nodes[2].addr = "10.0.0.3:http".to_owned();
+        assert!(refused(&c).contains("`proxy.nodes[2].addr`"));
+        let mut c = valid();
+        c.nodes[3].id = "instance-1".to_owned();
+        assert!(refused(&c).contains("`proxy.nodes[3].id`"));
+        let mut c = valid();
+        c.primary = "instance-9".to_owned();
+        assert!(refused(&c).contains("`proxy.primary`"));
+        let mut c = valid();
+        c.quorum.failure_threshold = FailureThreshold::Count(3);
+        assert!(refused(&c).contains("`proxy.quorum.failure_threshold`"));
+        let mut c = valid();
+        c.pool.connect_timeout_ms = 0;
+        assert!(refused(&c).contains("`proxy.pool.connect_timeout_ms`"));
     }
 }

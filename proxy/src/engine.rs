@@ -94,6 +94,7 @@ impl From<BackendError> for EngineError {
                 message,
             },
             BackendError::ConnectTimeout { .. } => EngineError::Timeout(e.to_string()),
+            BackendError::NoAppUser => EngineError::NoUser,
             other => EngineError::Unavailable(other.to_string()),
         }
     }
@@ -135,7 +136,7 @@ impl Engine {
         let filtered =
             pipeline::request_filter(&stmt, sql, request.consistency, request.consistency)
                 .map_err(|e| {
-                    let e = MysqlError::bad_consistency_value(&e);
+                    let e = MysqlError::bad_consistency(&e);
                     EngineError::Sql {
                         code: e.code,
                         state: e.state.to_owned(),
@@ -194,16 +195,17 @@ impl Engine {
         if let Some(conn) = self.take_idle(node_id) {
             return Ok(conn);
         }
-        let user =
-            self.shared.config.users.first().ok_or_else(|| {
-                BackendError::Protocol("no application user configured".to_owned())
-            })?;
-        let node = self
+        let user = self
             .shared
-            .cluster
-            .node(node_id)
-            .cloned()
-            .ok_or_else(|| BackendError::Protocol(format!("unknown node {node_id}")))?;
+            .config
+            .users
+            .first()
+            .ok_or(BackendError::NoAppUser)?;
+        let node = self.shared.cluster.node(node_id).cloned().ok_or_else(|| {
+            BackendError::UnknownNode {
+                node: node_id.to_owned(),
+            }
+        })?;
         let flags = CapabilityFlags::CLIENT_PROTOCOL_41
             | CapabilityFlags::CLIENT_LONG_FLAG
             | CapabilityFlags::CLIENT_TRANSACTIONS

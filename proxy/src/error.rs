@@ -50,17 +50,27 @@ pub enum ProxyError {
         /// What the server or the network said.
         message: String,
     },
-    /// Accepting on the listener failed.
-    #[error("listener failed: {0}")]
-    Listener(#[source] io::Error),
     /// The session threads could not be started.
     #[error("cannot start the session threads: {0}")]
     Workers(#[source] io::Error),
 }
 
-/// A failure talking to a backend server.
+/// A failure reaching or talking to a backend server. The first two variants are the proxy's
+/// own (no server was asked): they say which configuration is missing instead of posing as a
+/// broken backend.
 #[derive(Debug, Error)]
 pub enum BackendError {
+    /// A statement was routed to a node id the proxy has no address for (the cluster view and
+    /// the configuration disagree): a proxy-side fault, reported as 1105.
+    #[error("node {node} is not configured")]
+    UnknownNode {
+        /// The node id that was asked for.
+        node: String,
+    },
+    /// A connection needed an application user and the configuration lists none (the engine
+    /// behind HTTP `/query` runs as the first `proxy.users` entry).
+    #[error("no application user is configured (proxy.users is empty)")]
+    NoAppUser,
     /// TCP connect failed.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
@@ -146,8 +156,46 @@ impl MysqlError {
         }
     }
 
-    /// 1231 (42000): a bad `myquorum_consistency` value (`SET`, `SET STATEMENT ... FOR`).
-    pub fn bad_consistency_value(e: &crate::classify::SetConsistencyError) -> Self {
+    /// 1053 (08S01): the proxy is shutting down.
+    pub fn shutdown() -> Self {
+        Self {
+            code: 1053,
+            state: "08S01",
+            message: "Server shutdown in progress".to_owned(),
+        }
+    }
+
+    /// 1094 (HY000): `KILL` of a thread id no session has.
+    pub fn unknown_thread(id: u32) -> Self {
+        Self {
+            code: 1094,
+            state: "HY000",
+            message: format!("Unknown thread id: {id}"),
+        }
+    }
+
+    /// 1095 (HY000): `KILL` of another user's session.
+    pub fn not_thread_owner(id: u32) -> Self {
+        Self {
+            code: 1095,
+            state: "HY000",
+            message: format!("You are not owner of thread {id}"),
+        }
+    }
+
+    /// 1105 (HY000): a fault of the proxy itself (ER_UNKNOWN_ERROR), worded so the client
+    /// knows the proxy, not a server, is speaking.
+    pub fn proxy_internal(what: impl std::fmt::Display) -> Self {
+        Self {
+            code: 1105,
+            state: "HY000",
+            message: format!("myquorum: {what}"),
+        }
+    }
+
+    /// 1231 (42000): a `myquorum_consistency` value the proxy refuses, worded as MariaDB
+    /// words a bad variable value.
+    pub fn bad_consistency(e: &crate::classify::SetConsistencyError) -> Self {
         Self {
             code: 1231,
             state: "42000",
@@ -155,12 +203,31 @@ impl MysqlError {
         }
     }
 
-    /// 1053 (08S01): the proxy is shutting down.
-    pub fn shutdown() -> Self {
+    /// 1243 (HY000): a prepared-statement id the session does not hold, given to `command`
+    /// (`mysqld_stmt_execute`, ...), as the server words it.
+    pub fn unknown_statement(id: u32, command: &str) -> Self {
         Self {
-            code: 1053,
-            state: "08S01",
-            message: "Server shutdown in progress".to_owned(),
+            code: 1243,
+            state: "HY000",
+            message: format!("Unknown prepared statement handler ({id}) given to {command}"),
+        }
+    }
+
+    /// 1927 (70100): the session killed its own connection.
+    pub fn connection_killed() -> Self {
+        Self {
+            code: 1927,
+            state: "70100",
+            message: "Connection was killed".to_owned(),
+        }
+    }
+
+    /// 1235 (42000): a statement the admin port does not implement.
+    pub fn admin_unsupported(statement: &str) -> Self {
+        Self {
+            code: 1235,
+            state: "42000",
+            message: format!("myquorum admin port does not support: {statement}"),
         }
     }
 
@@ -203,6 +270,7 @@ impl From<&BackendError> for MysqlError {
                 state: "08004",
                 message: format!("myquorum: {e}"),
             },
+            BackendError::UnknownNode { .. } | BackendError::NoAppUser => Self::proxy_internal(e),
         }
     }
 }
@@ -218,4 +286,35 @@ fn sqlstate_static(state: &str) -> &'static str {
         .find(|k| **k == state)
         .copied()
         .unwrap_or("HY000")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_side_faults_are_1105_naming_what_is_missing() {
+        let e = MysqlError::from(&BackendError::UnknownNode {
+            node: "instance-9".to_owned(),
+        });
+        assert_eq!((e.code, e.state), (1105, "HY000"));
+        assert!(e.message.contains("instance-9"), "{}", e.message);
+        let e = MysqlError::from(&BackendError::NoAppUser);
+        assert_eq!((e.code, e.state), (1105, "HY000"));
+        assert!(e.message.contains("proxy.users"), "{}", e.message);
+    }
+
+    #[test]
+    fn backend_codes_pass_through_unchanged() {
+        let e = MysqlError::from(&BackendError::Refused {
+            code: 1146,
+            state: "42S02".to_owned(),
+            message: "Table 'app.x' doesn't exist".to_owned(),
+            payload: Vec::new(),
+        });
+        assert_eq!((e.code, e.state), (1146, "42S02"));
+        assert_eq!(e.message, "Table 'app.x' doesn't exist");
+        let e = MysqlError::from(&BackendError::Protocol("bad row".to_owned()));
+        assert_eq!(e.code, 2013);
+    }
 }

@@ -31,7 +31,7 @@ use std::time::Instant;
 use myquorum_proxy::classify::Consistency;
 use myquorum_proxy::quorum::FailureThreshold;
 use myquorum_proxy::{ProxyConfig, QuorumConfig};
-use myquorum_sandbox::{root_conn, Cluster, NodeInfo};
+use myquorum_sandbox::{root_conn, Cluster};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
@@ -39,7 +39,7 @@ use mysql_async::Conn;
 const QUORUM_TIMEOUT_MS: u64 = 2_000;
 
 /// The fixture's proxy, started with a configuration of the test's own.
-use support::Proxy as TestProxy;
+use support::{root, Proxy as TestProxy};
 
 /// The configuration the shared fixture builds (see `support::proxy_config`).
 fn base_config(cluster: &Cluster) -> ProxyConfig {
@@ -75,34 +75,6 @@ async fn level(conn: &mut Conn) -> String {
         .await
         .expect("SELECT @@myquorum_consistency");
     v.expect("a row")
-}
-
-/// Runs `sql` as root on `node` over a fresh connection.
-async fn root(node: &NodeInfo, sql: &str) {
-    let mut conn = root_conn(node).await.expect("root connection");
-    conn.query_drop(sql).await.expect(sql);
-    conn.disconnect().await.expect("disconnect");
-}
-
-/// Waits (server side) until every replica has applied everything the primary has logged,
-/// so DDL made through the proxy is on the replicas before replication is stopped.
-async fn wait_replicated(cluster: &Cluster) {
-    let mut primary = root_conn(cluster.primary()).await.expect("root on primary");
-    let pos: Option<String> = primary
-        .query_first("SELECT @@gtid_binlog_pos")
-        .await
-        .expect("gtid_binlog_pos");
-    let pos = pos.expect("a row");
-    primary.disconnect().await.expect("disconnect");
-    for replica in cluster.replicas() {
-        let mut conn = root_conn(replica).await.expect("root on replica");
-        let r: Option<i64> = conn
-            .query_first(format!("SELECT MASTER_GTID_WAIT('{pos}', 60)"))
-            .await
-            .expect("MASTER_GTID_WAIT");
-        assert_eq!(r, Some(0), "{} catches up to {pos}", replica.id);
-        conn.disconnect().await.expect("disconnect");
-    }
 }
 
 /// Server ids the replicas answer with.
@@ -299,7 +271,7 @@ async fn consistency_levels_choose_where_reads_run() {
     c.query_drop("CREATE TABLE causal_probe (id INT PRIMARY KEY, v VARCHAR(16))")
         .await
         .expect("create causal_probe");
-    wait_replicated(&cluster).await;
+    cluster.wait_replicated().await.expect("replicas catch up");
     let nodes = cluster.replicas();
     let (stopped, running) = (&nodes[..2], nodes[2]);
     for n in stopped {
@@ -568,7 +540,7 @@ async fn strong_writes_wait_for_the_cabinet_quorum() {
         .query_drop("CREATE TABLE strong_probe (id BIGINT PRIMARY KEY, v VARCHAR(3))")
         .await
         .expect("create strong_probe");
-    wait_replicated(&cluster).await;
+    cluster.wait_replicated().await.expect("replicas catch up");
     let mut a = t1.conn().await;
     let mut b = majority.conn().await;
     for conn in [&mut a, &mut b] {

@@ -14,9 +14,10 @@ use std::time::Duration;
 use myquorum_proxy::gtid::Gtid;
 use myquorum_proxy::quorum::{FailureThreshold, QuorumOutcome, QuorumTracker, TrackerConfig};
 use myquorum_proxy::{BackendNode, ProxyConfig, QuorumConfig};
-use myquorum_sandbox::{app_opts, root_conn, Cluster, NodeInfo};
+use myquorum_sandbox::{app_opts, root_conn, Cluster};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use support::root;
 
 /// Per-write timeout in these tests: short, so the timeout scenarios stay quick.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,13 +49,6 @@ async fn write(conn: &mut Conn) -> Gtid {
         .await
         .expect("last_gtid");
     gtid.expect("a row").parse().expect("a GTID")
-}
-
-/// Runs `sql` as root on `node`.
-async fn root(node: &NodeInfo, sql: &str) {
-    let mut conn = root_conn(node).await.expect("root connection");
-    conn.query_drop(sql).await.expect(sql);
-    conn.disconnect().await.expect("disconnect");
 }
 
 /// A replica's applied sequence number in domain 0.

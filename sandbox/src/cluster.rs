@@ -173,6 +173,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// The node named `id` (`instance-<k>`), for tests that act on one server by name.
+    pub fn node(&self, id: &str) -> Result<&NodeInfo, SandboxError> {
+        Ok(&self.nodes[self.index_of(id)?])
+    }
+
     fn index_of(&self, id: &str) -> Result<usize, SandboxError> {
         self.nodes
             .iter()
@@ -201,7 +206,14 @@ impl Cluster {
         for replica in self.replicas() {
             repl::attach(replica, primary, &self.config).await?;
         }
-        let pos = repl::gtid_binlog_pos(primary).await?;
+        self.wait_replicated().await
+    }
+
+    /// Waits until every replica's threads run and it has applied everything the primary has
+    /// logged so far: what a test calls after DDL or writes it needs on every node (before
+    /// stopping replication, before reading on a replica).
+    pub async fn wait_replicated(&self) -> Result<(), SandboxError> {
+        let pos = repl::gtid_binlog_pos(self.primary()).await?;
         let mut tasks = JoinSet::new();
         for replica in self.replicas() {
             let replica = replica.clone();

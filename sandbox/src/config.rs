@@ -9,7 +9,7 @@ use crate::SandboxError;
 /// Everything [`crate::Cluster::start`] needs. `Default` gives the `myquorum up` defaults, so
 /// the command line only has to override what the user changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     /// Where data dirs, logs, pid files and `topology.json` live. Relative paths are taken
     /// from the current directory. Default `.myquorum/sandbox`.

@@ -14,11 +14,13 @@ mod node;
 mod process;
 mod replication;
 mod template;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod topology;
 
 pub use cluster::Cluster;
 pub use config::{SandboxConfig, REPL_USER};
 pub use error::{LogTail, ReplicaStatus, SandboxError};
-pub use node::{app_opts, make_primary_writable, root_conn, NodeInfo};
+pub use node::{app_opts, app_opts_via, make_primary_writable, root_conn, root_exec, NodeInfo};
 pub use template::{find_mariadbd, NODE_CNF};
 pub use topology::Topology;

@@ -101,17 +101,31 @@ pub fn app_opts(node: &NodeInfo, cfg: &SandboxConfig) -> Opts {
         .into()
 }
 
+/// Connection options for the application user of `cfg` through another MySQL-protocol
+/// address (a proxy in front of the cluster), over TCP, database selected.
+pub fn app_opts_via(addr: std::net::SocketAddr, cfg: &SandboxConfig) -> Opts {
+    OptsBuilder::default()
+        .ip_or_hostname(addr.ip().to_string())
+        .tcp_port(addr.port())
+        .user(Some(cfg.app_user.clone()))
+        .pass(Some(cfg.app_password.clone()))
+        .db_name(Some(cfg.app_database.clone()))
+        .prefer_socket(false)
+        .into()
+}
+
 /// Makes `node` writable (`SET GLOBAL read_only=OFF`). Every node starts read-only; the
 /// sandbox calls this on the primary it crowns. Kept as one named function because the
 /// proxy's failover will own this decision later.
 pub async fn make_primary_writable(node: &NodeInfo) -> Result<(), SandboxError> {
-    exec(node, "SET GLOBAL read_only=OFF").await?;
+    root_exec(node, "SET GLOBAL read_only=OFF").await?;
     tracing::info!(node = %node.id, port = node.port, "primary made writable");
     Ok(())
 }
 
-/// Runs one statement as root on `node`, on a fresh connection.
-pub(crate) async fn exec(node: &NodeInfo, sql: &str) -> Result<(), SandboxError> {
+/// Runs one statement as root on `node`, on a fresh connection: how the sandbox and tests
+/// change a server behind the proxy's back (stop replication, lock a table, ...).
+pub async fn root_exec(node: &NodeInfo, sql: &str) -> Result<(), SandboxError> {
     let mut conn = root_conn(node).await?;
     run(&mut conn, node, sql).await?;
     let _ = conn.disconnect().await;

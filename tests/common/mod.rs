@@ -136,30 +136,16 @@ fn start_cluster_fixture() -> Result<Fixture, String> {
                     let cluster = myquorum_sandbox::Cluster::start_for_tests(4)
                         .await
                         .map_err(|e| format!("starting the sandbox cluster: {e}"))?;
-                    let cfg = cluster.config();
                     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                         .await
                         .map_err(|e| format!("binding the proxy's port: {e}"))?;
                     let addr = listener.local_addr().map_err(|e| e.to_string())?;
                     let config = myquorum_proxy::ProxyConfig {
-                        users: vec![myquorum_proxy::UserConfig {
-                            name: cfg.app_user.clone(),
-                            password: cfg.app_password.clone(),
-                        }],
-                        nodes: cluster
-                            .nodes()
-                            .iter()
-                            .map(|n| myquorum_proxy::BackendNode {
-                                id: n.id.clone(),
-                                addr: n.addr(),
-                            })
-                            .collect(),
-                        primary: cluster.primary().id.clone(),
                         // The probes write and read back in one session: CAUSAL reads run on
                         // replicas that have applied the session's writes, so the answers
                         // must equal the primary's while exercising read routing.
                         default_consistency: myquorum_proxy::classify::Consistency::Causal,
-                        ..Default::default()
+                        ..myquorum_sandbox::testing::proxy_config(&cluster)
                     };
                     tokio::spawn(async move {
                         if let Err(e) =
@@ -235,33 +221,9 @@ impl Fixture {
             return Ok(());
         };
         let cluster = cluster.clone();
-        rt.spawn(async move {
-            let mut p = myquorum_sandbox::root_conn(cluster.primary())
-                .await
-                .map_err(|e| e.to_string())?;
-            let pos: Option<String> = p
-                .query_first("SELECT @@gtid_binlog_pos")
-                .await
-                .map_err(|e| e.to_string())?;
-            let pos = pos.unwrap_or_default();
-            p.disconnect().await.map_err(|e| e.to_string())?;
-            for r in cluster.replicas() {
-                let mut c = myquorum_sandbox::root_conn(r)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let waited: Option<i64> = c
-                    .exec_first("SELECT MASTER_GTID_WAIT(?, 120)", (pos.clone(),))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if waited != Some(0) {
-                    return Err(format!("replica {} did not reach {pos} within 120 s", r.id));
-                }
-                c.disconnect().await.map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| format!("fixture runtime: {e}"))?
+        rt.spawn(async move { cluster.wait_replicated().await.map_err(|e| e.to_string()) })
+            .await
+            .map_err(|e| format!("fixture runtime: {e}"))?
     }
 
     /// Creates (or re-creates) database `name` for one test and grants the app user ALL on it.

@@ -3,12 +3,12 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use myquorum_control_plane::{ControlPlane, ControlPlaneConfig, ControlPlaneError, LegacyListen};
 use myquorum_proxy::quorum::FailureThreshold;
-use myquorum_proxy::{BackendNode, Proxy, ProxyConfig, UserConfig};
+use myquorum_proxy::ProxyConfig;
+use myquorum_sandbox::testing::TestProxy;
 use myquorum_sandbox::Cluster;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
@@ -16,26 +16,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A proxy configuration for `cluster` with failure threshold `t`.
+/// The shared proxy configuration for `cluster` ([`myquorum_sandbox::testing::proxy_config`])
+/// with failure threshold `t`.
 pub fn proxy_config(cluster: &Cluster, t: FailureThreshold) -> ProxyConfig {
-    let cfg = cluster.config();
-    let mut config = ProxyConfig {
-        users: vec![UserConfig {
-            name: cfg.app_user.clone(),
-            password: cfg.app_password.clone(),
-        }],
-        nodes: cluster
-            .nodes()
-            .iter()
-            .map(|n| BackendNode {
-                id: n.id.clone(),
-                addr: n.addr(),
-            })
-            .collect(),
-        primary: cluster.primary().id.clone(),
-        shutdown_grace_ms: 2_000,
-        ..ProxyConfig::default()
-    };
+    let mut config = myquorum_sandbox::testing::proxy_config(cluster);
     config.quorum.failure_threshold = t;
     config
 }
@@ -58,13 +42,12 @@ pub struct Harness {
     pub state: ControlPlane,
     /// `http://127.0.0.1:PORT` of the coordinator API.
     pub base: String,
-    /// The proxy's MySQL port.
-    pub mysql: SocketAddr,
+    /// The proxy serving its MySQL port.
+    pub proxy: TestProxy,
     /// HTTP client.
     pub http: reqwest::Client,
-    stops: Vec<oneshot::Sender<()>>,
+    http_stop: oneshot::Sender<()>,
     http_task: JoinHandle<Result<(), ControlPlaneError>>,
-    mysql_task: JoinHandle<Result<(), myquorum_proxy::ProxyError>>,
 }
 
 fn stopper() -> (
@@ -85,16 +68,8 @@ impl Harness {
         http_addr: &str,
         config: ControlPlaneConfig,
     ) -> Harness {
-        let proxy = Proxy::start(proxy_config(cluster, t))
-            .await
-            .expect("proxy starts");
-        let mysql_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mysql");
-        let mysql = mysql_listener.local_addr().expect("addr");
-        let (mysql_stop, mysql_until) = stopper();
-        let p = proxy.clone();
-        let mysql_task =
-            tokio::spawn(async move { p.serve_mysql(mysql_listener, mysql_until).await });
-        let state = ControlPlane::new(proxy, config);
+        let proxy = TestProxy::start_with(proxy_config(cluster, t)).await;
+        let state = ControlPlane::new(proxy.handle.clone(), config);
         let listener = TcpListener::bind(http_addr).await.expect("bind http");
         let port = listener.local_addr().expect("addr").port();
         let (http_stop, http_until) = stopper();
@@ -106,11 +81,10 @@ impl Harness {
         let harness = Harness {
             state,
             base: format!("http://127.0.0.1:{port}"),
-            mysql,
+            proxy,
             http: reqwest::Client::new(),
-            stops: vec![http_stop, mysql_stop],
+            http_stop,
             http_task,
-            mysql_task,
         };
         harness.wait_for_api().await;
         harness
@@ -158,16 +132,7 @@ impl Harness {
 
     /// An application connection through the proxy (database `app`).
     pub async fn app_conn(&self, strong: bool) -> mysql_async::Conn {
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.mysql.port())
-            .user(Some("app"))
-            .pass(Some("app"))
-            .db_name(Some("app"))
-            .prefer_socket(false);
-        let mut conn = mysql_async::Conn::new(opts)
-            .await
-            .expect("connect through the proxy");
+        let mut conn = self.proxy.conn().await;
         if strong {
             conn.query_drop("SET myquorum_consistency = 'STRONG'")
                 .await
@@ -193,20 +158,14 @@ impl Harness {
     }
 
     /// Stops both servers; both must return Ok.
-    pub async fn stop(mut self) {
-        for s in self.stops.drain(..) {
-            let _ = s.send(());
-        }
+    pub async fn stop(self) {
+        let _ = self.http_stop.send(());
         let http = tokio::time::timeout(Duration::from_secs(15), self.http_task)
             .await
             .expect("control plane stops")
             .expect("no panic");
         http.expect("serve returned Ok");
-        let mysql = tokio::time::timeout(Duration::from_secs(30), self.mysql_task)
-            .await
-            .expect("proxy stops")
-            .expect("no panic");
-        mysql.expect("serve_mysql returned Ok");
+        self.proxy.stop().await;
     }
 }
 
@@ -238,16 +197,8 @@ pub fn node<'a>(metrics: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{id} in {metrics:#}"))
 }
 
-/// Runs `sql` as root on `node` of `cluster`.
+/// Runs `sql` as root on the node of `cluster` named `node`.
 pub async fn root(cluster: &Cluster, node: &str, sql: &str) {
-    let n = cluster
-        .nodes()
-        .iter()
-        .find(|n| n.id == node)
-        .expect("node exists");
-    let mut conn = myquorum_sandbox::root_conn(n)
-        .await
-        .expect("root connection");
-    conn.query_drop(sql).await.expect("root statement");
-    let _ = conn.disconnect().await;
+    let node = cluster.node(node).expect("node exists");
+    myquorum_sandbox::testing::root(node, sql).await;
 }

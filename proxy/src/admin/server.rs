@@ -168,8 +168,8 @@ async fn query(
         Statement::Select(items) => select(shared, who, &items),
         Statement::Set => return send(io, seq, &resultset::ok(0x00)).await,
         Statement::Unsupported(stmt) => {
-            let message = format!("myquorum admin port does not support: {stmt}");
-            return send(io, seq, &err_payload(1235, "42000", &message)).await;
+            let e = MysqlError::admin_unsupported(&stmt);
+            return send(io, seq, &err_payload(e.code, e.state, &e.message)).await;
         }
     };
     resultset::queue(io, seq, framing, &rs);

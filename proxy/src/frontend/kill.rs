@@ -15,19 +15,11 @@ impl Session {
     pub(super) async fn kill(&mut self, packet: &Packet, kill: Kill) -> Result<(), SessionError> {
         let seq = packet.next_seq();
         let Some(target) = self.shared.registry.get(kill.target) else {
-            let e = MysqlError {
-                code: 1094,
-                state: "HY000",
-                message: format!("Unknown thread id: {}", kill.target),
-            };
+            let e = MysqlError::unknown_thread(kill.target);
             return self.send_err(seq, &e).await;
         };
         if target.user != self.hello.user.name {
-            let e = MysqlError {
-                code: 1095,
-                state: "HY000",
-                message: format!("You are not owner of thread {}", kill.target),
-            };
+            let e = MysqlError::not_thread_owner(kill.target);
             return self.send_err(seq, &e).await;
         }
         if !kill.query_only {
@@ -47,12 +39,7 @@ impl Session {
                 Ok(())
             }
             _ if target.id == self.id && !kill.query_only => {
-                let e = MysqlError {
-                    code: 1927,
-                    state: "70100",
-                    message: "Connection was killed".to_owned(),
-                };
-                self.send_err(seq, &e).await
+                self.send_err(seq, &MysqlError::connection_killed()).await
             }
             _ => self.send_ok(seq).await,
         }

@@ -237,9 +237,5 @@ fn unknown_statement(packet: &Packet) -> MysqlError {
         COM_STMT_FETCH => "mysqld_stmt_fetch",
         _ => "mysqld_stmt_execute",
     };
-    MysqlError {
-        code: 1243,
-        state: "HY000",
-        message: format!("Unknown prepared statement handler ({id}) given to {command}"),
-    }
+    MysqlError::unknown_statement(id, command)
 }

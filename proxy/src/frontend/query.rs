@@ -62,7 +62,7 @@ impl Session {
                 Ok(request) => request,
                 Err(e) => {
                     return self
-                        .send_err(packet.next_seq(), &MysqlError::bad_consistency_value(&e))
+                        .send_err(packet.next_seq(), &MysqlError::bad_consistency(&e))
                         .await
                 }
             };
@@ -293,7 +293,7 @@ impl Session {
             Ok(v) => v.unwrap_or(self.shared.config.default_consistency),
             Err(e) => {
                 return self
-                    .send_err(packet.next_seq(), &MysqlError::bad_consistency_value(e))
+                    .send_err(packet.next_seq(), &MysqlError::bad_consistency(e))
                     .await
             }
         };

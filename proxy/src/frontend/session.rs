@@ -252,10 +252,11 @@ impl Session {
         if let Some(i) = self.conn_index(node_id) {
             return Ok(i);
         }
-        let node =
-            self.shared.cluster.node(node_id).cloned().ok_or_else(|| {
-                BackendError::Protocol(format!("node {node_id} is not configured"))
-            })?;
+        let node = self.shared.cluster.node(node_id).cloned().ok_or_else(|| {
+            BackendError::UnknownNode {
+                node: node_id.to_owned(),
+            }
+        })?;
         let key = BackendKey {
             user: self.hello.user.name.clone(),
             node: node.id.clone(),
