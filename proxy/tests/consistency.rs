@@ -93,13 +93,16 @@ async fn consistency_levels_choose_where_reads_run() {
     let proxy = TestProxy::start_with(ProxyConfig {
         // Short, so the CAUSAL fallbacks to the primary under lag stay quick.
         causal_wait_ms: 300,
+        // This test chooses levels from an EVENTUAL default (the shipped default, CAUSAL, is
+        // checked by read_your_writes.rs).
+        default_consistency: Consistency::Eventual,
         ..base_config(&cluster)
     })
     .await;
 
     // ---- 1. Choosing the level ----------------------------------------------------------
     let mut c = proxy.conn().await;
-    // The config default (EVENTUAL on the MySQL port) until the session picks one.
+    // The configured default until the session picks one.
     assert_eq!(level(&mut c).await, "EVENTUAL", "config default");
     // Every SET form changes the session's level and is read back by the proxy.
     for (sql, want) in [
