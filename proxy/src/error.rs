@@ -123,6 +123,13 @@ pub enum SessionError {
     /// A backend failed while serving this session.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The backend connection that held the session's transaction or other state was lost;
+    /// the client connection is closed, as the server's would be.
+    #[error("lost the connection to {node} that held the session's transaction or state")]
+    StateLost {
+        /// Node id.
+        node: String,
+    },
 }
 
 /// A MySQL error the proxy itself raises, with code, SQLSTATE and message.

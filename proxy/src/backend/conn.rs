@@ -35,6 +35,14 @@ const TRACK_LAST_GTID: &str = "SET SESSION session_track_system_variables = \
      IF(@@global.session_track_system_variables = '', 'last_gtid', \
      CONCAT(@@global.session_track_system_variables, ',last_gtid'))";
 
+/// Adds `last_gtid` to the session's tracked variables when a client's SET left it out,
+/// keeping the rest of the client's list.
+const ENSURE_LAST_GTID: &str = "SET SESSION session_track_system_variables = \
+     IF(FIND_IN_SET('last_gtid', @@session.session_track_system_variables) > 0, \
+     @@session.session_track_system_variables, \
+     IF(@@session.session_track_system_variables = '', 'last_gtid', \
+     CONCAT(@@session.session_track_system_variables, ',last_gtid')))";
+
 /// A statement's whole answer, buffered (see [`BackendConn::query_full`]).
 #[derive(Debug, Clone, Default)]
 pub struct QueryResult {
@@ -408,6 +416,12 @@ impl BackendConn {
         self.command_ok(&[COM_RESET_CONNECTION]).await?;
         self.query_ok(TRACK_LAST_GTID).await?;
         Ok(())
+    }
+
+    /// Makes the server report `last_gtid` again after the client changed
+    /// `session_track_system_variables` (its own list stays, merged).
+    pub async fn ensure_gtid_tracking(&mut self) -> Result<(), BackendError> {
+        self.query_ok(ENSURE_LAST_GTID).await.map(|_| ())
     }
 }
 

@@ -144,6 +144,9 @@ impl Session {
                     .await;
             }
         }
+        if !done.error && may_change_tracking(stmt, payload) {
+            self.restore_gtid_tracking().await;
+        }
         let held = done.held_ok.take();
         let database = done
             .last_gtid
@@ -393,4 +396,16 @@ impl Session {
         resultset::queue(&mut self.io, seq, framing, rs);
         self.io.flush().await.map_err(SessionError::ClientGone)
     }
+}
+
+/// Whether a statement that succeeded may have changed `session_track_system_variables`: a
+/// session SET, a multi-statement or an unclassified statement over COM_QUERY whose text
+/// names it. Reads and plain DML are not scanned (the hot path).
+fn may_change_tracking(stmt: &Classified, payload: &[u8]) -> bool {
+    let candidate = stmt.session_setting
+        || stmt.multi_statement
+        || matches!(stmt.kind, Kind::SessionSet | Kind::Other);
+    candidate
+        && payload.first() == Some(&COM_QUERY)
+        && super::session::touches_gtid_tracking(&payload[1..])
 }

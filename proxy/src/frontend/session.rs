@@ -60,6 +60,11 @@ pub struct Session {
     /// The proxy's own warning for the last statement (a STRONG quorum timeout), merged into
     /// the next SHOW WARNINGS.
     pub(super) proxy_warning: Option<String>,
+    /// A backend connection that held the session's state (an open transaction,
+    /// autocommit=0, a pin, a read-only transaction's replica) was lost: the client connection
+    /// ends after the failed command's error, as the server's own would, so no later statement
+    /// can commit as part of a broken transaction.
+    pub(super) state_lost: Option<String>,
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
@@ -114,6 +119,7 @@ pub async fn run(
         reported_pin: None,
         read_only_node: None,
         proxy_warning: None,
+        state_lost: None,
         framing,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         last_gtid: None,
@@ -137,6 +143,9 @@ impl Session {
         self.send_ok(seq).await?;
         let killed = Arc::clone(&self.registration.killed);
         loop {
+            if let Some(node) = self.state_lost.take() {
+                return Err(SessionError::StateLost { node });
+            }
             let packet = tokio::select! {
                 biased;
                 _ = killed.notified() => {
@@ -315,6 +324,15 @@ impl Session {
             };
             if let Err(e) = result {
                 warn!(error = %e, "replaying a session setting failed");
+            }
+        }
+        let replayed_tracking = self.history.entries().iter().any(|s| match s {
+            Setting::Statement(sql) => touches_gtid_tracking(sql),
+            Setting::SetOption(_) => false,
+        });
+        if replayed_tracking {
+            if let Err(e) = conn.ensure_gtid_tracking().await {
+                warn!(error = %e, "could not restore last_gtid tracking");
             }
         }
     }
@@ -528,6 +546,13 @@ impl Session {
         let Some(i) = self.conn_index(node) else {
             return;
         };
+        if self.holds_state(node) {
+            debug!(
+                node,
+                "lost the backend connection that held the session's state"
+            );
+            self.state_lost = Some(node.to_owned());
+        }
         self.conns.remove(i);
         if self.previous.as_deref() == Some(node) {
             self.previous = None;
@@ -542,6 +567,40 @@ impl Session {
             self.shared.cluster.replica_failed(node);
         }
     }
+}
+
+impl Session {
+    /// Whether the session's connection to `node` holds state a new connection would not
+    /// have: on the primary an open transaction, autocommit=0 or a pin; on a replica the
+    /// session's read-only transaction.
+    fn holds_state(&self, node: &str) -> bool {
+        if self.is_primary(node) {
+            self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+                || !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+                || !self.pins.is_empty()
+        } else {
+            self.read_only_node.as_deref() == Some(node)
+        }
+    }
+
+    /// Makes every backend connection of the session track `last_gtid` again after a
+    /// statement that may have changed `session_track_system_variables` (a client's SET
+    /// replaces the list; without `last_gtid` the proxy would not see its writes' GTIDs, and
+    /// STRONG and CAUSAL would silently weaken). The client's own list is kept, merged.
+    pub(super) async fn restore_gtid_tracking(&mut self) {
+        for conn in &mut self.conns {
+            if let Err(e) = conn.ensure_gtid_tracking().await {
+                warn!(node = %conn.key.node, error = %e, "could not restore last_gtid tracking");
+            }
+        }
+    }
+}
+
+/// Whether `sql` may change `session_track_system_variables` (any case).
+pub(super) fn touches_gtid_tracking(sql: &[u8]) -> bool {
+    const NAME: &[u8] = b"session_track_system_variables";
+    sql.windows(NAME.len())
+        .any(|w| w.eq_ignore_ascii_case(NAME))
 }
 
 /// The COM_INIT_DB command byte.
