@@ -12,7 +12,15 @@ use super::{ddl, dml, features, intercept, parser, set};
 pub(crate) struct Stmt<'a> {
     pub sql: &'a [u8],
     pub t: &'a [Token],
+    /// How many statement prefixes (`EXPLAIN ANALYZE`, `ANALYZE`, `SET STATEMENT ... FOR`)
+    /// enclose this statement: bounded by [`MAX_NESTING`] so that client text cannot make
+    /// the classifier recurse without limit.
+    pub depth: u8,
 }
+
+/// Deepest nesting of statement prefixes classified; deeper text (which MariaDB rejects
+/// anyway) is unparseable and runs on the primary.
+pub(crate) const MAX_NESTING: u8 = 4;
 
 /// An upper-cased copy of a short word, for `match` on keywords.
 pub(crate) struct Upper {
@@ -64,14 +72,18 @@ impl<'a> Stmt<'a> {
         Some(u)
     }
 
-    /// With token `i` an opening `(`: the index after its matching `)`.
+    /// With token `i` an opening `(`: the index after its matching `)`; None when token `i`
+    /// is not `(` or the parenthesis is never closed.
     pub fn skip_parens(&self, i: usize) -> Option<usize> {
+        if !self.punct(i, b'(') {
+            return None;
+        }
         let mut depth = 0usize;
         for (j, t) in self.t.iter().enumerate().skip(i) {
             match t.tok {
                 Tok::Punct(b'(') => depth += 1,
                 Tok::Punct(b')') => {
-                    depth -= 1;
+                    depth = depth.checked_sub(1)?;
                     if depth == 0 {
                         return Some(j + 1);
                     }
@@ -86,7 +98,17 @@ impl<'a> Stmt<'a> {
     pub fn from(&self, i: usize) -> Stmt<'a> {
         Stmt {
             sql: self.sql,
-            t: &self.t[i.min(self.t.len())..],
+            t: self.t.get(i..).unwrap_or_default(),
+            depth: self.depth,
+        }
+    }
+
+    /// The statement from token `i` on, as the statement a prefix encloses (one level
+    /// deeper, see [`MAX_NESTING`]).
+    pub fn nested(&self, i: usize) -> Stmt<'a> {
+        Stmt {
+            depth: self.depth.saturating_add(1),
+            ..self.from(i)
         }
     }
 
@@ -126,12 +148,23 @@ fn classify_with(sql: &[u8], tokens: &mut Vec<Token>) -> Classified {
     let mut c = if lexed.unterminated {
         Classified::unparseable()
     } else {
-        classify_tokens(Stmt { sql, t: tokens })
+        classify_tokens(Stmt {
+            sql,
+            t: tokens,
+            depth: 0,
+        })
     };
     if c.hint.is_none() {
         c.hint = lexed.hint;
     }
-    intercept::apply(Stmt { sql, t: tokens }, &mut c);
+    intercept::apply(
+        Stmt {
+            sql,
+            t: tokens,
+            depth: 0,
+        },
+        &mut c,
+    );
     c
 }
 
@@ -154,8 +187,8 @@ fn trim_semicolons(s: Stmt<'_>) -> Stmt<'_> {
         end -= 1;
     }
     Stmt {
-        sql: s.sql,
         t: &s.t[..end],
+        ..s
     }
 }
 
@@ -189,8 +222,8 @@ fn split(s: Stmt<'_>) -> Vec<Stmt<'_>> {
             Tok::Punct(b';') if depth == 0 => {
                 if i > start {
                     parts.push(Stmt {
-                        sql: s.sql,
                         t: &s.t[start..i],
+                        ..s
                     });
                 }
                 start = i + 1;
@@ -200,8 +233,8 @@ fn split(s: Stmt<'_>) -> Vec<Stmt<'_>> {
     }
     if start < s.t.len() {
         parts.push(Stmt {
-            sql: s.sql,
             t: &s.t[start..],
+            ..s
         });
     }
     parts
@@ -234,6 +267,9 @@ fn merge(parts: Vec<Classified>) -> Classified {
 
 /// Classifies one statement (no top-level `;` inside, except compound statements).
 pub(crate) fn one(s: Stmt<'_>) -> Classified {
+    if s.depth > MAX_NESTING {
+        return Classified::unparseable();
+    }
     let Some(first) = s.t.first() else {
         return Classified::of(Kind::Other);
     };
@@ -399,7 +435,7 @@ fn show(s: Stmt<'_>) -> Classified {
 /// the statement) and EXPLAIN FOR CONNECTION (one node's session).
 fn explain(s: Stmt<'_>) -> Classified {
     if s.kw(1, "ANALYZE") {
-        return one(s.from(2));
+        return one(s.nested(2));
     }
     if s.kw(1, "FOR") || s.kw(1, "EXTENDED") && s.kw(2, "FOR") {
         return Classified::of(Kind::PrimaryRead);
@@ -416,7 +452,7 @@ fn analyze(s: Stmt<'_>) -> Classified {
     if s.kw(1, "FORMAT") && s.punct(2, b'=') {
         i = 4;
     }
-    one(s.from(i))
+    one(s.nested(i))
 }
 
 fn transaction(s: Stmt<'_>, word: &[u8]) -> Classified {

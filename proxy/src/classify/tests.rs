@@ -797,6 +797,97 @@ fn set_statement_strips_the_proxy_variable() {
     assert!(plain.set_statement.is_none());
 }
 
+/// Classifies `sql` and reports a panic as a failure naming the text.
+fn no_panic(sql: &[u8]) -> Classified {
+    std::panic::catch_unwind(|| classify(sql))
+        .unwrap_or_else(|_| panic!("classify panicked on {:?}", String::from_utf8_lossy(sql)))
+}
+
+/// Issue 15: an empty item in a `SET STATEMENT` list (`..., FOR`) sliced the text with its
+/// start past its end and panicked the session task (the client saw 2013). Malformed lists
+/// and their siblings now classify; a malformed `SET STATEMENT` is not intercepted and goes
+/// to the primary as is, so the server answers its own syntax error.
+#[test]
+fn malformed_set_forms_do_not_panic() {
+    let malformed = [
+        "SET STATEMENT myquorum_consistency='STRONG', FOR SELECT 1",
+        "SET STATEMENT myquorum_consistency='STRONG',, max_statement_time=1 FOR SELECT 1",
+        "SET STATEMENT , myquorum_consistency='STRONG' FOR SELECT 1",
+        "SET STATEMENT max_statement_time=1, FOR SELECT 1",
+        "SET STATEMENT FOR SELECT 1",
+        "SET STATEMENT FOR",
+    ];
+    for sql in malformed {
+        let got = no_panic(sql.as_bytes());
+        assert_eq!(got.kind, Other, "{sql}");
+        assert_eq!(got.pins, Some(PinReason::Unparseable), "{sql}");
+        assert!(got.set_statement.is_none() && got.hint.is_none(), "{sql}");
+    }
+    let siblings = [
+        "SET STATEMENT myquorum_consistency= FOR SELECT 1",
+        "SET STATEMENT myquorum_consistency := FOR SELECT 1",
+        "SET STATEMENT myquorum_consistency : FOR SELECT 1",
+        "SET STATEMENT myquorum_consistency FOR SELECT 1",
+        "SET STATEMENT myquorum_consistency='STRONG' FOR",
+        "SET STATEMENT myquorum_consistency='STRONG' FOR ;",
+        "SET STATEMENT myquorum_consistency='STRONG",
+        "SET STATEMENT myquorum_consistency='STRONG\\' FOR SELECT 1",
+        "SET STATEMENT myquorum_consistency=",
+        "SET STATEMENT",
+        "SET STATEMENT (",
+        "SET STATEMENT ) FOR (",
+        "SET myquorum_consistency='STRONG',",
+        "SET myquorum_consistency=, x=1",
+        "SET myquorum_consistency :",
+        "SET , myquorum_consistency='STRONG'",
+        "SET myquorum_consistency",
+        "SET GLOBAL",
+        "SET SESSION",
+        "SET @@",
+        "SET @",
+        "SET",
+        ",",
+        ")",
+        "SELECT )",
+        "WITH x (",
+        "WITH x (a) AS (",
+        "UPDATE t1 JOIN t2 ) SET a = 1",
+        "DELETE a FROM ) t",
+        "SELECT `",
+        "SELECT @`",
+        "/*",
+        "/*!",
+        "/*M!",
+        "--",
+        "#",
+    ];
+    for sql in siblings {
+        no_panic(sql.as_bytes());
+    }
+    let empty = no_panic(b"SET STATEMENT myquorum_consistency= FOR SELECT 1");
+    assert_eq!(
+        empty.set_statement.map(|s| s.value),
+        Some(Err(SetConsistencyError::BadValue(String::new())))
+    );
+}
+
+/// Statement prefixes (`ANALYZE`, `EXPLAIN ANALYZE`, `SET STATEMENT ... FOR`) are classified
+/// by recursion, which client text could drive until the stack overflowed (an abort of the
+/// whole proxy): beyond a few levels, which MariaDB rejects anyway, the text is unparseable.
+#[test]
+fn nested_statement_prefixes_are_bounded() {
+    for prefix in ["ANALYZE ", "EXPLAIN ANALYZE ", "SET STATEMENT a=1 FOR "] {
+        let sql = format!("{}SELECT 1", prefix.repeat(100_000));
+        let got = no_panic(sql.as_bytes());
+        assert_eq!(got.kind, Other, "{prefix}");
+        assert_eq!(got.pins, Some(PinReason::Unparseable), "{prefix}");
+    }
+    let real =
+        c("SET STATEMENT max_statement_time=1 FOR EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE");
+    assert_eq!(real.kind, PrimaryRead);
+    assert_eq!(c("ANALYZE FORMAT=JSON UPDATE t SET a = 1").kind, Write);
+}
+
 #[test]
 fn reads_consistency() {
     for sql in [
