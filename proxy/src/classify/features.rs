@@ -149,10 +149,23 @@ fn function(s: Stmt<'_>, i: usize, f: &mut Features) {
     }
 }
 
-/// `name (cols) AS (`: a CTE's column list, not a call.
+/// `name (col, ...) AS (` with token `i` the name: a CTE's column list, not a call.
+///
+/// A column list holds only names and commas, so the look-ahead stops at the first other
+/// token. Runs of names and commas after different `(` cannot overlap (a `(` ends a run), so
+/// the whole scan looks at each token at most twice: classification stays linear in the
+/// statement's length. (Matching each `(` with its `)` instead cost a scan to the end per
+/// call, quadratic for `a(a(a(...)))`: 20,000 levels took 0.65 s, issue 15.)
 fn cte_columns(s: Stmt<'_>, i: usize) -> bool {
-    s.skip_parens(i + 1)
-        .is_some_and(|j| s.kw(j, "AS") && s.punct(j + 1, b'('))
+    let mut j = i + 2;
+    loop {
+        super::statement::work::lookahead(1);
+        match s.t.get(j).map(|t| t.tok) {
+            Some(Tok::Word | Tok::Quoted | Tok::Punct(b',')) => j += 1,
+            Some(Tok::Punct(b')')) => return s.kw(j + 1, "AS") && s.punct(j + 2, b'('),
+            _ => return false,
+        }
+    }
 }
 
 /// A system variable, without its `@@`.

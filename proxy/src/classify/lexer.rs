@@ -73,6 +73,7 @@ fn is_ident_byte(b: u8) -> bool {
 
 /// Tokenizes `sql` into `tokens` (cleared first; comments removed).
 pub(crate) fn lex(sql: &[u8], tokens: &mut Vec<Token>) -> Lexed {
+    super::statement::work::lex_pass();
     tokens.clear();
     let mut out = Lexed::default();
     let n = sql.len();

@@ -80,6 +80,7 @@ impl<'a> Stmt<'a> {
         }
         let mut depth = 0usize;
         for (j, t) in self.t.iter().enumerate().skip(i) {
+            work::lookahead(1);
             match t.tok {
                 Tok::Punct(b'(') => depth += 1,
                 Tok::Punct(b')') => {
@@ -121,6 +122,67 @@ impl<'a> Stmt<'a> {
     }
 }
 
+/// A count of the classifier's work, for tests that prove it linear in the statement's
+/// length without timing anything: lexer passes, tokens looked at by look-ahead scans
+/// (parenthesis matching, CTE column lists) and sqlparser calls. Release builds count
+/// nothing (the functions are empty).
+pub(crate) mod work {
+    /// What one thread's classifications did since the last [`take`].
+    #[cfg(test)]
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub(crate) struct Work {
+        /// Passes of the lexer over the text.
+        pub lex_passes: u64,
+        /// Tokens looked at by look-ahead scans.
+        pub lookahead: u64,
+        /// Calls into sqlparser.
+        pub parser_calls: u64,
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        static WORK: std::cell::Cell<Work> = const {
+            std::cell::Cell::new(Work { lex_passes: 0, lookahead: 0, parser_calls: 0 })
+        };
+    }
+
+    #[cfg(test)]
+    fn add(f: impl FnOnce(&mut Work)) {
+        WORK.with(|w| {
+            let mut v = w.get();
+            f(&mut v);
+            w.set(v);
+        });
+    }
+
+    /// Counts one lexer pass.
+    #[inline]
+    pub(crate) fn lex_pass() {
+        #[cfg(test)]
+        add(|w| w.lex_passes += 1);
+    }
+
+    /// Counts `n` tokens looked at by a look-ahead.
+    #[inline]
+    pub(crate) fn lookahead(_n: u64) {
+        #[cfg(test)]
+        add(|w| w.lookahead += _n);
+    }
+
+    /// Counts one sqlparser call.
+    #[inline]
+    pub(crate) fn parser_call() {
+        #[cfg(test)]
+        add(|w| w.parser_calls += 1);
+    }
+
+    /// This thread's counts since the last call, reset to zero.
+    #[cfg(test)]
+    pub(crate) fn take() -> Work {
+        WORK.with(|w| w.replace(Work::default()))
+    }
+}
+
 thread_local! {
     /// Each thread's token buffer, reused so the hot path does not allocate for tokens.
     static TOKENS: RefCell<Vec<Token>> = const { RefCell::new(Vec::new()) };
@@ -157,6 +219,9 @@ fn classify_with(sql: &[u8], tokens: &mut Vec<Token>) -> Classified {
     if c.hint.is_none() {
         c.hint = lexed.hint;
     }
+    if sql.len() > parser::MAX_PARSED_LEN {
+        to_primary(&mut c);
+    }
     intercept::apply(
         Stmt {
             sql,
@@ -166,6 +231,20 @@ fn classify_with(sql: &[u8], tokens: &mut Vec<Token>) -> Classified {
         &mut c,
     );
     c
+}
+
+/// Text longer than [`parser::MAX_PARSED_LEN`] runs on the primary: the fast path alone
+/// classified it, so a read it would send elsewhere (a replica, the previous statement's
+/// connection, a read-only transaction's replica) goes to the primary instead.
+fn to_primary(c: &mut Classified) {
+    match c.kind {
+        Kind::Read => c.kind = Kind::PrimaryRead,
+        Kind::Transaction(TransactionOp::Begin { read_only: true }) => {
+            c.kind = Kind::Transaction(TransactionOp::Begin { read_only: false });
+        }
+        _ => {}
+    }
+    c.sticky = false;
 }
 
 fn classify_tokens(s: Stmt<'_>) -> Classified {
@@ -243,25 +322,27 @@ fn split(s: Stmt<'_>) -> Vec<Stmt<'_>> {
 /// Multi-statement text: one kind if all agree (else Other), tables and pins merged. SETs of
 /// myquorum_consistency inside multi-statement text are not intercepted.
 fn merge(parts: Vec<Classified>) -> Classified {
-    let first = parts[0].kind;
+    let Some(first) = parts.first().map(|p| p.kind) else {
+        return Classified::of(Kind::Other);
+    };
     let mut c = Classified::of(if parts.iter().all(|p| p.kind == first) {
         first
     } else {
         Kind::Other
     });
     c.multi_statement = true;
-    c.sticky = parts[0].sticky;
+    c.sticky = parts.first().is_some_and(|p| p.sticky);
+    let mut tables = dml::Unique::default();
     for p in parts {
         for t in p.tables {
-            if !c.tables.contains(&t) {
-                c.tables.push(t);
-            }
+            tables.push(t);
         }
         c.tables_known &= p.tables_known;
         c.pins = c.pins.or(p.pins);
         c.unpins = c.unpins.or(p.unpins);
         c.fast_path &= p.fast_path;
     }
+    c.tables = tables.into_vec();
     c
 }
 

@@ -3,6 +3,7 @@
 
 use super::functions::BUILTINS;
 use super::*;
+use super::{parser, statement};
 use Kind::*;
 
 fn c(sql: &str) -> Classified {
@@ -871,6 +872,105 @@ fn malformed_set_forms_do_not_panic() {
     );
 }
 
+/// `SELECT a(a(...(1)...))`, `depth` calls deep, and its number of tokens.
+fn nested_calls(depth: usize) -> (String, u64) {
+    let sql = format!("SELECT {}1{}", "a(".repeat(depth), ")".repeat(depth));
+    (sql, 3 * depth as u64 + 2)
+}
+
+/// Issue 15: `SELECT a(a(a(...)))` 20,000 deep took 0.65 s, 2,000 deep 0.01 s: every unknown
+/// call matched its `(` with its `)` to rule out a CTE column list, a scan to the end of the
+/// text per call. Counted, not timed: one lexer pass, no sqlparser, and look-ahead work of at
+/// most two tokens per token, so ten times the depth is (at most) ten times the work.
+#[test]
+fn classification_is_linear_in_the_length() {
+    let (small, small_tokens) = nested_calls(2_000);
+    let (big, big_tokens) = nested_calls(20_000);
+    statement::work::take();
+    let small_answer = c(&small);
+    let small_work = statement::work::take();
+    let big_answer = c(&big);
+    let big_work = statement::work::take();
+    assert_eq!(big_answer.kind, PrimaryRead, "a() is not a built-in");
+    assert_eq!(small_answer, big_answer);
+    assert_eq!((big_work.lex_passes, big_work.parser_calls), (1, 0));
+    assert!(small_work.lookahead <= 2 * small_tokens, "{small_work:?}");
+    assert!(big_work.lookahead <= 2 * big_tokens, "{big_work:?}");
+    assert!(big_work.lookahead <= 10 * small_work.lookahead + 10);
+
+    let ctes = format!(
+        "WITH {} SELECT 1",
+        (0..1_000)
+            .map(|i| format!("c{i} (x, y) AS (SELECT 1, 2)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    statement::work::take();
+    assert_eq!(c(&ctes).kind, Read, "CTE column lists are not calls");
+    let work = statement::work::take();
+    assert!(work.lookahead <= 2 * 14 * 1_000, "{work:?}");
+
+    let tables = (0..20_000).map(|i| format!("t{i}")).collect::<Vec<_>>();
+    let update = c(&format!("UPDATE {} SET a = 1", tables.join(", ")));
+    assert_eq!(
+        update.tables.len(),
+        20_000,
+        "many tables, deduplicated in linear time"
+    );
+    let delete = c(&format!(
+        "DELETE {} FROM {}",
+        tables.join(", "),
+        tables.join(", ")
+    ));
+    assert_eq!(delete.tables.len(), 20_000);
+}
+
+/// Text over [`parser::MAX_PARSED_LEN`] (64 KiB) is never handed to sqlparser and runs on
+/// the primary: a 1 MB INSERT is still a write of its table, a long write whose tables only
+/// sqlparser could name keeps them unknown, and a long read is a PrimaryRead.
+#[test]
+fn statements_over_the_size_bound_skip_sqlparser() {
+    let values = vec!["(1, 'abcdefghij')"; 70_000].join(",");
+    let insert = format!("INSERT INTO t VALUES {values}");
+    assert!(insert.len() > 1_000_000);
+    statement::work::take();
+    let got = c(&insert);
+    assert_eq!((got.kind, got.tables.clone()), (Write, vec![table("t")]));
+    assert_eq!(statement::work::take().parser_calls, 0);
+
+    let small = c("UPDATE \"t\" SET a = 1 WHERE b IN (1, 2)");
+    assert_eq!(
+        statement::work::take().parser_calls,
+        1,
+        "a shape only sqlparser reads"
+    );
+    assert_eq!(small.tables, vec![table("t")]);
+    let ids = vec!["1"; 40_000].join(",");
+    let long = format!("UPDATE \"t\" SET a = 1 WHERE b IN ({ids})");
+    assert!(long.len() > parser::MAX_PARSED_LEN);
+    let got = c(&long);
+    assert_eq!(statement::work::take().parser_calls, 0);
+    assert_eq!(got.kind, Write);
+    assert!(!got.tables_known && got.tables.is_empty());
+
+    let read = c(&format!("SELECT c FROM t WHERE id IN ({ids})"));
+    assert_eq!(read.kind, PrimaryRead);
+    assert_eq!(
+        c(&format!("SELECT c FROM t WHERE id IN ({})", "1")).kind,
+        Read
+    );
+    let unknown = c(&format!("FROBNICATE {ids}"));
+    assert_eq!(statement::work::take().parser_calls, 0);
+    assert_eq!(unknown.pins, Some(PinReason::Unparseable));
+    let sticky = c(&format!("SELECT ROW_COUNT() FROM t WHERE id IN ({ids})"));
+    assert!(!sticky.sticky && sticky.kind == PrimaryRead);
+    let deep = nested_calls(20_000).0;
+    assert!(
+        deep.len() < parser::MAX_PARSED_LEN,
+        "the nesting test stays under the bound"
+    );
+}
+
 /// Statement prefixes (`ANALYZE`, `EXPLAIN ANALYZE`, `SET STATEMENT ... FOR`) are classified
 /// by recursion, which client text could drive until the stack overflowed (an abort of the
 /// whole proxy): beyond a few levels, which MariaDB rejects anyway, the text is unparseable.
@@ -1285,4 +1385,10 @@ fn bench() {
             black_box(classify(black_box(big.as_bytes())));
         },
     );
+    for depth in [2_000, 20_000] {
+        let nested = format!("SELECT {}1{}", "a(".repeat(depth), ")".repeat(depth));
+        time(&format!("nested a(a(...)) {depth} deep"), 20, || {
+            black_box(classify(black_box(nested.as_bytes())));
+        });
+    }
 }
