@@ -33,6 +33,8 @@ pub(crate) struct Features {
     calc_found_rows: bool,
     /// Reads the previous statement's results.
     sticky: bool,
+    /// Reads (or sets) the connection's LAST_INSERT_ID.
+    last_insert_id: bool,
     /// Reads a variable that differs between primary and replicas (read_only family).
     node_specific: bool,
 }
@@ -40,7 +42,7 @@ pub(crate) struct Features {
 impl Features {
     /// Folds the findings into `c`; a read that must not run on a replica becomes PrimaryRead.
     pub fn apply(&self, c: &mut Classified) {
-        c.sticky |= self.sticky;
+        c.follows_last_write |= self.last_insert_id;
         let pins = if self.get_lock {
             Some(PinReason::NamedLock)
         } else if self.user_var_assign || (self.into_user_var && c.kind == Kind::Read) {
@@ -66,6 +68,7 @@ impl Features {
         {
             c.kind = Kind::PrimaryRead;
         }
+        c.sticky |= self.sticky && matches!(c.kind, Kind::Read | Kind::PrimaryRead);
     }
 }
 
@@ -141,7 +144,8 @@ fn function(s: Stmt<'_>, i: usize, f: &mut Features) {
         b"release_lock" | b"release_all_locks" => f.release_lock = true,
         b"is_used_lock" | b"is_free_lock" => f.lock_query = true,
         b"nextval" | b"lastval" | b"setval" => f.sequence = true,
-        b"row_count" | b"found_rows" | b"last_insert_id" => f.sticky = true,
+        b"row_count" | b"found_rows" => f.sticky = true,
+        b"last_insert_id" => f.last_insert_id = true,
         _ if qualified => f.unknown_function = true,
         _ if is_builtin(lower) => {}
         _ if cte_columns(s, i) => {}
@@ -172,8 +176,10 @@ fn cte_columns(s: Stmt<'_>, i: usize) -> bool {
 fn sysvar(name: &[u8], f: &mut Features) {
     let name = strip_scope(name);
     let is = |k: &str| name.eq_ignore_ascii_case(k.as_bytes());
-    if is("warning_count") || is("error_count") || is("identity") || is("last_insert_id") {
+    if is("warning_count") || is("error_count") {
         f.sticky = true;
+    } else if is("identity") || is("last_insert_id") {
+        f.last_insert_id = true;
     } else if is("read_only") || is("innodb_read_only") || is("super_read_only") {
         f.node_specific = true;
     }

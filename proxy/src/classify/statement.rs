@@ -341,6 +341,7 @@ fn merge(parts: Vec<Classified>) -> Classified {
         c.pins = c.pins.or(p.pins);
         c.unpins = c.unpins.or(p.unpins);
         c.fast_path &= p.fast_path;
+        c.follows_last_write |= p.follows_last_write;
     }
     c.tables = tables.into_vec();
     c

@@ -542,18 +542,37 @@ fn sticky() {
         "SELECT @@session.warning_count, @@error_count",
         "SELECT ROW_COUNT()",
         "SELECT FOUND_ROWS()",
-        "SELECT LAST_INSERT_ID()",
-        "select last_insert_id() as id",
-        "SELECT @@identity",
-        "SELECT @@last_insert_id",
+        "SELECT ROW_COUNT() FROM t FOR UPDATE",
         "GET DIAGNOSTICS @n = NUMBER",
         "GET DIAGNOSTICS CONDITION 1 @msg = MESSAGE_TEXT",
-        "INSERT INTO child (parent_id) VALUES (LAST_INSERT_ID())",
     ];
     for sql in sticky {
         assert!(c(sql).sticky, "{sql:?} should be sticky");
     }
+    let last_write = [
+        "SELECT LAST_INSERT_ID()",
+        "select last_insert_id() as id",
+        "SELECT LAST_INSERT_ID(5)",
+        "SELECT @@identity",
+        "SELECT @@last_insert_id",
+        "SELECT @@session.last_insert_id",
+        "INSERT INTO child (parent_id) VALUES (LAST_INSERT_ID())",
+        "SET @id = LAST_INSERT_ID()",
+        "SELECT 1; SELECT LAST_INSERT_ID()",
+    ];
+    for sql in last_write {
+        let got = c(sql);
+        assert!(got.follows_last_write, "{sql:?} reads LAST_INSERT_ID");
+        assert!(
+            !got.sticky,
+            "{sql:?} follows the last write, not the previous statement"
+        );
+    }
     let not_sticky = [
+        "INSERT INTO child (parent_id) VALUES (ROW_COUNT())",
+        "INSERT INTO t (v) SELECT FOUND_ROWS()",
+        "UPDATE t SET v = @@warning_count",
+        "SELECT LAST_INSERT_ID()",
         "SELECT 1",
         "SELECT 'ROW_COUNT()'",
         "SELECT row_count FROM stats",
@@ -565,6 +584,7 @@ fn sticky() {
     }
     assert_eq!(c("SELECT LAST_INSERT_ID()").kind, Read);
     assert_eq!(c("SHOW WARNINGS").kind, Read);
+    assert!(!c("SELECT 'LAST_INSERT_ID()', last_insert_id FROM t").follows_last_write);
 }
 
 #[test]
