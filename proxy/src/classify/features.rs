@@ -163,7 +163,7 @@ fn function(s: Stmt<'_>, i: usize, f: &mut Features) {
 fn cte_columns(s: Stmt<'_>, i: usize) -> bool {
     let mut j = i + 2;
     loop {
-        super::statement::work::lookahead(1);
+        super::work::lookahead(1);
         match s.t.get(j).map(|t| t.tok) {
             Some(Tok::Word | Tok::Quoted | Tok::Punct(b',')) => j += 1,
             Some(Tok::Punct(b')')) => return s.kw(j + 1, "AS") && s.punct(j + 2, b'('),

@@ -39,7 +39,7 @@ fn parse(s: Stmt<'_>) -> Option<Statement> {
     if too_long(s) {
         return None;
     }
-    super::statement::work::parser_call();
+    super::work::parser_call();
     let text = String::from_utf8_lossy(s.text());
     let mut statements = Parser::new(&MySqlDialect {})
         .with_recursion_limit(PARSER_RECURSION_LIMIT)

@@ -3,9 +3,9 @@
 
 use std::cell::RefCell;
 
-use super::lexer::{lex, unbacktick, Tok, Token};
+use super::lexer::{lex, unbacktick, Escapes, Lexed, Tok, Token};
 use super::types::{Classified, Kind, PinReason, TransactionOp};
-use super::{ddl, dml, features, intercept, parser, set};
+use super::{ddl, dml, features, intercept, modes, parser, set};
 
 /// One statement's tokens, with the whole text they index into (token spans are absolute).
 #[derive(Clone, Copy)]
@@ -80,7 +80,7 @@ impl<'a> Stmt<'a> {
         }
         let mut depth = 0usize;
         for (j, t) in self.t.iter().enumerate().skip(i) {
-            work::lookahead(1);
+            super::work::lookahead(1);
             match t.tok {
                 Tok::Punct(b'(') => depth += 1,
                 Tok::Punct(b')') => {
@@ -122,67 +122,6 @@ impl<'a> Stmt<'a> {
     }
 }
 
-/// A count of the classifier's work, for tests that prove it linear in the statement's
-/// length without timing anything: lexer passes, tokens looked at by look-ahead scans
-/// (parenthesis matching, CTE column lists) and sqlparser calls. Release builds count
-/// nothing (the functions are empty).
-pub(crate) mod work {
-    /// What one thread's classifications did since the last [`take`].
-    #[cfg(test)]
-    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-    pub(crate) struct Work {
-        /// Passes of the lexer over the text.
-        pub lex_passes: u64,
-        /// Tokens looked at by look-ahead scans.
-        pub lookahead: u64,
-        /// Calls into sqlparser.
-        pub parser_calls: u64,
-    }
-
-    #[cfg(test)]
-    thread_local! {
-        static WORK: std::cell::Cell<Work> = const {
-            std::cell::Cell::new(Work { lex_passes: 0, lookahead: 0, parser_calls: 0 })
-        };
-    }
-
-    #[cfg(test)]
-    fn add(f: impl FnOnce(&mut Work)) {
-        WORK.with(|w| {
-            let mut v = w.get();
-            f(&mut v);
-            w.set(v);
-        });
-    }
-
-    /// Counts one lexer pass.
-    #[inline]
-    pub(crate) fn lex_pass() {
-        #[cfg(test)]
-        add(|w| w.lex_passes += 1);
-    }
-
-    /// Counts `n` tokens looked at by a look-ahead.
-    #[inline]
-    pub(crate) fn lookahead(_n: u64) {
-        #[cfg(test)]
-        add(|w| w.lookahead += _n);
-    }
-
-    /// Counts one sqlparser call.
-    #[inline]
-    pub(crate) fn parser_call() {
-        #[cfg(test)]
-        add(|w| w.parser_calls += 1);
-    }
-
-    /// This thread's counts since the last call, reset to zero.
-    #[cfg(test)]
-    pub(crate) fn take() -> Work {
-        WORK.with(|w| w.replace(Work::default()))
-    }
-}
-
 thread_local! {
     /// Each thread's token buffer, reused so the hot path does not allocate for tokens.
     static TOKENS: RefCell<Vec<Token>> = const { RefCell::new(Vec::new()) };
@@ -206,30 +145,34 @@ pub(crate) fn classify_text(sql: &[u8]) -> Classified {
 }
 
 fn classify_with(sql: &[u8], tokens: &mut Vec<Token>) -> Classified {
-    let lexed = lex(sql, tokens);
-    let mut c = if lexed.unterminated {
-        Classified::unparseable()
-    } else {
-        classify_tokens(Stmt {
-            sql,
-            t: tokens,
-            depth: 0,
-        })
-    };
-    if c.hint.is_none() {
-        c.hint = lexed.hint;
+    let lexed = lex(sql, tokens, Escapes::DEFAULT);
+    let mut c = reading(sql, tokens, &lexed);
+    if lexed.backslash_quoted {
+        c = modes::every_reading(sql, tokens, &lexed, c);
     }
     if sql.len() > parser::MAX_PARSED_LEN {
         to_primary(&mut c);
     }
-    intercept::apply(
-        Stmt {
-            sql,
-            t: tokens,
-            depth: 0,
-        },
-        &mut c,
-    );
+    c
+}
+
+/// The classification of one reading of the whole text: `tokens` as lexed into `lexed`.
+/// Text that ends inside a string or comment is unparseable (the server rejects it).
+pub(crate) fn reading(sql: &[u8], tokens: &[Token], lexed: &Lexed) -> Classified {
+    let whole = Stmt {
+        sql,
+        t: tokens,
+        depth: 0,
+    };
+    let mut c = if lexed.unterminated {
+        Classified::unparseable()
+    } else {
+        classify_tokens(whole)
+    };
+    if c.hint.is_none() {
+        c.hint = lexed.hint;
+    }
+    intercept::apply(whole, &mut c);
     c
 }
 

@@ -3,7 +3,7 @@
 
 use super::functions::BUILTINS;
 use super::*;
-use super::{parser, statement};
+use super::{parser, work};
 use Kind::*;
 
 fn c(sql: &str) -> Classified {
@@ -906,11 +906,11 @@ fn nested_calls(depth: usize) -> (String, u64) {
 fn classification_is_linear_in_the_length() {
     let (small, small_tokens) = nested_calls(2_000);
     let (big, big_tokens) = nested_calls(20_000);
-    statement::work::take();
+    work::take();
     let small_answer = c(&small);
-    let small_work = statement::work::take();
+    let small_work = work::take();
     let big_answer = c(&big);
-    let big_work = statement::work::take();
+    let big_work = work::take();
     assert_eq!(big_answer.kind, PrimaryRead, "a() is not a built-in");
     assert_eq!(small_answer, big_answer);
     assert_eq!((big_work.lex_passes, big_work.parser_calls), (1, 0));
@@ -925,10 +925,10 @@ fn classification_is_linear_in_the_length() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    statement::work::take();
+    work::take();
     assert_eq!(c(&ctes).kind, Read, "CTE column lists are not calls");
-    let work = statement::work::take();
-    assert!(work.lookahead <= 2 * 14 * 1_000, "{work:?}");
+    let cte_work = work::take();
+    assert!(cte_work.lookahead <= 2 * 14 * 1_000, "{cte_work:?}");
 
     let tables = (0..20_000).map(|i| format!("t{i}")).collect::<Vec<_>>();
     let update = c(&format!("UPDATE {} SET a = 1", tables.join(", ")));
@@ -953,23 +953,19 @@ fn statements_over_the_size_bound_skip_sqlparser() {
     let values = vec!["(1, 'abcdefghij')"; 70_000].join(",");
     let insert = format!("INSERT INTO t VALUES {values}");
     assert!(insert.len() > 1_000_000);
-    statement::work::take();
+    work::take();
     let got = c(&insert);
     assert_eq!((got.kind, got.tables.clone()), (Write, vec![table("t")]));
-    assert_eq!(statement::work::take().parser_calls, 0);
+    assert_eq!(work::take().parser_calls, 0);
 
     let small = c("UPDATE \"t\" SET a = 1 WHERE b IN (1, 2)");
-    assert_eq!(
-        statement::work::take().parser_calls,
-        1,
-        "a shape only sqlparser reads"
-    );
+    assert_eq!(work::take().parser_calls, 1, "a shape only sqlparser reads");
     assert_eq!(small.tables, vec![table("t")]);
     let ids = vec!["1"; 40_000].join(",");
     let long = format!("UPDATE \"t\" SET a = 1 WHERE b IN ({ids})");
     assert!(long.len() > parser::MAX_PARSED_LEN);
     let got = c(&long);
-    assert_eq!(statement::work::take().parser_calls, 0);
+    assert_eq!(work::take().parser_calls, 0);
     assert_eq!(got.kind, Write);
     assert!(!got.tables_known && got.tables.is_empty());
 
@@ -980,7 +976,7 @@ fn statements_over_the_size_bound_skip_sqlparser() {
         Read
     );
     let unknown = c(&format!("FROBNICATE {ids}"));
-    assert_eq!(statement::work::take().parser_calls, 0);
+    assert_eq!(work::take().parser_calls, 0);
     assert_eq!(unknown.pins, Some(PinReason::Unparseable));
     let sticky = c(&format!("SELECT ROW_COUNT() FROM t WHERE id IN ({ids})"));
     assert!(!sticky.sticky && sticky.kind == PrimaryRead);
@@ -1353,10 +1349,18 @@ fn bench() {
     let n = 200_000;
     let mut tokens = Vec::new();
     time("lexer only: point select", n, || {
-        black_box(super::lexer::lex(black_box(point), &mut tokens));
+        black_box(super::lexer::lex(
+            black_box(point),
+            &mut tokens,
+            super::lexer::Escapes::DEFAULT,
+        ));
     });
     time("lexer only: sysbench INSERT (200 B)", n, || {
-        black_box(super::lexer::lex(black_box(insert), &mut tokens));
+        black_box(super::lexer::lex(
+            black_box(insert),
+            &mut tokens,
+            super::lexer::Escapes::DEFAULT,
+        ));
     });
     time("fast path: point select", n, || {
         black_box(classify(black_box(point)));
