@@ -38,6 +38,8 @@ mod types;
 mod work;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 
 pub use cache::Classifier;
