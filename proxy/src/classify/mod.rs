@@ -43,6 +43,7 @@ mod props;
 mod tests;
 
 pub use cache::Classifier;
+pub use parser::MAX_PARSED_LEN;
 pub use types::{
     Classified, Consistency, Kill, Kind, ParseConsistencyError, PinReason, SetConsistency,
     SetConsistencyError, SetStatement, TableRef, TransactionOp, WarningsQuery,
