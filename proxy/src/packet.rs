@@ -270,6 +270,154 @@ mod tests {
         assert_eq!(frame_len(&buf[4 + MAX_FRAME..]), 0);
     }
 
+    /// An in-memory stream for the reader: `input` arrives at most `chunk` bytes per read,
+    /// then EOF; writes are discarded.
+    struct Replay {
+        input: Vec<u8>,
+        pos: usize,
+        chunk: usize,
+    }
+
+    impl tokio::io::AsyncRead for Replay {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let n = (this.input.len() - this.pos)
+                .min(this.chunk)
+                .min(buf.remaining());
+            buf.put_slice(&this.input[this.pos..this.pos + n]);
+            this.pos += n;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Replay {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            data: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            std::task::Poll::Ready(Ok(data.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Reads packets of at most `max_len` bytes from `input` until the first error, checking
+    /// that none is longer than allowed and that the read buffer never grows past what one
+    /// allowed packet and one read chunk need (BytesMut may double a reservation).
+    fn read_all(input: Vec<u8>, chunk: usize, max_len: usize) -> Vec<Packet> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime");
+        let bound = 2 * (max_len + 4 + 2 * READ_CHUNK);
+        rt.block_on(async {
+            let mut io = PacketIo::over(Replay {
+                input,
+                pos: 0,
+                chunk,
+            });
+            let mut packets = Vec::new();
+            loop {
+                let read = io.read_packet(max_len).await;
+                assert!(
+                    io.rbuf.capacity() <= bound,
+                    "read buffer {}",
+                    io.rbuf.capacity()
+                );
+                match read {
+                    Ok(p) => {
+                        assert!(p.payload.len() <= max_len);
+                        assert!(p.payload.capacity() <= bound);
+                        packets.push(p);
+                    }
+                    Err(_) => return packets,
+                }
+            }
+        })
+    }
+
+    /// Frames as a peer may send them: lengths that match the bytes that follow or not,
+    /// continuation frames (0xFFFFFF) included.
+    fn frames() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let frame = (
+            prop_oneof![
+                0usize..300,
+                Just(MAX_FRAME),
+                Just(MAX_FRAME - 1),
+                any::<u32>().prop_map(|n| n as usize & MAX_FRAME)
+            ],
+            any::<u8>(),
+            prop::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(|(claimed, seq, body)| {
+                let mut out = Vec::with_capacity(4 + body.len());
+                out.extend_from_slice(&(claimed as u32).to_le_bytes()[..3]);
+                out.push(seq);
+                out.extend_from_slice(&body);
+                out
+            });
+        prop::collection::vec(frame, 0..8).prop_map(|f| f.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Issue 15's fuzz target for the packet reader: any byte stream, any arrival
+        /// pattern, any limit: no panic, no packet over the limit, no read buffer beyond it.
+        #[test]
+        fn reader_survives_any_stream(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            chunk in 1usize..300,
+            max_len in proptest::prop_oneof![0usize..64, 64usize..5000, proptest::strategy::Just(70_000)],
+        ) {
+            read_all(bytes, chunk, max_len);
+        }
+
+        /// The same with plausible frames, so that whole packets, continuations and lying
+        /// headers are reached often.
+        #[test]
+        fn reader_survives_any_frames(
+            bytes in frames(),
+            chunk in proptest::prop_oneof![1usize..8, proptest::strategy::Just(READ_CHUNK)],
+            max_len in proptest::prop_oneof![0usize..300, proptest::strategy::Just(4096)],
+        ) {
+            read_all(bytes, chunk, max_len);
+        }
+    }
+
+    /// A header announcing a 16 MB frame over a 1 KiB limit is refused before anything is
+    /// reserved for it.
+    #[test]
+    fn an_oversized_header_reserves_nothing() {
+        let mut input = vec![0xFF, 0xFF, 0xFF, 0];
+        input.extend_from_slice(&[0u8; 100]);
+        assert!(read_all(input, 4096, 1024).is_empty());
+        let mut ok = Vec::new();
+        let mut buf = BytesMut::new();
+        write_frames(&mut buf, 0, b"SELECT 1");
+        ok.extend_from_slice(&buf);
+        let packets = read_all(ok, 1, 1024);
+        assert_eq!(packets.len(), 1);
+        assert_eq!(&packets[0].payload[..], b"SELECT 1");
+    }
+
     #[test]
     fn err_round_trip() {
         let p = err_payload(1045, "28000", "Access denied");

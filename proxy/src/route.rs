@@ -37,32 +37,119 @@ pub enum Route {
     ReadOnlyTransaction,
 }
 
-/// Decides where `stmt` runs at consistency `level` for a session in `state`.
-pub fn route(stmt: &Classified, level: Consistency, state: SessionState) -> Route {
-    if stmt.sticky && state.has_previous {
-        return Route::Previous;
+/// What the session knows about its last write, for the LAST_INSERT_ID() rule.
+///
+/// Kept apart from [`SessionState`] only while the session does not fill it yet: adding a
+/// field there would break the session's construction of it (`frontend/query.rs`). When the
+/// session tracks its last write, this field moves into [`SessionState`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteHistory {
+    /// The session still holds the connection its last write ran on (see
+    /// [`records_last_write`]): false before its first write, and after that connection was
+    /// closed, reset or handed back to the pool.
+    pub has_last_write: bool,
+}
+
+/// The full routing decision: [`Route`] and the connection of the session's last write.
+///
+/// [`route`] is this decision with [`Target::LastWrite`] folded into [`Route::Primary`] (the
+/// node every write runs on), for a session that does not track its last write's connection.
+/// Once the session does, it calls [`target`] and `Route` can go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// See [`Route::Primary`].
+    Primary,
+    /// See [`Route::Replica`].
+    Replica,
+    /// See [`Route::Causal`].
+    Causal,
+    /// See [`Route::Previous`]: only ever for a plain read, or inside a read-only
+    /// transaction on a replica.
+    Previous,
+    /// See [`Route::ReadOnlyTransaction`].
+    ReadOnlyTransaction,
+    /// The connection the session's last write ran on (a plain read of LAST_INSERT_ID(),
+    /// `@@identity`, `@@last_insert_id`): the value belongs to that connection, whatever ran
+    /// in between. Only returned when [`WriteHistory::has_last_write`]; otherwise such a read
+    /// goes to the primary.
+    LastWrite,
+}
+
+impl From<Target> for Route {
+    fn from(t: Target) -> Route {
+        match t {
+            Target::Primary | Target::LastWrite => Route::Primary,
+            Target::Replica => Route::Replica,
+            Target::Causal => Route::Causal,
+            Target::Previous => Route::Previous,
+            Target::ReadOnlyTransaction => Route::ReadOnlyTransaction,
+        }
     }
+}
+
+/// Decides where `stmt` runs at consistency `level` for a session in `state` that does not
+/// track its last write: [`target`] with [`Target::LastWrite`] as [`Route::Primary`].
+pub fn route(stmt: &Classified, level: Consistency, state: SessionState) -> Route {
+    target(stmt, level, state, WriteHistory::default()).into()
+}
+
+/// A plain read: one statement that only reads and creates no session state. Only these may
+/// leave the primary for the previous statement's connection (the sticky rule) or the last
+/// write's; a statement that writes, locks, pins or holds several statements never does,
+/// whatever functions it calls (issue 15: an INSERT ... LAST_INSERT_ID() after an EVENTUAL
+/// read followed the sticky rule to a replica).
+pub fn is_plain_read(stmt: &Classified) -> bool {
+    stmt.kind == Kind::Read && stmt.pins.is_none() && !stmt.multi_statement
+}
+
+/// True when the session must remember the node `stmt` ran on (when it succeeded) as its
+/// last write's, for [`Target::LastWrite`]: everything but a plain read may change the
+/// connection's LAST_INSERT_ID (INSERT, CALL, stored functions, `LAST_INSERT_ID(expr)`),
+/// and all of it runs on the primary.
+pub fn records_last_write(stmt: &Classified) -> bool {
+    !is_plain_read(stmt) || stmt.follows_last_write
+}
+
+/// Decides where `stmt` runs at consistency `level` for a session in `state` whose last
+/// write is described by `writes`.
+pub fn target(
+    stmt: &Classified,
+    level: Consistency,
+    state: SessionState,
+    writes: WriteHistory,
+) -> Target {
+    let plain_read = is_plain_read(stmt);
     if state.read_only_transaction {
-        return Route::Previous;
+        return Target::Previous;
+    }
+    if plain_read && stmt.follows_last_write {
+        return if writes.has_last_write {
+            Target::LastWrite
+        } else {
+            Target::Primary
+        };
+    }
+    if plain_read && stmt.sticky && state.has_previous {
+        return Target::Previous;
     }
     if stmt.multi_statement || state.pinned || stmt.pins.is_some() {
-        return Route::Primary;
+        return Target::Primary;
     }
     if state.in_transaction || state.autocommit_off {
-        return Route::Primary;
+        return Target::Primary;
     }
     match stmt.kind {
         Kind::Transaction(TransactionOp::Begin { read_only: true })
             if level == Consistency::Eventual =>
         {
-            Route::ReadOnlyTransaction
+            Target::ReadOnlyTransaction
         }
         Kind::Read => match level {
-            Consistency::Eventual => Route::Replica,
-            Consistency::Strong => Route::Primary,
-            Consistency::Causal => Route::Causal,
+            Consistency::Eventual => Target::Replica,
+            Consistency::Strong => Target::Primary,
+            Consistency::Causal => Target::Causal,
         },
-        _ => Route::Primary,
+        _ => Target::Primary,
     }
 }
 
@@ -168,14 +255,143 @@ mod tests {
         for sql in [
             "SHOW WARNINGS",
             "SHOW ERRORS",
+            "SHOW COUNT(*) WARNINGS",
             "SELECT ROW_COUNT()",
             "SELECT FOUND_ROWS()",
-            "SELECT LAST_INSERT_ID()",
             "SELECT @@warning_count",
+            "GET DIAGNOSTICS @n = NUMBER",
         ] {
-            assert_eq!(at(sql, E, idle()), Route::Previous, "{sql}");
+            for level in [E, S, C] {
+                assert_eq!(at(sql, level, idle()), Route::Previous, "{sql}");
+            }
         }
         let fresh = SessionState::default();
         assert_eq!(at("SHOW WARNINGS", E, fresh), Route::Replica);
+    }
+
+    fn target_at(sql: &str, level: Consistency, state: SessionState, last: bool) -> Target {
+        let writes = WriteHistory {
+            has_last_write: last,
+        };
+        target(&classify(sql.as_bytes()), level, state, writes)
+    }
+
+    /// Issue 15: after an EVENTUAL read (the previous statement ran on a replica), a write
+    /// calling LAST_INSERT_ID() or ROW_COUNT() followed the sticky rule to that replica. A
+    /// statement that writes, locks, pins or holds several statements goes to the primary,
+    /// whatever the sticky and last-write rules say.
+    #[test]
+    fn writes_go_to_the_primary_whatever_they_read() {
+        for sql in [
+            "INSERT INTO t (v) VALUES (LAST_INSERT_ID())",
+            "INSERT INTO t (v) SELECT LAST_INSERT_ID()",
+            "INSERT INTO t (v) SELECT ROW_COUNT()",
+            "insert into t (v) values (@@identity)",
+            "REPLACE INTO t VALUES (FOUND_ROWS())",
+            "UPDATE t SET v = LAST_INSERT_ID() WHERE id = 1",
+            "UPDATE t SET v = @@warning_count",
+            "DELETE FROM t WHERE id = ROW_COUNT()",
+            "CREATE TABLE t2 AS SELECT LAST_INSERT_ID() AS id",
+            "CALL p(LAST_INSERT_ID())",
+            "DO LAST_INSERT_ID(5)",
+            "SET @id = LAST_INSERT_ID()",
+            "SELECT LAST_INSERT_ID() INTO @id",
+            "SELECT ROW_COUNT(), GET_LOCK('a', 1)",
+            "SELECT LAST_INSERT_ID() FROM t FOR UPDATE",
+            "SELECT FOUND_ROWS() FROM t FOR UPDATE",
+            "SELECT LAST_INSERT_ID(); DELETE FROM t",
+            "SHOW WARNINGS; DELETE FROM t",
+        ] {
+            for level in [E, S, C] {
+                assert_eq!(at(sql, level, idle()), Route::Primary, "{sql} at {level}");
+                for last in [false, true] {
+                    assert_eq!(
+                        target_at(sql, level, idle(), last),
+                        Target::Primary,
+                        "{sql} at {level}"
+                    );
+                }
+            }
+            assert!(records_last_write(&classify(sql.as_bytes())), "{sql}");
+        }
+    }
+
+    /// LAST_INSERT_ID() belongs to the connection of the session's last write, not of its
+    /// previous statement: a plain read of it goes there, or to the primary while the
+    /// session has no last write (and through [`route`], which does not track it).
+    #[test]
+    fn last_insert_id_follows_the_last_write() {
+        for sql in [
+            "SELECT LAST_INSERT_ID()",
+            "select last_insert_id() as id",
+            "SELECT @@identity",
+            "SELECT @@session.last_insert_id",
+            "SELECT LAST_INSERT_ID(), ROW_COUNT()",
+            "SELECT LAST_INSERT_ID(42)",
+        ] {
+            for level in [E, S, C] {
+                assert_eq!(
+                    target_at(sql, level, idle(), true),
+                    Target::LastWrite,
+                    "{sql}"
+                );
+                assert_eq!(
+                    target_at(sql, level, idle(), false),
+                    Target::Primary,
+                    "{sql}"
+                );
+                assert_eq!(at(sql, level, idle()), Route::Primary, "{sql}");
+            }
+            assert!(records_last_write(&classify(sql.as_bytes())), "{sql}");
+        }
+        let inside = SessionState {
+            read_only_transaction: true,
+            in_transaction: true,
+            ..idle()
+        };
+        assert_eq!(
+            target_at("SELECT LAST_INSERT_ID()", E, inside, true),
+            Target::Previous,
+            "a read-only transaction keeps its replica"
+        );
+        for sql in ["SELECT 1", "SHOW WARNINGS", "SELECT c FROM t WHERE id = 1"] {
+            assert!(!records_last_write(&classify(sql.as_bytes())), "{sql}");
+        }
+    }
+
+    /// [`route`] is [`target`] without the last-write rule, for every state.
+    #[test]
+    fn route_is_target_without_last_write() {
+        let states = [
+            SessionState::default(),
+            idle(),
+            SessionState {
+                in_transaction: true,
+                ..idle()
+            },
+            SessionState {
+                pinned: true,
+                ..idle()
+            },
+            SessionState {
+                read_only_transaction: true,
+                ..idle()
+            },
+        ];
+        for sql in [
+            "SELECT 1",
+            "SHOW WARNINGS",
+            "SELECT LAST_INSERT_ID()",
+            "INSERT INTO t VALUES (1)",
+            "START TRANSACTION READ ONLY",
+        ] {
+            for state in states {
+                for level in [E, S, C] {
+                    let stmt = classify(sql.as_bytes());
+                    let full = target(&stmt, level, state, WriteHistory::default());
+                    assert_eq!(route(&stmt, level, state), Route::from(full), "{sql}");
+                }
+            }
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Protocol-tier tests: the proxy against a real 2-node sandbox cluster, driven by a raw
 //! client (for bytes no driver sends) and by mysql_async. What they prove: bad input closes
 //! only the offending connection, unsupported commands get a named error and the session goes
-//! on, a dead backend gives a clean error and the proxy recovers when it returns, and shutdown
-//! tells idle clients 1053 before closing.
+//! on, a dead backend gives a clean error and the proxy recovers when it returns, shutdown
+//! tells idle clients 1053 before closing, and hostile statement text is classified safely.
 
 mod support;
 
@@ -122,5 +122,94 @@ async fn shutdown_tells_idle_clients_and_returns() {
         TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
     );
+    cluster.stop().await.expect("cluster stops");
+}
+
+/// Issue 15 through a real client and a real replica (the app user has no READ_ONLY ADMIN, so
+/// a write misrouted to the replica fails with 1290 instead of diverging it):
+/// - a malformed `SET STATEMENT` list gets the server's error, not a dropped session;
+/// - after an EVENTUAL read ran on the replica, writes calling LAST_INSERT_ID() run on the
+///   primary, and `SELECT LAST_INSERT_ID()` answers the session's last insert id;
+/// - under NO_BACKSLASH_ESCAPES a locking read hidden behind `'\'` runs on the primary;
+/// - a 20,000-deep nested call is answered by the server and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_statements_are_classified_safely() {
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let primary_id = cluster.primary().server_id;
+    let proxy = Proxy::start(&cluster).await;
+    let mut c = proxy.conn().await;
+
+    let malformed = "SET STATEMENT myquorum_consistency='STRONG', FOR SELECT 1";
+    match c.query_drop(malformed).await {
+        // The server names the proxy's variable (1193) before it reaches the stray comma.
+        Err(mysql_async::Error::Server(e)) => assert!(matches!(e.code, 1064 | 1193), "{e:?}"),
+        other => panic!("expected the server's error, got {other:?}"),
+    }
+    let one: Option<i64> = c.query_first("SELECT 1").await.expect("session goes on");
+    assert_eq!(one, Some(1));
+
+    c.query_drop("CREATE TABLE li (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        .await
+        .expect("create");
+    c.query_drop("SET myquorum_consistency = 'EVENTUAL'")
+        .await
+        .expect("eventual");
+    c.query_drop("INSERT INTO li (v) VALUES (0)")
+        .await
+        .expect("first insert");
+    let read_on: Option<u32> = c
+        .query_first("SELECT @@server_id")
+        .await
+        .expect("eventual read");
+    assert_ne!(
+        read_on,
+        Some(primary_id),
+        "the EVENTUAL read ran on the replica"
+    );
+    for sql in [
+        "INSERT INTO li (v) VALUES (LAST_INSERT_ID())",
+        "INSERT INTO li (v) SELECT LAST_INSERT_ID()",
+        "INSERT INTO li (v) VALUES (ROW_COUNT())",
+    ] {
+        let _: Option<u32> = c
+            .query_first("SELECT @@server_id")
+            .await
+            .expect("eventual read");
+        c.query_drop(sql).await.expect(sql);
+    }
+    let _: Option<u32> = c.query_first("SELECT @@server_id").await.expect("read");
+    let last: Option<u64> = c
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .expect("last insert id");
+    assert_eq!(
+        last,
+        Some(4),
+        "the id of the session's last insert, not the replica's 0"
+    );
+
+    c.query_drop("SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+        .await
+        .expect("sql_mode");
+    let hidden: Option<(u32, String)> = c
+        .query_first("SELECT @@server_id, '\\' FROM li LIMIT 1 FOR UPDATE -- '")
+        .await
+        .expect("hidden locking read");
+    assert_eq!(
+        hidden,
+        Some((primary_id, "\\".to_owned())),
+        "FOR UPDATE seen under NO_BACKSLASH_ESCAPES"
+    );
+
+    let deep = format!("SELECT {}1{}", "a(".repeat(20_000), ")".repeat(20_000));
+    match c.query_drop(&deep).await {
+        Err(mysql_async::Error::Server(e)) => assert_ne!(e.code, 2013, "{e:?}"),
+        other => panic!("expected the server's error, got {other:?}"),
+    }
+    let one: Option<i64> = c.query_first("SELECT 1").await.expect("session goes on");
+    assert_eq!(one, Some(1));
+
+    drop(c);
+    proxy.stop().await;
     cluster.stop().await.expect("cluster stops");
 }

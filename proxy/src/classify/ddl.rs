@@ -46,7 +46,7 @@ pub(crate) fn ddl(s: Stmt<'_>, verb: &[u8]) -> Classified {
         Some(t) => c.tables = t,
         None => {
             c.fast_path = false;
-            match parser::write_tables(s.text()) {
+            match parser::write_tables(s) {
                 Some(t) if !t.is_empty() => c.tables = t,
                 _ => c.tables_known = false,
             }

@@ -2,6 +2,8 @@
 //! and both multi-table forms), LOAD DATA / XML, each with the tables it writes. A shape the
 //! scanner cannot name tables for goes to sqlparser ([`parser::write_tables`]).
 
+use std::collections::{HashMap, HashSet};
+
 use super::features;
 use super::lexer::{ident_text, Tok};
 use super::parser;
@@ -89,7 +91,7 @@ fn write(s: Stmt<'_>, tables: Option<Vec<TableRef>>) -> Classified {
         Some(t) if !t.is_empty() => c.tables = t,
         _ => {
             c.fast_path = false;
-            match parser::write_tables(s.text()) {
+            match parser::write_tables(s) {
                 Some(t) if !t.is_empty() => c.tables = t,
                 _ => c.tables_known = false,
             }
@@ -228,37 +230,84 @@ fn table_refs(s: Stmt<'_>, mut i: usize, stops: &[&str]) -> Option<(Vec<Aliased>
     (depth == 0 && !out.is_empty()).then_some((out, i))
 }
 
-/// DELETE targets named by alias or table name, mapped to the referenced tables.
+/// DELETE targets named by alias or table name, mapped to the referenced tables. Indexed by
+/// alias and by name, so many targets cost linear time.
 fn resolve(targets: Vec<TableRef>, refs: &[Aliased]) -> Vec<TableRef> {
+    let mut by_alias: HashMap<&str, &TableRef> = HashMap::new();
+    let mut by_name: HashMap<&str, Vec<&TableRef>> = HashMap::new();
+    for (t, alias) in refs {
+        if let Some(a) = alias {
+            by_alias.entry(a.as_str()).or_insert(t);
+        }
+        by_name.entry(t.name.as_str()).or_default().push(t);
+    }
     targets
         .into_iter()
         .map(|target| {
             if target.db.is_none() {
-                if let Some((t, _)) = refs
-                    .iter()
-                    .find(|(_, a)| a.as_deref() == Some(&target.name))
-                {
-                    return t.clone();
+                if let Some(t) = by_alias.get(target.name.as_str()) {
+                    return (*t).clone();
                 }
             }
-            refs.iter()
-                .find(|(t, _)| t.name == target.name && (target.db.is_none() || t.db == target.db))
-                .map_or(target, |(t, _)| t.clone())
+            by_name
+                .get(target.name.as_str())
+                .and_then(|ts| ts.iter().find(|t| target.db.is_none() || t.db == target.db))
+                .map_or(target, |t| (*t).clone())
         })
         .collect()
 }
 
-/// Drops CTE names (unqualified references to a WITH clause's names) and duplicates.
+/// Drops CTE names (unqualified references to a WITH clause's names) and duplicates, in
+/// linear time (a statement may name thousands of tables and CTEs).
 fn without_ctes(tables: impl Iterator<Item = TableRef>, ctes: &[&[u8]]) -> Vec<TableRef> {
-    let mut out: Vec<TableRef> = Vec::new();
+    let many: Option<HashSet<Vec<u8>>> =
+        (ctes.len() > SHORT).then(|| ctes.iter().map(|c| c.to_ascii_lowercase()).collect());
+    let mut out = Unique::default();
     for t in tables {
+        let name = t.name.as_bytes();
         let is_cte = t.db.is_none()
-            && ctes
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(t.name.as_bytes()));
-        if !is_cte && !out.contains(&t) {
+            && match &many {
+                Some(set) => set.contains(&name.to_ascii_lowercase()),
+                None => ctes.iter().any(|c| c.eq_ignore_ascii_case(name)),
+            };
+        if !is_cte {
             out.push(t);
         }
     }
-    out
+    out.into_vec()
+}
+
+/// Lists shorter than this are searched linearly (no hashing, no allocation for the common
+/// statement of one to three tables); longer ones through a hash set.
+const SHORT: usize = 16;
+
+/// A list of tables without duplicates, in first-seen order, built in linear time.
+#[derive(Default)]
+pub(crate) struct Unique {
+    list: Vec<TableRef>,
+    seen: Option<HashSet<TableRef>>,
+}
+
+impl Unique {
+    /// Appends `t` unless it is already listed.
+    pub(crate) fn push(&mut self, t: TableRef) {
+        if self.list.len() < SHORT {
+            if !self.list.contains(&t) {
+                self.list.push(t);
+            }
+            return;
+        }
+        let list = &self.list;
+        let seen = self
+            .seen
+            .get_or_insert_with(|| list.iter().cloned().collect());
+        if seen.insert(t.clone()) {
+            self.list.push(t);
+        }
+    }
+
+    /// The tables, in first-seen order.
+    pub(crate) fn into_vec(self) -> Vec<TableRef> {
+        self.list
+    }
 }

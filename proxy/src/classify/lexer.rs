@@ -50,8 +50,51 @@ impl Token {
 pub(crate) struct Lexed {
     /// A `myquorum:consistency=X` found in a comment before the first token.
     pub hint: Option<Consistency>,
-    /// The text ended inside a string, quoted identifier or comment.
+    /// The text ended inside a string, quoted identifier or comment (the server rejects
+    /// such text in the sql_mode this reading assumes).
     pub unterminated: bool,
+    /// A backslash stood inside a `'...'` or `"..."` span: the text may split into other
+    /// tokens under another sql_mode (see [`Escapes`]).
+    pub backslash_quoted: bool,
+}
+
+/// Where a backslash escapes the next byte, which depends on the session's `sql_mode`: the
+/// classifier does not know it, so text whose tokens depend on it is read every way (see
+/// `statement::classify_with`). Under `NO_BACKSLASH_ESCAPES`, `'\' FOR UPDATE -- '` is a
+/// string and a locking clause, not one string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Escapes {
+    /// In `'...'` strings.
+    pub single: bool,
+    /// In `"..."` strings.
+    pub double: bool,
+}
+
+impl Escapes {
+    /// MariaDB's default: a backslash escapes in both kinds of strings.
+    pub const DEFAULT: Escapes = Escapes {
+        single: true,
+        double: true,
+    };
+    /// `NO_BACKSLASH_ESCAPES` (with or without `ANSI_QUOTES`): a backslash is a plain byte.
+    pub const NONE: Escapes = Escapes {
+        single: false,
+        double: false,
+    };
+    /// `ANSI_QUOTES` alone: `"..."` is an identifier, where a backslash is a plain byte.
+    pub const ANSI_QUOTES: Escapes = Escapes {
+        single: true,
+        double: false,
+    };
+
+    /// Whether a backslash escapes inside a span opened by `quote`.
+    fn within(self, quote: u8) -> bool {
+        match quote {
+            b'\'' => self.single,
+            b'"' => self.double,
+            _ => false,
+        }
+    }
 }
 
 /// Bytes that continue an identifier: ASCII letters, digits, `_`, `$`, and every non-ASCII
@@ -71,8 +114,10 @@ fn is_ident_byte(b: u8) -> bool {
     IDENT[b as usize]
 }
 
-/// Tokenizes `sql` into `tokens` (cleared first; comments removed).
-pub(crate) fn lex(sql: &[u8], tokens: &mut Vec<Token>) -> Lexed {
+/// Tokenizes `sql` into `tokens` (cleared first; comments removed), with backslashes
+/// escaping as `escapes` says.
+pub(crate) fn lex(sql: &[u8], tokens: &mut Vec<Token>, escapes: Escapes) -> Lexed {
+    super::work::lex_pass();
     tokens.clear();
     let mut out = Lexed::default();
     let n = sql.len();
@@ -120,7 +165,7 @@ pub(crate) fn lex(sql: &[u8], tokens: &mut Vec<Token>) -> Lexed {
                 i = line_comment(sql, i, tokens.is_empty(), &mut out);
                 continue;
             }
-            b'\'' | b'"' => match quoted_end(sql, i, c, true) {
+            b'\'' | b'"' => match quoted_end(sql, i, c, escapes.within(c), &mut out) {
                 Some(e) => {
                     i = e;
                     Tok::Str
@@ -130,7 +175,7 @@ pub(crate) fn lex(sql: &[u8], tokens: &mut Vec<Token>) -> Lexed {
                     break;
                 }
             },
-            b'`' => match quoted_end(sql, i, b'`', false) {
+            b'`' => match quoted_end(sql, i, b'`', false, &mut out) {
                 Some(e) => {
                     i = e;
                     Tok::Quoted
@@ -150,7 +195,7 @@ pub(crate) fn lex(sql: &[u8], tokens: &mut Vec<Token>) -> Lexed {
             b'@' => {
                 i += 1;
                 if matches!(next, b'\'' | b'"' | b'`') {
-                    match quoted_end(sql, i, next, next != b'`') {
+                    match quoted_end(sql, i, next, escapes.within(next), &mut out) {
                         Some(e) => i = e,
                         None => {
                             out.unterminated = true;
@@ -199,11 +244,16 @@ fn line_comment(sql: &[u8], i: usize, leading: bool, out: &mut Lexed) -> usize {
 }
 
 /// The index just past the quoted span opening at `i` with `q`, or None if unterminated.
-/// A doubled quote is an escaped quote; in strings a backslash escapes the next byte.
-fn quoted_end(sql: &[u8], i: usize, q: u8, backslash: bool) -> Option<usize> {
+/// A doubled quote is an escaped quote; with `backslash` a backslash escapes the next byte.
+/// A backslash inside a `'` or `"` span is noted in `out` (another sql_mode may read the
+/// span differently).
+fn quoted_end(sql: &[u8], i: usize, q: u8, backslash: bool, out: &mut Lexed) -> Option<usize> {
     let mut j = i + 1;
     while j < sql.len() {
         let b = sql[j];
+        if b == b'\\' && q != b'`' {
+            out.backslash_quoted = true;
+        }
         if backslash && b == b'\\' {
             j += 2;
         } else if b == q {

@@ -16,6 +16,10 @@
 //! of a proxy connection id, the warnings queries the proxy completes, and the session
 //! settings it records for replay.
 //!
+//! The session's `sql_mode` is not known here, and two of its flags change where strings end
+//! (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`): text with a backslash inside quotes is read every
+//! way and the strictest answer kept ([`modes`]).
+//!
 //! [`Classifier`] adds a bounded, sharded cache keyed by statement text. Transaction state is
 //! never derived here: it comes from the server's status flags.
 
@@ -26,15 +30,20 @@ mod features;
 mod functions;
 mod intercept;
 mod lexer;
+mod modes;
 mod parser;
 mod set;
 mod statement;
 mod types;
+mod work;
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;
 
 pub use cache::Classifier;
+pub use parser::MAX_PARSED_LEN;
 pub use types::{
     Classified, Consistency, Kill, Kind, ParseConsistencyError, PinReason, SetConsistency,
     SetConsistencyError, SetStatement, TableRef, TransactionOp, WarningsQuery,

@@ -2,6 +2,11 @@
 //! path does not know and for writes / DDL whose tables it cannot name. sqlparser costs
 //! microseconds and rejects several MariaDB forms (DESIGN.md section 5), so it never decides
 //! what the fast path already knows; text it rejects is Unparseable and runs on the primary.
+//!
+//! Two bounds keep a hostile statement from stalling a session thread: text longer than
+//! [`MAX_PARSED_LEN`] is never handed to sqlparser (the fast path, linear in the length, still
+//! classifies it, and the caller sends it to the primary), and sqlparser's recursion is capped
+//! at [`PARSER_RECURSION_LIMIT`] levels of nesting (deeper text is a parse error: primary).
 
 use sqlparser::ast::{
     FromTable, ObjectName, ObjectNamePart, Statement, TableFactor, TableObject, TableWithJoins,
@@ -12,15 +17,41 @@ use sqlparser::parser::Parser;
 use super::statement::Stmt;
 use super::types::{Classified, Kind, TableRef};
 
-fn parse(text: &[u8]) -> Option<Statement> {
-    let text = String::from_utf8_lossy(text);
-    let mut statements = Parser::parse_sql(&MySqlDialect {}, &text).ok()?;
+/// Longest COM_QUERY text, in bytes, that sqlparser may see (64 KiB). Longer text is
+/// classified by the fast path alone and always runs on the primary: a write's tables are
+/// then the fast path's or unknown (`tables_known` false), and a shape only sqlparser reads
+/// is unparseable. sqlparser parses a 100 KB INSERT in about 2 ms (DESIGN.md section 5), time
+/// during which every session on that thread waits; statements this long are bulk loads,
+/// which belong on the primary anyway.
+pub const MAX_PARSED_LEN: usize = 64 * 1024;
+
+/// sqlparser's recursion limit (nested expressions, subqueries, parentheses). It is
+/// sqlparser's own default, set here so that an upgrade cannot silently raise it: each
+/// level is a stack frame of the session's thread.
+pub(crate) const PARSER_RECURSION_LIMIT: usize = 50;
+
+/// True when `s`'s whole text is too long for sqlparser (see [`MAX_PARSED_LEN`]).
+pub(crate) fn too_long(s: Stmt<'_>) -> bool {
+    s.sql.len() > MAX_PARSED_LEN
+}
+
+fn parse(s: Stmt<'_>) -> Option<Statement> {
+    if too_long(s) {
+        return None;
+    }
+    super::work::parser_call();
+    let text = String::from_utf8_lossy(s.text());
+    let mut statements = Parser::new(&MySqlDialect {})
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_statements())
+        .ok()?;
     (statements.len() == 1).then(|| statements.remove(0))
 }
 
 /// Classifies a statement the fast path does not recognise.
 pub(crate) fn fallback(s: Stmt<'_>) -> Classified {
-    let Some(statement) = parse(s.text()) else {
+    let Some(statement) = parse(s) else {
         return Classified {
             fast_path: false,
             ..Classified::unparseable()
@@ -49,9 +80,9 @@ pub(crate) fn fallback(s: Stmt<'_>) -> Classified {
 }
 
 /// The tables a write or DDL statement writes, per sqlparser; None when it cannot parse the
-/// text or the statement names none.
-pub(crate) fn write_tables(text: &[u8]) -> Option<Vec<TableRef>> {
-    tables_of(&parse(text)?)
+/// text, the text is too long for it, or the statement names none.
+pub(crate) fn write_tables(s: Stmt<'_>) -> Option<Vec<TableRef>> {
+    tables_of(&parse(s)?)
 }
 
 fn tables_of(statement: &Statement) -> Option<Vec<TableRef>> {

@@ -52,55 +52,68 @@ fn items(s: Stmt<'_>, from: usize, end: usize) -> Vec<(usize, usize)> {
     out
 }
 
-/// The value of `myquorum_consistency = <tokens a..b>`.
+/// The value of `myquorum_consistency = <tokens a..b>`: one string, word or quoted name, or
+/// else the text the tokens span (which then is not a level name). An empty range is the
+/// empty value.
 fn value(s: Stmt<'_>, a: usize, b: usize) -> Result<Option<Consistency>, SetConsistencyError> {
-    let raw = if b == a + 1 {
-        let t = &s.t[a];
-        match t.tok {
+    let tokens = s.t.get(a..b).unwrap_or_default();
+    let raw = match tokens {
+        [t] => match t.tok {
             Tok::Str => Some(string_text(s.sql, t)),
             Tok::Word if t.is_kw(s.sql, "DEFAULT") => return Ok(None),
             Tok::Word | Tok::Quoted => ident_text(s.sql, t),
             _ => None,
-        }
-    } else {
-        None
+        },
+        _ => None,
     };
-    let raw =
-        raw.unwrap_or_else(
-            || match (s.t.get(a), b.checked_sub(1).and_then(|l| s.t.get(l))) {
-                (Some(x), Some(y)) if b > a => {
-                    String::from_utf8_lossy(&s.sql[x.start..y.end]).into_owned()
-                }
-                _ => String::new(),
-            },
-        );
+    let raw = raw.unwrap_or_else(|| match (tokens.first(), tokens.last()) {
+        (Some(x), Some(y)) => String::from_utf8_lossy(&s.sql[x.start..y.end]).into_owned(),
+        _ => String::new(),
+    });
     raw.parse::<Consistency>()
         .map(Some)
         .map_err(|e| SetConsistencyError::BadValue(e.value))
 }
 
-/// Index of the first token after `=` or `:=` in an assignment starting at `k`, if any.
-fn after_eq(s: Stmt<'_>, k: usize) -> Option<usize> {
-    if s.punct(k, b'=') {
-        Some(k + 1)
+/// Index of the first token after `=` or `:=` in an assignment whose name is token `k - 1`
+/// and which ends before token `end`, if any.
+fn after_eq(s: Stmt<'_>, k: usize, end: usize) -> Option<usize> {
+    let v = if s.punct(k, b'=') {
+        k + 1
     } else if s.punct(k, b':') && s.punct(k + 1, b'=') {
-        Some(k + 2)
+        k + 2
     } else {
-        None
-    }
+        return None;
+    };
+    (v <= end).then_some(v)
 }
 
-/// `before + kept items joined by ", " + after`, from the original bytes.
+/// `before + kept items joined by ", " + after`, from the original bytes (empty items, which
+/// the callers refuse before, contribute nothing).
 fn rejoin(s: Stmt<'_>, before: &[u8], kept: &[(usize, usize)], after: &[u8]) -> Vec<u8> {
     let mut out = before.to_vec();
-    for (n, &(a, b)) in kept.iter().enumerate() {
-        if n > 0 {
+    let mut first = true;
+    for &(a, b) in kept {
+        let Some(span) = span(s, a, b) else {
+            continue;
+        };
+        if !first {
             out.extend_from_slice(b", ");
         }
-        out.extend_from_slice(&s.sql[s.t[a].start..s.t[b - 1].end]);
+        first = false;
+        out.extend_from_slice(span);
     }
     out.extend_from_slice(after);
     out
+}
+
+/// The text of tokens `a..b`, None when the range is empty.
+fn span<'a>(s: Stmt<'a>, a: usize, b: usize) -> Option<&'a [u8]> {
+    match s.t.get(a..b)? {
+        [x, .., y] => Some(&s.sql[x.start..y.end]),
+        [x] => Some(&s.sql[x.start..x.end]),
+        [] => None,
+    }
 }
 
 /// SET [GLOBAL | SESSION | LOCAL] var = expr [, ...] (also @@scope.var and @user vars).
@@ -141,7 +154,7 @@ fn assignments(s: Stmt<'_>) -> Classified {
         };
         let name = unbacktick(name);
         if name.eq_ignore_ascii_case(VAR) {
-            let v = match after_eq(s, k + 1) {
+            let v = match after_eq(s, k + 1, b) {
                 _ if item_global => Err(SetConsistencyError::GlobalScope),
                 Some(v) => value(s, v, b),
                 None => return parser::fallback(s),
@@ -167,11 +180,12 @@ fn assignments(s: Stmt<'_>) -> Classified {
             .filter(|&(m, _)| m != n && !is_ours(s, list[m]))
             .map(|(_, r)| *r)
             .collect();
-        let remainder = (!kept.is_empty()).then(|| {
-            let first = s.t[list[0].0].start;
-            let last = s.t[list[list.len() - 1].1 - 1].end;
-            rejoin(s, &s.sql[..first], &kept, &s.sql[last..])
-        });
+        let whole = (list.first(), list.last());
+        let remainder = match (kept.is_empty(), whole) {
+            (false, (Some(&(a, _)), Some(&(_, b)))) => span_bounds(s, a, b)
+                .map(|(first, last)| rejoin(s, &s.sql[..first], &kept, &s.sql[last..])),
+            _ => None,
+        };
         c.set_consistency = Some(SetConsistency { value, remainder });
     }
     c
@@ -194,7 +208,9 @@ fn is_ours(s: Stmt<'_>, (a, b): (usize, usize)) -> bool {
 }
 
 /// SET STATEMENT var = value [, ...] FOR <stmt>: classify <stmt>; lift myquorum_consistency
-/// into the hint and give the text without it.
+/// into the hint and give the text without it. A malformed list (an empty item: `SET
+/// STATEMENT FOR`, `x=1, FOR`, `x=1,, y=2 FOR`) or a missing FOR is not intercepted: the
+/// text goes to the primary as is, and the server answers its syntax error.
 fn statement(s: Stmt<'_>) -> Classified {
     let mut depth = 0usize;
     let Some(f) = (2..s.len()).find(|&i| {
@@ -207,25 +223,30 @@ fn statement(s: Stmt<'_>) -> Classified {
     }) else {
         return Classified::unparseable();
     };
-    let mut c = one(s.from(f + 1));
     let list = items(s, 2, f);
-    let Some(n) = list.iter().position(|&r| is_ours(s, r)) else {
+    if list.iter().any(|&(a, b)| a >= b) {
+        return Classified::unparseable();
+    }
+    let mut c = one(s.nested(f + 1));
+    let Some(&(a, b)) = list.iter().find(|&&r| is_ours(s, r)) else {
         return c;
     };
-    let (a, b) = list[n];
-    let v = match after_eq(s, a + 1) {
+    let v = match after_eq(s, a + 1, b) {
         Some(v) => value(s, v, b),
         None => Err(SetConsistencyError::BadValue(String::new())),
     };
     let kept: Vec<(usize, usize)> = list.iter().copied().filter(|&r| !is_ours(s, r)).collect();
-    let rewritten = if kept.is_empty() {
-        let mut out = s.sql[..s.t[0].start].to_vec();
-        out.extend_from_slice(&s.sql[s.t.get(f + 1).map_or(s.sql.len(), |t| t.start)..]);
-        out
-    } else {
-        let first = s.t[2].start;
-        let last = s.t[f - 1].end;
-        rejoin(s, &s.sql[..first], &kept, &s.sql[last..])
+    let rewritten = match span_bounds(s, 2, f) {
+        Some((first, last)) if !kept.is_empty() => {
+            rejoin(s, &s.sql[..first], &kept, &s.sql[last..])
+        }
+        _ => {
+            let lead = s.t.first().map_or(0, |t| t.start);
+            let body = s.t.get(f + 1).map_or(s.sql.len(), |t| t.start);
+            let mut out = s.sql[..lead].to_vec();
+            out.extend_from_slice(&s.sql[body..]);
+            out
+        }
     };
     if let Ok(Some(level)) = v {
         c.hint = Some(level);
@@ -237,4 +258,11 @@ fn statement(s: Stmt<'_>) -> Classified {
         rewritten,
     });
     c
+}
+
+/// The byte offsets where token `a` starts and token `b - 1` ends; None for an empty range.
+fn span_bounds(s: Stmt<'_>, a: usize, b: usize) -> Option<(usize, usize)> {
+    let first = s.t.get(a)?;
+    let last = s.t.get(b.checked_sub(1)?)?;
+    (a < b).then_some((first.start, last.end))
 }

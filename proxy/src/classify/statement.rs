@@ -3,16 +3,24 @@
 
 use std::cell::RefCell;
 
-use super::lexer::{lex, unbacktick, Tok, Token};
+use super::lexer::{lex, unbacktick, Escapes, Lexed, Tok, Token};
 use super::types::{Classified, Kind, PinReason, TransactionOp};
-use super::{ddl, dml, features, intercept, parser, set};
+use super::{ddl, dml, features, intercept, modes, parser, set};
 
 /// One statement's tokens, with the whole text they index into (token spans are absolute).
 #[derive(Clone, Copy)]
 pub(crate) struct Stmt<'a> {
     pub sql: &'a [u8],
     pub t: &'a [Token],
+    /// How many statement prefixes (`EXPLAIN ANALYZE`, `ANALYZE`, `SET STATEMENT ... FOR`)
+    /// enclose this statement: bounded by [`MAX_NESTING`] so that client text cannot make
+    /// the classifier recurse without limit.
+    pub depth: u8,
 }
+
+/// Deepest nesting of statement prefixes classified; deeper text (which MariaDB rejects
+/// anyway) is unparseable and runs on the primary.
+pub(crate) const MAX_NESTING: u8 = 4;
 
 /// An upper-cased copy of a short word, for `match` on keywords.
 pub(crate) struct Upper {
@@ -64,14 +72,19 @@ impl<'a> Stmt<'a> {
         Some(u)
     }
 
-    /// With token `i` an opening `(`: the index after its matching `)`.
+    /// With token `i` an opening `(`: the index after its matching `)`; None when token `i`
+    /// is not `(` or the parenthesis is never closed.
     pub fn skip_parens(&self, i: usize) -> Option<usize> {
+        if !self.punct(i, b'(') {
+            return None;
+        }
         let mut depth = 0usize;
         for (j, t) in self.t.iter().enumerate().skip(i) {
+            super::work::lookahead(1);
             match t.tok {
                 Tok::Punct(b'(') => depth += 1,
                 Tok::Punct(b')') => {
-                    depth -= 1;
+                    depth = depth.checked_sub(1)?;
                     if depth == 0 {
                         return Some(j + 1);
                     }
@@ -86,7 +99,17 @@ impl<'a> Stmt<'a> {
     pub fn from(&self, i: usize) -> Stmt<'a> {
         Stmt {
             sql: self.sql,
-            t: &self.t[i.min(self.t.len())..],
+            t: self.t.get(i..).unwrap_or_default(),
+            depth: self.depth,
+        }
+    }
+
+    /// The statement from token `i` on, as the statement a prefix encloses (one level
+    /// deeper, see [`MAX_NESTING`]).
+    pub fn nested(&self, i: usize) -> Stmt<'a> {
+        Stmt {
+            depth: self.depth.saturating_add(1),
+            ..self.from(i)
         }
     }
 
@@ -122,17 +145,49 @@ pub(crate) fn classify_text(sql: &[u8]) -> Classified {
 }
 
 fn classify_with(sql: &[u8], tokens: &mut Vec<Token>) -> Classified {
-    let lexed = lex(sql, tokens);
+    let lexed = lex(sql, tokens, Escapes::DEFAULT);
+    let mut c = reading(sql, tokens, &lexed);
+    if lexed.backslash_quoted {
+        c = modes::every_reading(sql, tokens, &lexed, c);
+    }
+    if sql.len() > parser::MAX_PARSED_LEN {
+        to_primary(&mut c);
+    }
+    c
+}
+
+/// The classification of one reading of the whole text: `tokens` as lexed into `lexed`.
+/// Text that ends inside a string or comment is unparseable (the server rejects it).
+pub(crate) fn reading(sql: &[u8], tokens: &[Token], lexed: &Lexed) -> Classified {
+    let whole = Stmt {
+        sql,
+        t: tokens,
+        depth: 0,
+    };
     let mut c = if lexed.unterminated {
         Classified::unparseable()
     } else {
-        classify_tokens(Stmt { sql, t: tokens })
+        classify_tokens(whole)
     };
     if c.hint.is_none() {
         c.hint = lexed.hint;
     }
-    intercept::apply(Stmt { sql, t: tokens }, &mut c);
+    intercept::apply(whole, &mut c);
     c
+}
+
+/// Text longer than [`parser::MAX_PARSED_LEN`] runs on the primary: the fast path alone
+/// classified it, so a read it would send elsewhere (a replica, the previous statement's
+/// connection, a read-only transaction's replica) goes to the primary instead.
+fn to_primary(c: &mut Classified) {
+    match c.kind {
+        Kind::Read => c.kind = Kind::PrimaryRead,
+        Kind::Transaction(TransactionOp::Begin { read_only: true }) => {
+            c.kind = Kind::Transaction(TransactionOp::Begin { read_only: false });
+        }
+        _ => {}
+    }
+    c.sticky = false;
 }
 
 fn classify_tokens(s: Stmt<'_>) -> Classified {
@@ -154,8 +209,8 @@ fn trim_semicolons(s: Stmt<'_>) -> Stmt<'_> {
         end -= 1;
     }
     Stmt {
-        sql: s.sql,
         t: &s.t[..end],
+        ..s
     }
 }
 
@@ -189,8 +244,8 @@ fn split(s: Stmt<'_>) -> Vec<Stmt<'_>> {
             Tok::Punct(b';') if depth == 0 => {
                 if i > start {
                     parts.push(Stmt {
-                        sql: s.sql,
                         t: &s.t[start..i],
+                        ..s
                     });
                 }
                 start = i + 1;
@@ -200,8 +255,8 @@ fn split(s: Stmt<'_>) -> Vec<Stmt<'_>> {
     }
     if start < s.t.len() {
         parts.push(Stmt {
-            sql: s.sql,
             t: &s.t[start..],
+            ..s
         });
     }
     parts
@@ -210,30 +265,36 @@ fn split(s: Stmt<'_>) -> Vec<Stmt<'_>> {
 /// Multi-statement text: one kind if all agree (else Other), tables and pins merged. SETs of
 /// myquorum_consistency inside multi-statement text are not intercepted.
 fn merge(parts: Vec<Classified>) -> Classified {
-    let first = parts[0].kind;
+    let Some(first) = parts.first().map(|p| p.kind) else {
+        return Classified::of(Kind::Other);
+    };
     let mut c = Classified::of(if parts.iter().all(|p| p.kind == first) {
         first
     } else {
         Kind::Other
     });
     c.multi_statement = true;
-    c.sticky = parts[0].sticky;
+    c.sticky = parts.first().is_some_and(|p| p.sticky);
+    let mut tables = dml::Unique::default();
     for p in parts {
         for t in p.tables {
-            if !c.tables.contains(&t) {
-                c.tables.push(t);
-            }
+            tables.push(t);
         }
         c.tables_known &= p.tables_known;
         c.pins = c.pins.or(p.pins);
         c.unpins = c.unpins.or(p.unpins);
         c.fast_path &= p.fast_path;
+        c.follows_last_write |= p.follows_last_write;
     }
+    c.tables = tables.into_vec();
     c
 }
 
 /// Classifies one statement (no top-level `;` inside, except compound statements).
 pub(crate) fn one(s: Stmt<'_>) -> Classified {
+    if s.depth > MAX_NESTING {
+        return Classified::unparseable();
+    }
     let Some(first) = s.t.first() else {
         return Classified::of(Kind::Other);
     };
@@ -399,7 +460,7 @@ fn show(s: Stmt<'_>) -> Classified {
 /// the statement) and EXPLAIN FOR CONNECTION (one node's session).
 fn explain(s: Stmt<'_>) -> Classified {
     if s.kw(1, "ANALYZE") {
-        return one(s.from(2));
+        return one(s.nested(2));
     }
     if s.kw(1, "FOR") || s.kw(1, "EXTENDED") && s.kw(2, "FOR") {
         return Classified::of(Kind::PrimaryRead);
@@ -416,7 +477,7 @@ fn analyze(s: Stmt<'_>) -> Classified {
     if s.kw(1, "FORMAT") && s.punct(2, b'=') {
         i = 4;
     }
-    one(s.from(i))
+    one(s.nested(i))
 }
 
 fn transaction(s: Stmt<'_>, word: &[u8]) -> Classified {

@@ -291,10 +291,17 @@ pub struct Classified {
     pub hint: Option<Consistency>,
     /// `SET STATEMENT ... myquorum_consistency ... FOR`: the item to strip before sending.
     pub set_statement: Option<SetStatement>,
-    /// Reads results that belong to the previous statement's connection (SHOW WARNINGS /
-    /// ERRORS / COUNT(*), @@warning_count, @@error_count, ROW_COUNT(), FOUND_ROWS(),
-    /// LAST_INSERT_ID(), @@identity, @@last_insert_id, GET DIAGNOSTICS).
+    /// A read of results that belong to the previous statement's connection (SHOW WARNINGS /
+    /// ERRORS / COUNT(*), @@warning_count, @@error_count, ROW_COUNT(), FOUND_ROWS(), GET
+    /// DIAGNOSTICS). Only reads are sticky: a write that calls ROW_COUNT() is not, and goes
+    /// to the primary like any write (issue 15).
     pub sticky: bool,
+    /// Reads the connection's LAST_INSERT_ID() (also `@@identity`, `@@last_insert_id`, and
+    /// `LAST_INSERT_ID(expr)`, which sets it): the value belongs to the connection of the
+    /// session's *last write*, not of its previous statement (a read in between may have run
+    /// on a replica). The router sends a plain read with it to that connection
+    /// ([`crate::route::Target::LastWrite`]); a write with it still goes to the primary.
+    pub follows_last_write: bool,
     /// Session state this statement creates (the session pins to its primary connection).
     /// One reason even when several apply; priority follows the order they are detected.
     pub pins: Option<PinReason>,
@@ -336,6 +343,7 @@ impl Classified {
             hint: None,
             set_statement: None,
             sticky: false,
+            follows_last_write: false,
             pins: None,
             unpins: None,
             set_consistency: None,
