@@ -19,6 +19,10 @@ pub struct SessionState {
     pub read_only_transaction: bool,
     /// The session ran a statement before (the sticky rule has a connection to stick to).
     pub has_previous: bool,
+    /// The session still holds the connection its last write ran on (see
+    /// [`records_last_write`]): false before its first write, and after that connection was
+    /// closed, reset or handed back to the pool.
+    pub has_last_write: bool,
 }
 
 /// The routing decision.
@@ -30,67 +34,53 @@ pub enum Route {
     Replica,
     /// A replica that has applied the session's last GTID, else the primary (CAUSAL read).
     Causal,
-    /// The connection of the previous statement (SHOW WARNINGS, ROW_COUNT(), ... and the
-    /// statements of a read-only transaction on a replica).
+    /// The connection of the previous statement (a plain read of SHOW WARNINGS, ROW_COUNT(),
+    /// ... and the statements of a read-only transaction on a replica).
     Previous,
     /// A replica chosen for the whole read-only transaction this statement starts.
     ReadOnlyTransaction,
-}
-
-/// What the session knows about its last write, for the LAST_INSERT_ID() rule.
-///
-/// Kept apart from [`SessionState`] only while the session does not fill it yet: adding a
-/// field there would break the session's construction of it (`frontend/query.rs`). When the
-/// session tracks its last write, this field moves into [`SessionState`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteHistory {
-    /// The session still holds the connection its last write ran on (see
-    /// [`records_last_write`]): false before its first write, and after that connection was
-    /// closed, reset or handed back to the pool.
-    pub has_last_write: bool,
-}
-
-/// The full routing decision: [`Route`] and the connection of the session's last write.
-///
-/// [`route`] is this decision with [`Target::LastWrite`] folded into [`Route::Primary`] (the
-/// node every write runs on), for a session that does not track its last write's connection.
-/// Once the session does, it calls [`target`] and `Route` can go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// See [`Route::Primary`].
-    Primary,
-    /// See [`Route::Replica`].
-    Replica,
-    /// See [`Route::Causal`].
-    Causal,
-    /// See [`Route::Previous`]: only ever for a plain read, or inside a read-only
-    /// transaction on a replica.
-    Previous,
-    /// See [`Route::ReadOnlyTransaction`].
-    ReadOnlyTransaction,
     /// The connection the session's last write ran on (a plain read of LAST_INSERT_ID(),
     /// `@@identity`, `@@last_insert_id`): the value belongs to that connection, whatever ran
-    /// in between. Only returned when [`WriteHistory::has_last_write`]; otherwise such a read
-    /// goes to the primary.
+    /// in between. Only when [`SessionState::has_last_write`]; otherwise such a read goes to
+    /// the primary.
     LastWrite,
 }
 
-impl From<Target> for Route {
-    fn from(t: Target) -> Route {
-        match t {
-            Target::Primary | Target::LastWrite => Route::Primary,
-            Target::Replica => Route::Replica,
-            Target::Causal => Route::Causal,
-            Target::Previous => Route::Previous,
-            Target::ReadOnlyTransaction => Route::ReadOnlyTransaction,
-        }
-    }
-}
-
-/// Decides where `stmt` runs at consistency `level` for a session in `state` that does not
-/// track its last write: [`target`] with [`Target::LastWrite`] as [`Route::Primary`].
+/// Decides where `stmt` runs at consistency `level` for a session in `state`.
 pub fn route(stmt: &Classified, level: Consistency, state: SessionState) -> Route {
-    target(stmt, level, state, WriteHistory::default()).into()
+    let plain_read = is_plain_read(stmt);
+    if state.read_only_transaction {
+        return Route::Previous;
+    }
+    if plain_read && stmt.follows_last_write {
+        return if state.has_last_write {
+            Route::LastWrite
+        } else {
+            Route::Primary
+        };
+    }
+    if plain_read && stmt.sticky && state.has_previous {
+        return Route::Previous;
+    }
+    if stmt.multi_statement || state.pinned || stmt.pins.is_some() {
+        return Route::Primary;
+    }
+    if state.in_transaction || state.autocommit_off {
+        return Route::Primary;
+    }
+    match stmt.kind {
+        Kind::Transaction(TransactionOp::Begin { read_only: true })
+            if level == Consistency::Eventual =>
+        {
+            Route::ReadOnlyTransaction
+        }
+        Kind::Read => match level {
+            Consistency::Eventual => Route::Replica,
+            Consistency::Strong => Route::Primary,
+            Consistency::Causal => Route::Causal,
+        },
+        _ => Route::Primary,
+    }
 }
 
 /// A plain read: one statement that only reads and creates no session state. Only these may
@@ -103,54 +93,11 @@ pub fn is_plain_read(stmt: &Classified) -> bool {
 }
 
 /// True when the session must remember the node `stmt` ran on (when it succeeded) as its
-/// last write's, for [`Target::LastWrite`]: everything but a plain read may change the
+/// last write's, for [`Route::LastWrite`]: everything but a plain read may change the
 /// connection's LAST_INSERT_ID (INSERT, CALL, stored functions, `LAST_INSERT_ID(expr)`),
 /// and all of it runs on the primary.
 pub fn records_last_write(stmt: &Classified) -> bool {
     !is_plain_read(stmt) || stmt.follows_last_write
-}
-
-/// Decides where `stmt` runs at consistency `level` for a session in `state` whose last
-/// write is described by `writes`.
-pub fn target(
-    stmt: &Classified,
-    level: Consistency,
-    state: SessionState,
-    writes: WriteHistory,
-) -> Target {
-    let plain_read = is_plain_read(stmt);
-    if state.read_only_transaction {
-        return Target::Previous;
-    }
-    if plain_read && stmt.follows_last_write {
-        return if writes.has_last_write {
-            Target::LastWrite
-        } else {
-            Target::Primary
-        };
-    }
-    if plain_read && stmt.sticky && state.has_previous {
-        return Target::Previous;
-    }
-    if stmt.multi_statement || state.pinned || stmt.pins.is_some() {
-        return Target::Primary;
-    }
-    if state.in_transaction || state.autocommit_off {
-        return Target::Primary;
-    }
-    match stmt.kind {
-        Kind::Transaction(TransactionOp::Begin { read_only: true })
-            if level == Consistency::Eventual =>
-        {
-            Target::ReadOnlyTransaction
-        }
-        Kind::Read => match level {
-            Consistency::Eventual => Target::Replica,
-            Consistency::Strong => Target::Primary,
-            Consistency::Causal => Target::Causal,
-        },
-        _ => Target::Primary,
-    }
 }
 
 #[cfg(test)]
@@ -269,11 +216,12 @@ mod tests {
         assert_eq!(at("SHOW WARNINGS", E, fresh), Route::Replica);
     }
 
-    fn target_at(sql: &str, level: Consistency, state: SessionState, last: bool) -> Target {
-        let writes = WriteHistory {
+    fn target_at(sql: &str, level: Consistency, state: SessionState, last: bool) -> Route {
+        let state = SessionState {
             has_last_write: last,
+            ..state
         };
-        target(&classify(sql.as_bytes()), level, state, writes)
+        route(&classify(sql.as_bytes()), level, state)
     }
 
     /// Issue 15: after an EVENTUAL read (the previous statement ran on a replica), a write
@@ -307,7 +255,7 @@ mod tests {
                 for last in [false, true] {
                     assert_eq!(
                         target_at(sql, level, idle(), last),
-                        Target::Primary,
+                        Route::Primary,
                         "{sql} at {level}"
                     );
                 }
@@ -318,7 +266,7 @@ mod tests {
 
     /// LAST_INSERT_ID() belongs to the connection of the session's last write, not of its
     /// previous statement: a plain read of it goes there, or to the primary while the
-    /// session has no last write (and through [`route`], which does not track it).
+    /// session has no last write.
     #[test]
     fn last_insert_id_follows_the_last_write() {
         for sql in [
@@ -332,12 +280,12 @@ mod tests {
             for level in [E, S, C] {
                 assert_eq!(
                     target_at(sql, level, idle(), true),
-                    Target::LastWrite,
+                    Route::LastWrite,
                     "{sql}"
                 );
                 assert_eq!(
                     target_at(sql, level, idle(), false),
-                    Target::Primary,
+                    Route::Primary,
                     "{sql}"
                 );
                 assert_eq!(at(sql, level, idle()), Route::Primary, "{sql}");
@@ -351,47 +299,11 @@ mod tests {
         };
         assert_eq!(
             target_at("SELECT LAST_INSERT_ID()", E, inside, true),
-            Target::Previous,
+            Route::Previous,
             "a read-only transaction keeps its replica"
         );
         for sql in ["SELECT 1", "SHOW WARNINGS", "SELECT c FROM t WHERE id = 1"] {
             assert!(!records_last_write(&classify(sql.as_bytes())), "{sql}");
-        }
-    }
-
-    /// [`route`] is [`target`] without the last-write rule, for every state.
-    #[test]
-    fn route_is_target_without_last_write() {
-        let states = [
-            SessionState::default(),
-            idle(),
-            SessionState {
-                in_transaction: true,
-                ..idle()
-            },
-            SessionState {
-                pinned: true,
-                ..idle()
-            },
-            SessionState {
-                read_only_transaction: true,
-                ..idle()
-            },
-        ];
-        for sql in [
-            "SELECT 1",
-            "SHOW WARNINGS",
-            "SELECT LAST_INSERT_ID()",
-            "INSERT INTO t VALUES (1)",
-            "START TRANSACTION READ ONLY",
-        ] {
-            for state in states {
-                for level in [E, S, C] {
-                    let stmt = classify(sql.as_bytes());
-                    let full = target(&stmt, level, state, WriteHistory::default());
-                    assert_eq!(route(&stmt, level, state), Route::from(full), "{sql}");
-                }
-            }
         }
     }
 }

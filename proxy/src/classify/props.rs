@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::lexer::{lex, Escapes};
 use super::statement::reading;
 use super::{classify, Classified, Classifier, Consistency, Kind, TransactionOp};
-use crate::route::{is_plain_read, target, SessionState, Target, WriteHistory};
+use crate::route::{is_plain_read, route, Route, SessionState};
 
 /// Words and punctuation the classifier's scanners look for, and the bytes that change how
 /// text splits into tokens (quotes, backslashes, comment markers, newlines).
@@ -175,7 +175,7 @@ fn set_text() -> impl Strategy<Value = String> {
 }
 
 /// Every session state the router distinguishes, at every level.
-fn states() -> Vec<(SessionState, Consistency, WriteHistory)> {
+fn states() -> Vec<(SessionState, Consistency)> {
     let mut out = Vec::new();
     for has_previous in [false, true] {
         for pinned in [false, true] {
@@ -188,9 +188,10 @@ fn states() -> Vec<(SessionState, Consistency, WriteHistory)> {
                     let state = SessionState {
                         has_previous,
                         pinned,
+                        has_last_write,
                         ..SessionState::default()
                     };
-                    out.push((state, level, WriteHistory { has_last_write }));
+                    out.push((state, level));
                 }
             }
         }
@@ -205,11 +206,11 @@ fn assert_stays_on_primary(c: &Classified, text: &[u8]) {
     if is_plain_read(c) || c.kind == Kind::Transaction(TransactionOp::Begin { read_only: true }) {
         return;
     }
-    for (state, level, writes) in states() {
-        let t = target(c, level, state, writes);
+    for (state, level) in states() {
+        let t = route(c, level, state);
         assert_eq!(
             t,
-            Target::Primary,
+            Route::Primary,
             "{:?} ({c:?}) at {level} in {state:?}",
             String::from_utf8_lossy(text)
         );

@@ -21,7 +21,7 @@ use crate::pipeline::{self, Committed, Plan, Request};
 use crate::quorum::QuorumOutcome;
 use crate::relay::{Shape, Summary};
 use crate::resultset::{self, Framing, Kind as ColumnKind, ResultSet};
-use crate::route::SessionState;
+use crate::route::{records_last_write, SessionState};
 
 /// Code of the proxy's own warning (a STRONG write whose quorum wait timed out).
 const QUORUM_WARNING_CODE: &str = "1105";
@@ -204,6 +204,7 @@ impl Session {
             pinned: !self.pins.is_empty(),
             read_only_transaction: self.read_only_node.is_some(),
             has_previous: self.previous.is_some(),
+            has_last_write: self.last_write.is_some(),
         };
         let sticky = self
             .read_only_node
@@ -214,10 +215,12 @@ impl Session {
             CausalScope::Proxy => self.shared.cluster.newest_gtid(),
             CausalScope::Session => self.last_gtid,
         };
+        let last_write = self.last_write.as_deref().and_then(|id| topology.node(id));
         let plan = Plan {
             state,
             sticky,
             causal,
+            last_write,
         };
         pipeline::upstream_peer(self, topology, stmt, level, plan).await
     }
@@ -240,6 +243,14 @@ impl Session {
             }
             if let Some(unpin) = stmt.unpins {
                 self.pins.remove(&unpin);
+            }
+            // LAST_INSERT_ID() belongs to the connection of the last write (writes run on
+            // the primary; statements of a read-only transaction on a replica change nothing).
+            if records_last_write(stmt)
+                && self.is_primary(node)
+                && self.last_write.as_deref() != Some(node)
+            {
+                self.last_write = Some(node.to_owned());
             }
         }
         if stmt.pins != Some(PinReason::CalcFoundRows) && !stmt.sticky {

@@ -65,6 +65,9 @@ pub struct Session {
     /// ends after the failed command's error, as the server's own would, so no later statement
     /// can commit as part of a broken transaction.
     pub(super) state_lost: Option<String>,
+    /// The node whose connection ran the session's last write (LAST_INSERT_ID() is read
+    /// there), while the session holds that connection.
+    pub(super) last_write: Option<String>,
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
@@ -120,6 +123,7 @@ pub async fn run(
         read_only_node: None,
         proxy_warning: None,
         state_lost: None,
+        last_write: None,
         framing,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         last_gtid: None,
@@ -468,6 +472,7 @@ impl Session {
         self.statements.clear();
         self.pins.clear();
         self.read_only_node = None;
+        self.last_write = None;
         self.proxy_warning = None;
         self.consistency = self.shared.config.default_consistency;
     }
@@ -536,6 +541,7 @@ impl Session {
             self.shared.pool.put_back(conn);
         }
         self.previous = None;
+        self.last_write = None;
         self.statements.backends_lost();
         self.shared.registry.set_backend(self.id, None);
     }
@@ -556,6 +562,9 @@ impl Session {
         self.conns.remove(i);
         if self.previous.as_deref() == Some(node) {
             self.previous = None;
+        }
+        if self.last_write.as_deref() == Some(node) {
+            self.last_write = None;
         }
         if self.read_only_node.as_deref() == Some(node) {
             self.read_only_node = None;

@@ -20,6 +20,8 @@ pub struct Plan<'t> {
     pub sticky: Option<&'t BackendNode>,
     /// For a CAUSAL read: the GTID the node must have applied (None: any replica will do).
     pub causal: Option<Gtid>,
+    /// The node of the session's last write (LAST_INSERT_ID() is that connection's).
+    pub last_write: Option<&'t BackendNode>,
 }
 
 /// Chooses the node of `topology` that runs `stmt` at `level`. A replica chosen here has an
@@ -39,6 +41,7 @@ pub async fn upstream_peer<'t, U: Upstream>(
     match decision {
         Route::Primary => primary,
         Route::Previous => plan.sticky.unwrap_or(primary),
+        Route::LastWrite => plan.last_write.unwrap_or(primary),
         Route::Replica | Route::ReadOnlyTransaction => {
             usable_replica(up, topology).await.unwrap_or(primary)
         }
