@@ -133,7 +133,8 @@ pub struct ProxyConfig {
     /// The STRONG wait.
     pub quorum: QuorumConfig,
     /// How long a CAUSAL read waits on a replica for the write it must see before it runs on
-    /// the primary instead (milliseconds).
+    /// the primary instead (milliseconds; 0: never wait, a read no replica is known to have
+    /// caught up for runs on the primary at once).
     pub causal_wait_ms: u64,
     /// EVENTUAL reads skip replicas known to be more than this many writes behind.
     pub max_replica_lag: u64,

@@ -291,7 +291,16 @@ impl BackendConn {
                 .read_packet(MAX_CONTROL_PACKET)
                 .await
                 .map_err(read_err)?;
-            let column = Column::deserialize((), &mut ParseBuf(&def.payload))
+            let plain;
+            let payload = if self.extended_metadata() {
+                plain = without_extended_metadata(&def.payload).ok_or_else(|| {
+                    BackendError::Protocol("column definition: bad extended metadata".to_owned())
+                })?;
+                &plain[..]
+            } else {
+                &def.payload[..]
+            };
+            let column = Column::deserialize((), &mut ParseBuf(payload))
                 .map_err(|e| BackendError::Protocol(format!("column definition: {e}")))?;
             columns.push((column.name_str().into_owned(), column.column_type()));
         }
@@ -404,6 +413,14 @@ impl BackendConn {
         Ok((id, params))
     }
 
+    /// Whether column definitions on this connection carry MariaDB's extended metadata (the
+    /// client negotiated MARIADB_CLIENT_EXTENDED_METADATA, and backend connections request
+    /// exactly the client's flags).
+    fn extended_metadata(&self) -> bool {
+        self.key.mariadb_capabilities & MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA.bits()
+            != 0
+    }
+
     /// The connection negotiated CLIENT_DEPRECATE_EOF.
     pub fn deprecates_eof(&self) -> bool {
         self.key.capabilities & CapabilityFlags::CLIENT_DEPRECATE_EOF.bits() != 0
@@ -490,5 +507,43 @@ pub fn read_err(e: crate::packet::ReadError) -> BackendError {
         crate::packet::ReadError::TooLarge(n) => {
             BackendError::Protocol(format!("packet over {n} bytes"))
         }
+    }
+}
+
+/// A column definition without MariaDB's extended metadata field (the length-encoded string
+/// after the six names), in the layout mysql_common parses. None when the packet is too short.
+fn without_extended_metadata(def: &[u8]) -> Option<Vec<u8>> {
+    let mut buf = ParseBuf(def);
+    for _ in 0..6 {
+        buf.checked_eat_lenenc_str()?;
+    }
+    let names = def.len() - buf.0.len();
+    buf.checked_eat_lenenc_str()?;
+    let mut plain = Vec::with_capacity(def.len());
+    plain.extend_from_slice(&def[..names]);
+    plain.extend_from_slice(buf.0);
+    Some(plain)
+}
+
+#[cfg(test)]
+mod extended_metadata_tests {
+    use super::without_extended_metadata;
+
+    /// Six names, MariaDB's extended metadata (one `format` entry), then the fixed fields.
+    #[test]
+    fn the_extended_field_is_cut_out() {
+        let mut names = Vec::new();
+        for name in ["def", "app", "t", "t", "id", "id"] {
+            names.push(name.len() as u8);
+            names.extend_from_slice(name.as_bytes());
+        }
+        let fixed = [0x0c, 0x3f, 0, 11, 0, 0, 0, 3, 0, 0, 0, 0, 0];
+        let extended = [5, 1, 3, b'u', b'u', b'i'];
+        let def = [&names[..], &extended, &fixed].concat();
+        assert_eq!(
+            without_extended_metadata(&def),
+            Some([&names[..], &fixed].concat())
+        );
+        assert_eq!(without_extended_metadata(&names[..10]), None);
     }
 }

@@ -71,7 +71,7 @@ async fn usable_replica<'t, U: Upstream>(
 }
 
 /// A replica that has applied `wanted`: one the watchers already saw there, else one that
-/// reaches it within `causal_wait_ms` (`MASTER_GTID_WAIT`); None for the primary.
+/// reaches it within `causal_wait_ms` (`MASTER_GTID_WAIT`; 0: no wait); None for the primary.
 async fn causal_replica<'t, U: Upstream>(
     up: &mut U,
     topology: &'t Topology,
@@ -85,8 +85,12 @@ async fn causal_replica<'t, U: Upstream>(
             return Some(known);
         }
     }
+    let wait_ms = up.context().config.causal_wait_ms;
+    if wait_ms == 0 {
+        return None;
+    }
     let replica = usable_replica(up, topology).await?;
-    let wait = Duration::from_millis(up.context().config.causal_wait_ms).as_secs_f64();
+    let wait = Duration::from_millis(wait_ms).as_secs_f64();
     let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {wait:.3})");
     match up.query_rows(&replica.id, &sql).await {
         Ok(rows) if reached(&rows) => Some(replica),
