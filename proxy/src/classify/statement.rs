@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use super::lexer::{lex, unbacktick, Tok, Token};
 use super::types::{Classified, Kind, PinReason, TransactionOp};
-use super::{ddl, dml, features, intercept, parser, set};
+use super::{connection_id, ddl, dml, features, intercept, parser, set};
 
 /// One statement's tokens, with the whole text they index into (token spans are absolute).
 #[derive(Clone, Copy)]
@@ -132,6 +132,7 @@ fn classify_with(sql: &[u8], tokens: &mut Vec<Token>) -> Classified {
         c.hint = lexed.hint;
     }
     intercept::apply(Stmt { sql, t: tokens }, &mut c);
+    c.connection_id = connection_id::column(Stmt { sql, t: tokens });
     c
 }
 
