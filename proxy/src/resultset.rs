@@ -156,10 +156,8 @@ fn column_definition(buf: &mut Vec<u8>, name: &str, kind: Kind, extended_metadat
             ColumnType::MYSQL_TYPE_LONG,
             BINARY,
             10,
-            ColumnFlags::NOT_NULL_FLAG
-                | ColumnFlags::UNSIGNED_FLAG
-                | ColumnFlags::BINARY_FLAG
-                | ColumnFlags::NUM_FLAG,
+            // NUM is not on the wire: clients derive it from the type.
+            ColumnFlags::NOT_NULL_FLAG | ColumnFlags::UNSIGNED_FLAG | ColumnFlags::BINARY_FLAG,
         ),
     };
     // An expression's column has no original name (the server sends it empty).
