@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use myquorum_proxy::UserConfig;
@@ -35,6 +36,46 @@ fn code<T: std::fmt::Debug>(result: Result<T, mysql_async::Error>) -> u16 {
         Err(mysql_async::Error::Server(e)) => e.code,
         other => panic!("expected a server error, got {other:?}"),
     }
+}
+
+/// PyMySQL: `conn.thread_id()` (the greeting's id) equals `SELECT CONNECTION_ID()`. The
+/// venv's Python is `MYQUORUM_PYTHON`, else `<repo>/.venv/bin/python`; missing, it fails.
+async fn python_thread_id_is_connection_id(proxy: &Proxy, cluster: &Cluster) {
+    let cfg = cluster.config();
+    let python = std::env::var_os("MYQUORUM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
+    assert!(
+        python.exists(),
+        "Python test venv missing at {}: run scripts/setup.sh (or set MYQUORUM_PYTHON)",
+        python.display()
+    );
+    let script = format!(
+        "import pymysql\n\
+         c = pymysql.connect(host='127.0.0.1', port={}, user={:?}, password={:?}, database={:?})\n\
+         cur = c.cursor(); cur.execute('SELECT CONNECTION_ID()'); (got,) = cur.fetchone()\n\
+         assert got == c.thread_id(), (got, c.thread_id())\n\
+         print('ok', got)\n",
+        proxy.addr.port(),
+        cfg.app_user,
+        cfg.app_password,
+        cfg.app_database
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg("-c")
+            .arg(&script)
+            .output()
+    })
+    .await
+    .expect("the python task")
+    .expect("python starts");
+    assert!(
+        output.status.success(),
+        "PyMySQL check failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// `CONNECTION_ID()` through the proxy is the greeting's id, typed and named as the server
@@ -153,6 +194,7 @@ async fn kill_takes_the_id_connection_id_returns() {
     }
     b.disconnect().await.expect("disconnect");
 
+    python_thread_id_is_connection_id(&proxy, &cluster).await;
     proxy.stop().await;
     cluster.stop().await.expect("cluster stops");
 }
