@@ -9,7 +9,6 @@
 //! topology inside [`ClusterHandle`] is swappable (failover), so a field read today could be
 //! a stale copy tomorrow.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::backend::{Pool, ServerInfo};
@@ -39,7 +38,6 @@ pub struct ProxyContext {
     pub(crate) classifier: Classifier,
     /// Statement counters and latency histograms.
     pub(crate) metrics: StatementMetrics,
-    next_connection_id: AtomicU32,
 }
 
 impl ProxyContext {
@@ -54,7 +52,6 @@ impl ProxyContext {
             config,
             server,
             registry: Arc::new(Registry::default()),
-            next_connection_id: AtomicU32::new(1),
         }
     }
 
@@ -91,8 +88,9 @@ impl ProxyContext {
         &self.metrics
     }
 
-    /// A new proxy connection id (never 0, unique while the process lives up to 2^32).
+    /// A new proxy connection id for a connection that is not a session (the admin port):
+    /// never 0, never a live session's id ([`Registry::allocate_id`]).
     pub fn next_connection_id(&self) -> u32 {
-        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+        self.registry.allocate_id()
     }
 }

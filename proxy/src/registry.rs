@@ -1,7 +1,7 @@
 //! Every live client session, for the admin port (`SHOW SESSIONS`, `SHOW BACKENDS`) and for
 //! `KILL <proxy connection id>`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -18,24 +18,112 @@ pub struct SessionInfo {
     pub peer: SocketAddr,
     /// When the client connected.
     pub connected_at: SystemTime,
-    /// Backend connection held: node id and that server's thread id.
+    /// Backend connection held on the primary (or the first one opened): node id and that
+    /// server's thread id (what `SHOW SESSIONS` shows).
     pub backend: Option<(String, u32)>,
+    /// Every backend connection held, one per node: node id and thread id.
+    pub held: Vec<(String, u32)>,
+    /// The backend connection running the session's current statement, if one is running
+    /// (filled in by [`Registry::get`] and [`Registry::snapshot`]).
+    pub running: Option<(String, u32)>,
     /// Why the session is pinned to its connection, when it is (routing issue).
     pub pin: Option<&'static str>,
+}
+
+/// The highest id handed out: ids stay within a signed 32-bit integer because some drivers
+/// (Connector/NET's `ServerThread`, for one) keep the greeting's id in an `int`; after it the
+/// counter wraps to 1, skipping every id still in use.
+pub const MAX_CONNECTION_ID: u32 = i32::MAX as u32;
+
+/// The backend connection a session is running a statement on, shared between the session
+/// (which writes it around each statement, without the registry's lock) and the registry
+/// (which reads it for `KILL QUERY`).
+#[derive(Debug, Default)]
+struct Running {
+    /// Node id of the connection, kept allocated between statements.
+    node: String,
+    /// That server's thread id; 0 when the session is not running anything.
+    thread: u32,
 }
 
 #[derive(Debug)]
 struct Entry {
     info: SessionInfo,
     kill: Arc<Notify>,
+    running: Arc<Mutex<Running>>,
+}
+
+/// Sessions by id, and the ids handed out to connections that have not logged in yet.
+#[derive(Debug)]
+struct Table {
+    sessions: HashMap<u32, Entry>,
+    /// Ids of connections still in their handshake (not yet in `sessions`).
+    reserved: HashSet<u32>,
+    /// The next id to try.
+    next: u32,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            sessions: HashMap::new(),
+            reserved: HashSet::new(),
+            next: 1,
+        }
+    }
+}
+
+impl Table {
+    /// The next id that no live session, no connection in its handshake and no backend
+    /// connection a session holds (its thread id, which a client can read from the server's
+    /// process list) is using: the counter runs 1..=[`MAX_CONNECTION_ID`] and wraps.
+    fn allocate(&mut self) -> u32 {
+        let held: HashSet<u32> = self
+            .sessions
+            .values()
+            .flat_map(|e| e.info.held.iter().map(|(_, thread)| *thread))
+            .collect();
+        loop {
+            let id = self.next;
+            self.next = if id >= MAX_CONNECTION_ID { 1 } else { id + 1 };
+            if id != 0
+                && !self.sessions.contains_key(&id)
+                && !self.reserved.contains(&id)
+                && !held.contains(&id)
+            {
+                return id;
+            }
+        }
+    }
 }
 
 /// The table of live sessions.
 #[derive(Debug, Default)]
 pub struct Registry {
-    sessions: Mutex<HashMap<u32, Entry>>,
+    table: Mutex<Table>,
     /// How many times sessions were pinned, by reason (never reset).
     pins: Mutex<HashMap<&'static str, u64>>,
+}
+
+/// A connection id handed out to a connection in its handshake: no other connection gets it
+/// while this lives (dropped unregistered, it is free again).
+#[derive(Debug)]
+pub struct ConnectionId {
+    registry: Arc<Registry>,
+    id: u32,
+}
+
+impl ConnectionId {
+    /// The id (what the greeting carries).
+    pub fn get(&self) -> u32 {
+        self.id
+    }
+}
+
+impl Drop for ConnectionId {
+    fn drop(&mut self) {
+        self.registry.lock().reserved.remove(&self.id);
+    }
 }
 
 /// Removes its session from the registry when dropped.
@@ -45,46 +133,126 @@ pub struct Registration {
     id: u32,
     /// Notified when another client runs `KILL <id>`.
     pub killed: Arc<Notify>,
+    running: Arc<Mutex<Running>>,
+}
+
+impl Registration {
+    /// Records that the session now runs a statement on `node`'s connection `thread` (what
+    /// `KILL QUERY` from another session interrupts). Costs one uncontended lock and, after
+    /// the first statement, no allocation.
+    pub fn running(&self, node: &str, thread: u32) {
+        let mut r = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if r.node != node {
+            r.node.clear();
+            r.node.push_str(node);
+        }
+        r.thread = thread;
+    }
+
+    /// Records that the session's statement is over.
+    pub fn finished(&self) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .thread = 0;
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
+        self.registry.lock().sessions.remove(&self.id);
+    }
+}
+
+impl Entry {
+    /// A copy of the session's row with its running statement's connection.
+    fn row(&self) -> SessionInfo {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut info = self.info.clone();
+        info.running = (running.thread != 0).then(|| (running.node.clone(), running.thread));
+        info
     }
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Entry>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a session that has just logged in.
-    pub fn register(self: &Arc<Self>, id: u32, user: &str, peer: SocketAddr) -> Registration {
-        let kill = Arc::new(Notify::new());
-        self.lock().insert(
+    /// A new connection id, held for a connection until it registers (or drops the id).
+    pub fn reserve_id(self: &Arc<Self>) -> ConnectionId {
+        let mut table = self.lock();
+        let id = table.allocate();
+        table.reserved.insert(id);
+        ConnectionId {
+            registry: Arc::clone(self),
             id,
+        }
+    }
+
+    /// A connection id for a connection that never registers (the admin port): unique among
+    /// live sessions when handed out, not held afterwards.
+    pub fn allocate_id(&self) -> u32 {
+        self.lock().allocate()
+    }
+
+    /// Adds a session that has just logged in, under the id its greeting carried.
+    pub fn register(
+        self: &Arc<Self>,
+        id: ConnectionId,
+        user: &str,
+        peer: SocketAddr,
+    ) -> Registration {
+        let kill = Arc::new(Notify::new());
+        let running = Arc::new(Mutex::new(Running::default()));
+        // The row is in place before the reservation goes (when `id` drops at the end): the
+        // id is never free in between.
+        self.lock().sessions.insert(
+            id.id,
             Entry {
                 info: SessionInfo {
-                    id,
+                    id: id.id,
                     user: user.to_owned(),
                     peer,
                     connected_at: SystemTime::now(),
                     backend: None,
+                    held: Vec::new(),
+                    running: None,
                     pin: None,
                 },
                 kill: Arc::clone(&kill),
+                running: Arc::clone(&running),
             },
         );
         Registration {
             registry: Arc::clone(self),
-            id,
+            id: id.id,
             killed: kill,
+            running,
+        }
+    }
+
+    /// Records a backend connection a session now holds (node id, that server's thread id).
+    pub fn attach(&self, id: u32, node: &str, thread: u32) {
+        if let Some(e) = self.lock().sessions.get_mut(&id) {
+            e.info.held.retain(|(n, _)| n != node);
+            e.info.held.push((node.to_owned(), thread));
+        }
+    }
+
+    /// Records that a session no longer holds its connection to `node` (None: to any node).
+    pub fn detach(&self, id: u32, node: Option<&str>) {
+        if let Some(e) = self.lock().sessions.get_mut(&id) {
+            match node {
+                Some(node) => e.info.held.retain(|(n, _)| n != node),
+                None => e.info.held.clear(),
+            }
         }
     }
 
     /// Records the backend connection a session now holds (None: it holds none).
     pub fn set_backend(&self, id: u32, backend: Option<(String, u32)>) {
-        if let Some(e) = self.lock().get_mut(&id) {
+        if let Some(e) = self.lock().sessions.get_mut(&id) {
             e.info.backend = backend;
         }
     }
@@ -115,33 +283,33 @@ impl Registry {
 
     /// Records why the session is pinned (None: not pinned).
     pub fn set_pin(&self, id: u32, pin: Option<&'static str>) {
-        if let Some(e) = self.lock().get_mut(&id) {
+        if let Some(e) = self.lock().sessions.get_mut(&id) {
             e.info.pin = pin;
         }
     }
 
     /// Records the user after COM_CHANGE_USER.
     pub fn set_user(&self, id: u32, user: &str) {
-        if let Some(e) = self.lock().get_mut(&id) {
+        if let Some(e) = self.lock().sessions.get_mut(&id) {
             e.info.user = user.to_owned();
         }
     }
 
     /// A copy of one session's row.
     pub fn get(&self, id: u32) -> Option<SessionInfo> {
-        self.lock().get(&id).map(|e| e.info.clone())
+        self.lock().sessions.get(&id).map(Entry::row)
     }
 
     /// A copy of every row, by id.
     pub fn snapshot(&self) -> Vec<SessionInfo> {
-        let mut rows: Vec<SessionInfo> = self.lock().values().map(|e| e.info.clone()).collect();
+        let mut rows: Vec<SessionInfo> = self.lock().sessions.values().map(Entry::row).collect();
         rows.sort_by_key(|s| s.id);
         rows
     }
 
     /// Asks session `id` to close (KILL CONNECTION); false when no such session exists.
     pub fn kill(&self, id: u32) -> bool {
-        match self.lock().get(&id) {
+        match self.lock().sessions.get(&id) {
             Some(e) => {
                 e.kill.notify_one();
                 true
@@ -153,11 +321,91 @@ impl Registry {
     /// Busy (held by a session) backend connections per node id.
     pub fn busy_by_node(&self) -> HashMap<String, usize> {
         let mut out = HashMap::new();
-        for e in self.lock().values() {
+        for e in self.lock().sessions.values() {
             if let Some((node, _)) = &e.info.backend {
                 *out.entry(node.clone()).or_insert(0) += 1;
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 40000))
+    }
+
+    #[test]
+    fn ids_start_at_one_and_are_not_reused_while_reserved_or_live() {
+        let registry = Arc::new(Registry::default());
+        let a = registry.reserve_id();
+        let b = registry.reserve_id();
+        assert_eq!((a.get(), b.get()), (1, 2));
+        let _session = registry.register(a, "app", peer());
+        registry.lock().next = 1;
+        let c = registry.reserve_id();
+        assert_eq!(
+            c.get(),
+            3,
+            "1 is a live session, 2 a connection in its handshake"
+        );
+        drop(b);
+        registry.lock().next = 1;
+        assert_eq!(
+            registry.reserve_id().get(),
+            2,
+            "a dropped reservation frees its id"
+        );
+    }
+
+    #[test]
+    fn the_counter_wraps_below_i32_max_and_skips_live_sessions() {
+        let registry = Arc::new(Registry::default());
+        let first = registry.reserve_id();
+        let _one = registry.register(first, "app", peer());
+        registry.lock().next = MAX_CONNECTION_ID;
+        let last = registry.reserve_id();
+        assert_eq!(last.get(), MAX_CONNECTION_ID);
+        let wrapped = registry.reserve_id();
+        assert_eq!(
+            wrapped.get(),
+            2,
+            "0 is never handed out and 1 is still live"
+        );
+        assert!(registry.allocate_id() <= MAX_CONNECTION_ID);
+    }
+
+    #[test]
+    fn ids_skip_thread_ids_of_backend_connections_sessions_hold() {
+        let registry = Arc::new(Registry::default());
+        let first = registry.reserve_id();
+        let one = registry.register(first, "app", peer());
+        registry.attach(one.id, "node2", 2);
+        registry.attach(one.id, "node3", 3);
+        assert_eq!(registry.reserve_id().get(), 4);
+        registry.detach(one.id, Some("node3"));
+        registry.lock().next = 2;
+        assert_eq!(registry.allocate_id(), 3);
+    }
+
+    #[test]
+    fn the_running_connection_is_visible_to_kill() {
+        let registry = Arc::new(Registry::default());
+        let id = registry.reserve_id();
+        let session = registry.register(id, "app", peer());
+        assert_eq!(registry.get(1).and_then(|s| s.running), None);
+        session.running("node3", 42);
+        assert_eq!(
+            registry.get(1).and_then(|s| s.running),
+            Some(("node3".to_owned(), 42))
+        );
+        session.finished();
+        assert_eq!(registry.get(1).and_then(|s| s.running), None);
+        drop(session);
+        assert!(registry.get(1).is_none());
+        assert!(!registry.kill(1));
     }
 }

@@ -26,6 +26,9 @@ pub enum Kind {
     Text,
     /// BIGINT UNSIGNED.
     Unsigned,
+    /// INT UNSIGNED NOT NULL, 10 digits, no original name: what MariaDB sends for
+    /// `CONNECTION_ID()`, which the proxy answers itself.
+    ConnectionId,
 }
 
 /// A result set held whole: admin answers are small.
@@ -149,10 +152,23 @@ fn column_definition(buf: &mut Vec<u8>, name: &str, kind: Kind, extended_metadat
             20,
             ColumnFlags::UNSIGNED_FLAG | ColumnFlags::NUM_FLAG,
         ),
+        Kind::ConnectionId => (
+            ColumnType::MYSQL_TYPE_LONG,
+            BINARY,
+            10,
+            // NUM is not on the wire: clients derive it from the type.
+            ColumnFlags::NOT_NULL_FLAG | ColumnFlags::UNSIGNED_FLAG | ColumnFlags::BINARY_FLAG,
+        ),
+    };
+    // An expression's column has no original name (the server sends it empty).
+    let org_name = if kind == Kind::ConnectionId {
+        &b""[..]
+    } else {
+        name.as_bytes()
     };
     let column = Column::new(ty)
         .with_name(name.as_bytes())
-        .with_org_name(name.as_bytes())
+        .with_org_name(org_name)
         .with_character_set(charset)
         .with_column_length(length)
         .with_flags(flags);

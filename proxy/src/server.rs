@@ -92,7 +92,7 @@ impl Proxy {
             drain,
             SpawnOn::Workers(&workers),
             |stream, peer, stop| {
-                let id = shared.next_connection_id();
+                let id = shared.registry.reserve_id();
                 let shared = Arc::clone(shared);
                 // The socket moves to the session's thread and its reactor.
                 let stream = match stream.into_std() {

@@ -111,9 +111,11 @@ async fn sessions_survive_a_lost_backend_and_map_ids() {
         .await
         .expect("types injected on the primary");
     assert_eq!(row, [0x00, 0x00, 10, 0, 0, 0, 0, 0, 0, 0]);
+    // `+ 0`: an expression, so the primary answers with its thread id (a plain
+    // CONNECTION_ID() is answered by the proxy with its own id).
     raw.send_packet(
         0,
-        b"\x03/* myquorum:consistency=STRONG */ SELECT CONNECTION_ID()",
+        b"\x03/* myquorum:consistency=STRONG */ SELECT CONNECTION_ID() + 0",
     )
     .await
     .expect("query");

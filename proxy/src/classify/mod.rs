@@ -24,6 +24,7 @@
 //! never derived here: it comes from the server's status flags.
 
 mod cache;
+mod connection_id;
 mod ddl;
 mod dml;
 mod features;

@@ -96,6 +96,7 @@ pub(crate) fn stricter(a: Classified, b: Classified) -> Classified {
         multi_statement: a.multi_statement || b.multi_statement,
         kill: agree(a.kill == b.kill).and(a.kill),
         warnings: agree(a.warnings == b.warnings).and(a.warnings),
+        connection_id: agree(a.connection_id == b.connection_id).and(a.connection_id),
         session_setting: a.session_setting && b.session_setting,
         fast_path: a.fast_path && b.fast_path,
     }

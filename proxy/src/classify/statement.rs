@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use super::lexer::{lex, unbacktick, Escapes, Lexed, Tok, Token};
 use super::types::{Classified, Kind, PinReason, TransactionOp};
-use super::{ddl, dml, features, intercept, modes, parser, set};
+use super::{connection_id, ddl, dml, features, intercept, modes, parser, set};
 
 /// One statement's tokens, with the whole text they index into (token spans are absolute).
 #[derive(Clone, Copy)]
@@ -173,6 +173,7 @@ pub(crate) fn reading(sql: &[u8], tokens: &[Token], lexed: &Lexed) -> Classified
         c.hint = lexed.hint;
     }
     intercept::apply(whole, &mut c);
+    c.connection_id = connection_id::column(whole);
     c
 }
 

@@ -318,6 +318,10 @@ pub struct Classified {
     /// (the one the client saw in the greeting), so the session maps it to a backend thread
     /// instead of sending the text. Text after a `;` does not prevent it (and is not run).
     pub kill: Option<Kill>,
+    /// `SELECT CONNECTION_ID() [AS alias]`, answered by the proxy with its own connection id
+    /// (the greeting's, the one KILL through the proxy accepts); the value is the result
+    /// column's name as the server would give it.
+    pub connection_id: Option<String>,
     /// A warnings query the proxy answers itself while it holds a warning of its own (a
     /// STRONG write whose quorum wait timed out), since the server does not know that warning.
     pub warnings: Option<WarningsQuery>,
@@ -350,6 +354,7 @@ impl Classified {
             reads_consistency: false,
             multi_statement: false,
             kill: None,
+            connection_id: None,
             warnings: None,
             session_setting: false,
             fast_path: true,

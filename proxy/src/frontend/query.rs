@@ -56,6 +56,10 @@ impl Session {
         if stmt.reads_consistency {
             return self.answer_consistency(packet).await;
         }
+        if let Some(column) = &stmt.connection_id {
+            // The proxy's id, the one KILL takes (frontend/kill.rs).
+            return self.answer_connection_id(packet, column).await;
+        }
         let default = self.shared.config.default_consistency;
         let Request { level, text } =
             match pipeline::request_filter(&stmt, sql, self.consistency, default) {

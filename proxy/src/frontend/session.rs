@@ -22,7 +22,7 @@ use crate::context::ProxyContext;
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
-use crate::registry::Registration;
+use crate::registry::{ConnectionId, Registration};
 use crate::relay::{self, ClientFraming, RelayError, Shape, Step, Summary};
 use std::collections::HashSet;
 
@@ -71,10 +71,10 @@ pub struct Session {
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
-#[instrument(name = "session", level = "debug", skip_all, fields(id = connection_id, peer = %peer))]
+#[instrument(name = "session", level = "debug", skip_all, fields(id = connection_id.get(), peer = %peer))]
 pub async fn run(
     io: PacketIo,
-    connection_id: u32,
+    connection_id: ConnectionId,
     peer: std::net::SocketAddr,
     shared: Arc<ProxyContext>,
     mut shutdown: watch::Receiver<bool>,
@@ -82,7 +82,7 @@ pub async fn run(
     let mut io = io;
     let login = handshake::authenticate(
         &mut io,
-        connection_id,
+        connection_id.get(),
         &shared.server,
         &shared.config.version_suffix,
         &shared.config.users,
@@ -105,11 +105,12 @@ pub async fn run(
             .capabilities
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
     };
+    let id = connection_id.get();
     let registration = shared
         .registry
         .register(connection_id, &hello.user.name, peer);
     let mut session = Session {
-        id: connection_id,
+        id,
         io,
         registration,
         database: None,
@@ -285,6 +286,9 @@ impl Session {
             .await?;
         self.replay_onto(&mut conn).await;
         debug!(thread_id = conn.thread_id, node = %node.id, "backend attached");
+        self.shared
+            .registry
+            .attach(self.id, &node.id, conn.thread_id);
         if self.is_primary(&node.id) || self.conns.is_empty() {
             self.shared
                 .registry
@@ -366,7 +370,7 @@ impl Session {
         seq: u8,
         payload: &[u8],
         shape: Shape,
-        mut summary: Summary,
+        summary: Summary,
     ) -> Result<Option<Summary>, SessionError> {
         let next_seq = seq.wrapping_add(1);
         let index = match self.ensure_conn(node).await {
@@ -376,6 +380,27 @@ impl Session {
                 return Ok(None);
             }
         };
+        // What KILL QUERY from another session interrupts while this statement runs.
+        self.registration.running(node, self.conns[index].thread_id);
+        let answer = self
+            .relay_exchange(index, node, seq, payload, shape, summary)
+            .await;
+        self.registration.finished();
+        answer
+    }
+
+    /// [`Self::relay_on`] once the connection (`conns[index]`, to `node`) is there: sends the
+    /// command, relays the answer (LOCAL INFILE included), and records the session's state.
+    async fn relay_exchange(
+        &mut self,
+        index: usize,
+        node: &str,
+        seq: u8,
+        payload: &[u8],
+        shape: Shape,
+        mut summary: Summary,
+    ) -> Result<Option<Summary>, SessionError> {
+        let next_seq = seq.wrapping_add(1);
         let backend = &mut self.conns[index];
         backend.io.queue_packet(seq, payload);
         if let Err(e) = backend.io.flush().await {
@@ -544,6 +569,7 @@ impl Session {
         self.last_write = None;
         self.statements.backends_lost();
         self.shared.registry.set_backend(self.id, None);
+        self.shared.registry.detach(self.id, None);
     }
 
     /// Forgets a backend connection that failed; the next command for that node opens a new
@@ -570,6 +596,7 @@ impl Session {
             self.read_only_node = None;
         }
         self.statements.node_lost(node);
+        self.shared.registry.detach(self.id, Some(node));
         if self.is_primary(node) {
             self.shared.registry.set_backend(self.id, None);
         } else {
