@@ -39,6 +39,8 @@ pub struct ProxyContext {
     pub(crate) classifier: Classifier,
     /// Statement counters and latency histograms.
     pub(crate) metrics: StatementMetrics,
+    /// TLS for the MySQL and admin ports (None: `[proxy.tls]` names no certificate).
+    pub(crate) tls: Option<crate::tls::ServerTls>,
     next_connection_id: AtomicU32,
 }
 
@@ -54,6 +56,7 @@ impl ProxyContext {
             config,
             server,
             registry: Arc::new(Registry::default()),
+            tls: None,
             next_connection_id: AtomicU32::new(1),
         }
     }

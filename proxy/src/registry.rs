@@ -22,6 +22,8 @@ pub struct SessionInfo {
     pub backend: Option<(String, u32)>,
     /// Why the session is pinned to its connection, when it is (routing issue).
     pub pin: Option<&'static str>,
+    /// The client connection runs over TLS (`SHOW SESSIONS`' `tls` column).
+    pub tls: bool,
 }
 
 #[derive(Debug)]
@@ -71,6 +73,7 @@ impl Registry {
                     connected_at: SystemTime::now(),
                     backend: None,
                     pin: None,
+                    tls: false,
                 },
                 kill: Arc::clone(&kill),
             },
@@ -79,6 +82,13 @@ impl Registry {
             registry: Arc::clone(self),
             id,
             killed: kill,
+        }
+    }
+
+    /// Records whether the session's client connection runs over TLS.
+    pub fn set_tls(&self, id: u32, tls: bool) {
+        if let Some(e) = self.lock().get_mut(&id) {
+            e.info.tls = tls;
         }
     }
 

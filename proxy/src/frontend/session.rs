@@ -24,12 +24,14 @@ use crate::gtid::Gtid;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
 use crate::registry::Registration;
 use crate::relay::{self, ClientFraming, RelayError, Shape, Step, Summary};
+use crate::tls::ClientStream;
 use std::collections::HashSet;
 
 /// The per-client state the proxy keeps.
 pub struct Session {
     pub(super) id: u32,
-    pub(super) io: PacketIo,
+    /// The client's connection: a socket, or TLS over it after an SSLRequest.
+    pub(super) io: PacketIo<ClientStream>,
     /// This session's row in the registry (removed on drop).
     pub(super) registration: Registration,
     pub(super) hello: ClientHello,
@@ -65,7 +67,7 @@ pub struct Session {
 /// Serves one accepted client connection to its end. Errors are logged here, once.
 #[instrument(name = "session", level = "debug", skip_all, fields(id = connection_id, peer = %peer))]
 pub async fn run(
-    io: PacketIo,
+    io: PacketIo<ClientStream>,
     connection_id: u32,
     peer: std::net::SocketAddr,
     shared: Arc<ProxyContext>,
@@ -79,6 +81,7 @@ pub async fn run(
         &shared.config.version_suffix,
         &shared.config.users,
         &peer.ip().to_string(),
+        shared.tls.as_ref(),
     )
     .await;
     let hello = match login {
@@ -100,6 +103,7 @@ pub async fn run(
     let registration = shared
         .registry
         .register(connection_id, &hello.user.name, peer);
+    shared.registry.set_tls(connection_id, io.stream().is_tls());
     let mut session = Session {
         id: connection_id,
         io,
