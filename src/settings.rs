@@ -134,6 +134,7 @@ impl Settings {
             proxy.users.push(UserConfig {
                 name: sandbox.app_user.clone(),
                 password: sandbox.app_password.clone(),
+                require_ssl: false,
             });
         }
     }
@@ -308,6 +309,7 @@ mod tests {
         s.proxy.users.push(UserConfig {
             name: "app".to_owned(),
             password: "app".to_owned(),
+            require_ssl: false,
         });
         s.proxy.nodes = (1..=4)
             .map(|k| BackendNode {

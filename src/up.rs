@@ -6,7 +6,8 @@ use crate::serve::{run_listeners, Listeners};
 use crate::settings::{Mode, Settings};
 use anyhow::Context;
 use myquorum_proxy::BackendNode;
-use myquorum_sandbox::Cluster;
+use myquorum_sandbox::{Cluster, TlsFiles};
+use std::path::PathBuf;
 
 /// Applies `up`'s flags on top of the loaded settings.
 pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
@@ -39,6 +40,7 @@ pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
 /// bound or any MariaDB server started.
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     settings.validate(Mode::Up)?;
+    let ca = enable_tls(&mut settings)?;
     let listeners = Listeners::bind(&settings).await?;
     let stop = crate::shutdown::on_signal();
     let cluster = tokio::select! {
@@ -46,7 +48,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         _ = stop.cancelled() => anyhow::bail!("interrupted while starting the sandbox"),
     };
     wire_proxy_to(&mut settings, &cluster);
-    print_banner(&settings, &cluster);
+    print_banner(&settings, &cluster, ca.as_deref());
     let served = run_listeners(&settings, listeners, stop).await;
     tracing::info!("stopping the sandbox cluster");
     cluster
@@ -54,6 +56,22 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         .await
         .context("stopping the sandbox cluster")?;
     served
+}
+
+/// Turns TLS on for the MySQL and admin ports with the self-signed CA and server certificate
+/// of the work dir's `tls/` (generated on the first run, reused after), unless `[proxy.tls]`
+/// already names a certificate. Returns the CA file clients verify the proxy with, when it
+/// is ours.
+fn enable_tls(settings: &mut Settings) -> anyhow::Result<Option<PathBuf>> {
+    let tls = &mut settings.proxy.tls;
+    if tls.cert.is_some() || tls.key.is_some() {
+        return Ok(None);
+    }
+    let files = TlsFiles::ensure(&settings.sandbox.work_dir.join("tls"))
+        .context("generating the sandbox's TLS certificates")?;
+    tls.cert = Some(files.cert);
+    tls.key = Some(files.key);
+    Ok(Some(files.ca))
 }
 
 /// Points the proxy at the started sandbox's nodes, primary and application user.
@@ -69,7 +87,7 @@ fn wire_proxy_to(settings: &mut Settings, cluster: &Cluster) {
     settings.wire_to_sandbox(nodes, cluster.primary().id.clone());
 }
 
-fn print_banner(settings: &Settings, cluster: &Cluster) {
+fn print_banner(settings: &Settings, cluster: &Cluster, ca: Option<&std::path::Path>) {
     let (host, port) = settings
         .listen
         .mysql
@@ -98,6 +116,16 @@ fn print_banner(settings: &Settings, cluster: &Cluster) {
         "  mariadb -h{host} -P{port} -u{} -p{} {}",
         sb.app_user, sb.app_password, sb.app_database
     );
+    if let Some(ca) = ca {
+        println!(
+            "With TLS, verified against the sandbox CA ({}):\n  mariadb -h{host} -P{port} -u{} -p{} --ssl --ssl-verify-server-cert --ssl-ca={} {}",
+            ca.display(),
+            sb.app_user,
+            sb.app_password,
+            ca.display(),
+            sb.app_database
+        );
+    }
     let (admin_host, admin_port) = settings
         .listen
         .admin

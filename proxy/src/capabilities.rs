@@ -4,8 +4,9 @@
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
 
 /// Every client capability the proxy implements end to end. The greeting advertises this mask
-/// intersected with what the backend offers. Deliberately absent: COMPRESS and SSL (not yet),
-/// and the MariaDB extensions that change framing (PROGRESS, STMT_BULK_OPERATIONS,
+/// intersected with what the backend offers. Deliberately absent: COMPRESS (not yet), SSL
+/// (added by the handshake only when `[proxy.tls]` is configured: it does not depend on the
+/// backend), and the MariaDB extensions that change framing (PROGRESS, STMT_BULK_OPERATIONS,
 /// CACHE_METADATA, BULK_UNIT_RESULTS).
 pub fn supported() -> CapabilityFlags {
     CapabilityFlags::CLIENT_LONG_PASSWORD

@@ -2,6 +2,7 @@
 //! the offending key. The binary layers file, environment and flags on top of these.
 
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::classify::Consistency;
@@ -33,13 +34,30 @@ impl Default for QuorumConfig {
 /// One application user the proxy accepts. The proxy checks the client's password itself and
 /// then opens backend connections as the same user with the same password, so the user must
 /// exist on every MariaDB node with this password.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// Account name, as the client sends it in the handshake.
     pub name: String,
     /// Clear-text password (mysql_native_password is computed from it).
     pub password: String,
+    /// Refuse this account's logins that did not switch to TLS, as the server refuses an
+    /// account created `REQUIRE SSL` (1045). Needs `[proxy.tls]`.
+    #[serde(default)]
+    pub require_ssl: bool,
+}
+
+/// TLS on the client side of the MySQL and admin ports (`[proxy.tls]`). Off unless `cert`
+/// and `key` are set; clients then choose TLS or not, unless `require_tls`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate, then any intermediates.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Refuse every plaintext login with 1045, as the server refuses `REQUIRE SSL` accounts.
+    pub require_tls: bool,
 }
 
 /// A MariaDB server the proxy may route to.
@@ -147,6 +165,8 @@ pub struct ProxyConfig {
     pub shutdown_grace_ms: u64,
     /// Threads that run client sessions, each an event loop of its own (0: one per CPU).
     pub io_threads: usize,
+    /// TLS on the MySQL and admin ports.
+    pub tls: TlsConfig,
 }
 
 impl Default for ProxyConfig {
@@ -157,6 +177,7 @@ impl Default for ProxyConfig {
             admin_users: vec![UserConfig {
                 name: "admin".to_owned(),
                 password: "admin".to_owned(),
+                require_ssl: false,
             }],
             primary: "instance-1".to_owned(),
             version_suffix: String::new(),
@@ -173,6 +194,7 @@ impl Default for ProxyConfig {
             engine_database: None,
             shutdown_grace_ms: 10_000,
             io_threads: 0,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -251,6 +273,30 @@ impl ProxyConfig {
                 "must be at least 1024",
             ));
         }
+        self.validate_tls()
+    }
+
+    /// TLS: the certificate and key must load; `require_tls` and `require_ssl` accounts need
+    /// them.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let on = crate::tls::ServerTls::from_config(&self.tls)?.is_some();
+        if on {
+            return Ok(());
+        }
+        if self.tls.require_tls {
+            return Err(ConfigError::invalid(
+                "proxy.tls.require_tls",
+                "needs proxy.tls.cert and proxy.tls.key",
+            ));
+        }
+        for (list, users) in [("users", &self.users), ("admin_users", &self.admin_users)] {
+            if let Some(i) = users.iter().position(|u| u.require_ssl) {
+                return Err(ConfigError::invalid(
+                    format!("proxy.{list}[{i}].require_ssl"),
+                    "needs proxy.tls.cert and proxy.tls.key",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -283,6 +329,7 @@ mod tests {
             users: vec![UserConfig {
                 name: "app".to_owned(),
                 password: "app".to_owned(),
+                require_ssl: false,
             }],
             nodes: (1..=4)
                 .map(|k| BackendNode {
@@ -326,5 +373,15 @@ mod tests {
         let mut c = valid();
         c.pool.connect_timeout_ms = 0;
         assert!(refused(&c).contains("`proxy.pool.connect_timeout_ms`"));
+        let mut c = valid();
+        c.tls.require_tls = true;
+        assert!(refused(&c).contains("`proxy.tls.require_tls`"));
+        let mut c = valid();
+        c.admin_users[0].require_ssl = true;
+        assert!(refused(&c).contains("`proxy.admin_users[0].require_ssl`"));
+        let mut c = valid();
+        c.tls.cert = Some(PathBuf::from("/nonexistent/cert.pem"));
+        c.tls.key = Some(PathBuf::from("/nonexistent/key.pem"));
+        assert!(refused(&c).contains("`proxy.tls.cert`"));
     }
 }

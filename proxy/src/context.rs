@@ -38,6 +38,8 @@ pub struct ProxyContext {
     pub(crate) classifier: Classifier,
     /// Statement counters and latency histograms.
     pub(crate) metrics: StatementMetrics,
+    /// TLS for the MySQL and admin ports (None: `[proxy.tls]` names no certificate).
+    pub(crate) tls: Option<crate::tls::ServerTls>,
 }
 
 impl ProxyContext {
@@ -52,6 +54,7 @@ impl ProxyContext {
             config,
             server,
             registry: Arc::new(Registry::default()),
+            tls: None,
         }
     }
 

@@ -26,8 +26,9 @@ pub mod resultset;
 pub mod route;
 pub mod server;
 pub mod timestamps;
+pub mod tls;
 pub mod workers;
 
-pub use config::{BackendNode, PoolConfig, ProxyConfig, QuorumConfig, UserConfig};
+pub use config::{BackendNode, PoolConfig, ProxyConfig, QuorumConfig, TlsConfig, UserConfig};
 pub use error::ProxyError;
 pub use server::{serve, Proxy};

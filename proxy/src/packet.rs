@@ -6,8 +6,8 @@
 //! [`crate::relay`], which streams results frame by frame without holding them whole.
 //!
 //! [`PacketIo`] is generic over its stream: in production it is a `TcpStream` (the default
-//! type parameter), in unit tests an in-memory stream carrying hand-built packets, and later
-//! a TLS stream wrapping the socket. What only a socket can do (Nagle, liveness probes) lives
+//! type parameter), in unit tests an in-memory stream carrying hand-built packets, and on the
+//! client side a [`crate::tls::ClientStream`] (a socket that may switch to TLS). What only a socket can do (Nagle, liveness probes) lives
 //! in `impl PacketIo<TcpStream>`.
 
 use bytes::{Buf, BufMut, BytesMut};
@@ -102,6 +102,12 @@ impl<S: ByteStream> PacketIo<S> {
     /// output).
     pub fn stream(&self) -> &S {
         &self.stream
+    }
+
+    /// The underlying stream, to change it in place (a client switching to TLS after its
+    /// SSLRequest, see [`crate::tls::ClientStream::start_tls`]).
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
     }
 
     /// Reads more bytes into `rbuf`; EOF is an `UnexpectedEof` error.

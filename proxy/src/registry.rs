@@ -28,6 +28,8 @@ pub struct SessionInfo {
     pub running: Option<(String, u32)>,
     /// Why the session is pinned to its connection, when it is (routing issue).
     pub pin: Option<&'static str>,
+    /// The client connection runs over TLS (`SHOW SESSIONS`' `tls` column).
+    pub tls: bool,
 }
 
 /// The highest id handed out: ids stay within a signed 32-bit integer because some drivers
@@ -219,6 +221,7 @@ impl Registry {
                     held: Vec::new(),
                     running: None,
                     pin: None,
+                    tls: false,
                 },
                 kill: Arc::clone(&kill),
                 running: Arc::clone(&running),
@@ -247,6 +250,13 @@ impl Registry {
                 Some(node) => e.info.held.retain(|(n, _)| n != node),
                 None => e.info.held.clear(),
             }
+        }
+    }
+
+    /// Records whether the session's client connection runs over TLS.
+    pub fn set_tls(&self, id: u32, tls: bool) {
+        if let Some(e) = self.lock().sessions.get_mut(&id) {
+            e.info.tls = tls;
         }
     }
 

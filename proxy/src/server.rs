@@ -17,6 +17,7 @@ use crate::frontend::session;
 use crate::listener::{self, Drain, SpawnOn};
 use crate::packet::PacketIo;
 use crate::quorum::{QuorumTracker, TrackerConfig};
+use crate::tls::{ClientStream, ServerTls};
 use crate::workers::Workers;
 
 /// How long start-up keeps probing a backend that does not answer yet.
@@ -34,6 +35,7 @@ impl Proxy {
     /// Validates `config` and probes the primary (retrying while it comes up).
     pub async fn start(config: ProxyConfig) -> Result<Self, ProxyError> {
         config.validate()?;
+        let tls = ServerTls::from_config(&config.tls)?;
         let primary = config
             .node(&config.primary)
             .cloned()
@@ -56,8 +58,10 @@ impl Proxy {
             )
         };
         let cluster = ClusterHandle::new(&config, quorum);
+        let mut shared = ProxyContext::new(config, server, cluster);
+        shared.tls = tls;
         Ok(Self {
-            shared: Arc::new(ProxyContext::new(config, server, cluster)),
+            shared: Arc::new(shared),
         })
     }
 
@@ -105,7 +109,8 @@ impl Proxy {
                 Some(async move {
                     match TcpStream::from_std(stream) {
                         Ok(stream) => {
-                            session::run(PacketIo::new(stream), id, peer, shared, stop).await;
+                            let io = PacketIo::over(ClientStream::plain(stream));
+                            session::run(io, id, peer, shared, stop).await;
                         }
                         Err(e) => warn!(error = %e, "could not register the connection"),
                     }

@@ -34,10 +34,12 @@ impl Ports {
                 UserConfig {
                     name: "admin".to_owned(),
                     password: "admin".to_owned(),
+                    require_ssl: false,
                 },
                 UserConfig {
                     name: "ops".to_owned(),
                     password: OPS_PASSWORD.to_owned(),
+                    require_ssl: false,
                 },
             ],
             ..support::proxy_config(cluster)

@@ -99,6 +99,7 @@ async fn kill_takes_the_id_connection_id_returns() {
     config.users.push(UserConfig {
         name: "other".to_owned(),
         password: "other-pw".to_owned(),
+        ..UserConfig::default()
     });
     let proxy = Proxy::start_with(config).await;
 

@@ -44,6 +44,15 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    /// The self-signed TLS certificates of `myquorum up` could not be generated.
+    #[error("cannot generate the TLS certificates in {}: {source}", dir.display())]
+    Certificate {
+        /// The directory they were to be written to.
+        dir: PathBuf,
+        /// What rcgen said.
+        #[source]
+        source: rcgen::Error,
+    },
     /// An external command could not be run or exited unsuccessfully.
     #[error("command `{command}` failed: {reason}\n{output}")]
     Command {

@@ -16,6 +16,7 @@ mod replication;
 mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 mod topology;
 
 pub use cluster::Cluster;
@@ -23,4 +24,5 @@ pub use config::{SandboxConfig, REPL_USER};
 pub use error::{LogTail, ReplicaStatus, SandboxError};
 pub use node::{app_opts, app_opts_via, make_primary_writable, root_conn, root_exec, NodeInfo};
 pub use template::{find_mariadbd, NODE_CNF};
+pub use tls::TlsFiles;
 pub use topology::Topology;

@@ -25,6 +25,7 @@ pub fn proxy_config(cluster: &Cluster) -> ProxyConfig {
         users: vec![UserConfig {
             name: cfg.app_user.clone(),
             password: cfg.app_password.clone(),
+            require_ssl: false,
         }],
         nodes: cluster
             .nodes()

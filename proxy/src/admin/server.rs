@@ -1,5 +1,5 @@
 //! The admin port's accept loop and per-connection command loop. Logins go through the same
-//! handshake as the MySQL port, checked against `admin_users`; admin connections take no
+//! handshake as the MySQL port (TLS included), checked against `admin_users`; admin connections take no
 //! backend connection and are not listed in the session registry.
 
 use mysql_common::constants::{CapabilityFlags, Command};
@@ -21,6 +21,7 @@ use crate::listener::{self, Drain, SpawnOn};
 use crate::packet::{err_payload, PacketIo, ReadError};
 use crate::resultset::{self, Framing, Kind, ResultSet};
 use crate::server::Proxy;
+use crate::tls::ClientStream;
 
 /// Largest command an admin client may send: admin statements are short.
 const MAX_ADMIN_PACKET: usize = 1 << 20;
@@ -52,7 +53,7 @@ pub async fn run(
         SpawnOn::Here,
         |stream, peer, stop| {
             let id = shared.next_connection_id();
-            let io = PacketIo::new(stream);
+            let io = PacketIo::over(ClientStream::plain(stream));
             Some(connection(io, id, peer, Arc::clone(shared), stop))
         },
     )
@@ -64,7 +65,7 @@ pub async fn run(
 /// Serves one admin client to its end; errors are logged here, once.
 #[instrument(name = "admin", skip_all, fields(id = id, peer = %peer))]
 async fn connection(
-    mut io: PacketIo,
+    mut io: PacketIo<ClientStream>,
     id: u32,
     peer: SocketAddr,
     shared: Arc<ProxyContext>,
@@ -78,7 +79,7 @@ async fn connection(
 }
 
 async fn serve(
-    io: &mut PacketIo,
+    io: &mut PacketIo<ClientStream>,
     id: u32,
     peer: SocketAddr,
     shared: &ProxyContext,
@@ -91,6 +92,7 @@ async fn serve(
         &shared.config.version_suffix,
         &shared.config.admin_users,
         &peer.ip().to_string(),
+        shared.tls.as_ref(),
     )
     .await?;
     let Login::Accepted(hello) = login else {
@@ -150,7 +152,7 @@ async fn serve(
 /// Answers one COM_QUERY.
 #[instrument(skip(io, framing, shared, who))]
 async fn query(
-    io: &mut PacketIo,
+    io: &mut PacketIo<ClientStream>,
     seq: u8,
     framing: Framing,
     shared: &ProxyContext,
@@ -224,7 +226,11 @@ fn version(shared: &ProxyContext) -> String {
     format!("{v}{}", shared.config.version_suffix)
 }
 
-async fn send(io: &mut PacketIo, seq: u8, payload: &[u8]) -> Result<(), SessionError> {
+async fn send(
+    io: &mut PacketIo<ClientStream>,
+    seq: u8,
+    payload: &[u8],
+) -> Result<(), SessionError> {
     io.send_packet(seq, payload)
         .await
         .map(|_| ())

@@ -70,6 +70,7 @@ pub fn sessions(shared: &ProxyContext) -> ResultSet {
         ("backend_node", Kind::Text),
         ("backend_thread_id", Kind::Unsigned),
         ("pin_reason", Kind::Text),
+        ("tls", Kind::Text),
     ]);
     for s in shared.registry.snapshot() {
         let age = now.duration_since(s.connected_at).unwrap_or_default();
@@ -81,6 +82,7 @@ pub fn sessions(shared: &ProxyContext) -> ResultSet {
             s.backend.as_ref().map(|(node, _)| node.clone()),
             s.backend.as_ref().map(|(_, thread)| thread.to_string()),
             s.pin.map(str::to_owned),
+            Some(if s.tls { "yes" } else { "no" }.to_owned()),
         ]);
     }
     rs
@@ -309,6 +311,7 @@ mod tests {
             users: vec![UserConfig {
                 name: "app".to_owned(),
                 password: "s3cret-app".to_owned(),
+                require_ssl: false,
             }],
             nodes: vec![BackendNode {
                 id: "instance-1".to_owned(),

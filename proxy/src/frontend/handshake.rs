@@ -1,5 +1,6 @@
 //! The server greeting and client authentication (mysql_native_password, with an
-//! AuthSwitchRequest for clients that open with another plugin such as caching_sha2_password).
+//! AuthSwitchRequest for clients that open with another plugin such as caching_sha2_password),
+//! switching to TLS first when the client sends an SSLRequest (see [`crate::tls`]).
 
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
 use mysql_common::io::ParseBuf;
@@ -14,6 +15,7 @@ use crate::capabilities;
 use crate::config::UserConfig;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::{err_payload, PacketIo, ReadError};
+use crate::tls::{ClientStream, ServerTls};
 
 pub(crate) const NATIVE: &[u8] = b"mysql_native_password";
 
@@ -45,17 +47,22 @@ pub enum Login {
     Refused,
 }
 
-/// Greets the client, reads its response and checks its password.
+/// Greets the client, switches to TLS if it asks (and `tls` is configured), reads its
+/// response and checks its password and the TLS policy (`require_tls`, `require_ssl`).
 pub async fn authenticate(
-    io: &mut PacketIo,
+    io: &mut PacketIo<ClientStream>,
     connection_id: u32,
     server: &ServerInfo,
     version_suffix: &str,
     users: &[UserConfig],
     peer_host: &str,
+    tls: Option<&ServerTls>,
 ) -> Result<Login, SessionError> {
     let salt = new_salt();
-    let offered = server.capabilities & capabilities::supported();
+    let mut offered = server.capabilities & capabilities::supported();
+    if tls.is_some() {
+        offered |= CapabilityFlags::CLIENT_SSL;
+    }
     let offered_ext = server.mariadb_capabilities & capabilities::supported_mariadb();
     let mut scramble_2 = salt[8..].to_vec();
     scramble_2.push(0);
@@ -79,7 +86,16 @@ pub async fn authenticate(
         .await
         .map_err(SessionError::ClientGone)?;
 
-    let packet = read(io).await?;
+    let mut packet = read(io).await?;
+    if let Some(tls) = tls.filter(|_| is_ssl_request(&packet.payload)) {
+        let already_read = io.rbuf.split().freeze();
+        io.stream_mut()
+            .start_tls(tls, already_read)
+            .await
+            .map_err(SessionError::ClientGone)?;
+        packet = read(io).await?;
+    }
+    let secure = io.stream().is_tls();
     let response = HandshakeResponse::deserialize((), &mut ParseBuf(&packet.payload))
         .map_err(|e| SessionError::ClientProtocol(format!("handshake response: {e}")))?;
     let negotiated = response.capabilities() & offered;
@@ -107,6 +123,7 @@ pub async fn authenticate(
         .iter()
         .find(|u| u.name.as_bytes() == response.user())
         .filter(|u| password_matches(&salt, &u.password, &proof))
+        .filter(|u| secure || !(u.require_ssl || tls.is_some_and(|t| t.require)))
     else {
         let e = MysqlError::access_denied(&user_name, peer_host, !proof.is_empty());
         io.send_packet(seq, &err_payload(e.code, e.state, &e.message))
@@ -133,7 +150,18 @@ pub async fn authenticate(
     }))
 }
 
-async fn read(io: &mut PacketIo) -> Result<crate::packet::Packet, SessionError> {
+/// An SSLRequest: the first 32 bytes of a handshake response (capabilities with CLIENT_SSL,
+/// max packet, collation, filler) and nothing else.
+fn is_ssl_request(payload: &[u8]) -> bool {
+    let Some(flags) = payload.get(..4) else {
+        return false;
+    };
+    let flags = u32::from_le_bytes([flags[0], flags[1], flags[2], flags[3]]);
+    payload.len() == 32
+        && CapabilityFlags::from_bits_truncate(flags).contains(CapabilityFlags::CLIENT_SSL)
+}
+
+async fn read(io: &mut PacketIo<ClientStream>) -> Result<crate::packet::Packet, SessionError> {
     io.read_packet(64 * 1024).await.map_err(|e| match e {
         ReadError::Io(e) => SessionError::ClientGone(e),
         ReadError::TooLarge(_) => {
@@ -182,6 +210,23 @@ mod tests {
         assert!(!password_matches(&salt, "other", &proof));
         assert!(password_matches(&salt, "", &[]));
         assert!(!password_matches(&salt, "secret", &[]));
+    }
+
+    /// mysql_common's own SslRequest is recognised; a full handshake response is not.
+    #[test]
+    fn ssl_request_is_recognised() {
+        let flags = CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SSL;
+        let mut ssl = Vec::new();
+        mysql_common::packets::SslRequest::new(flags, 1 << 24, 45).serialize(&mut ssl);
+        assert!(is_ssl_request(&ssl));
+        let mut longer = ssl.clone();
+        longer.extend_from_slice(b"app\0");
+        assert!(!is_ssl_request(&longer));
+        let plain = CapabilityFlags::CLIENT_PROTOCOL_41;
+        let mut buf = Vec::new();
+        mysql_common::packets::SslRequest::new(plain, 1 << 24, 45).serialize(&mut buf);
+        assert!(!is_ssl_request(&buf));
+        assert!(!is_ssl_request(&[]));
     }
 
     #[test]

@@ -24,12 +24,14 @@ use crate::gtid::Gtid;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
 use crate::registry::{ConnectionId, Registration};
 use crate::relay::{self, ClientFraming, RelayError, Shape, Step, Summary};
+use crate::tls::ClientStream;
 use std::collections::HashSet;
 
 /// The per-client state the proxy keeps.
 pub struct Session {
     pub(super) id: u32,
-    pub(super) io: PacketIo,
+    /// The client's connection: a socket, or TLS over it after an SSLRequest.
+    pub(super) io: PacketIo<ClientStream>,
     /// This session's row in the registry (removed on drop).
     pub(super) registration: Registration,
     pub(super) hello: ClientHello,
@@ -73,7 +75,7 @@ pub struct Session {
 /// Serves one accepted client connection to its end. Errors are logged here, once.
 #[instrument(name = "session", level = "debug", skip_all, fields(id = connection_id.get(), peer = %peer))]
 pub async fn run(
-    io: PacketIo,
+    io: PacketIo<ClientStream>,
     connection_id: ConnectionId,
     peer: std::net::SocketAddr,
     shared: Arc<ProxyContext>,
@@ -87,6 +89,7 @@ pub async fn run(
         &shared.config.version_suffix,
         &shared.config.users,
         &peer.ip().to_string(),
+        shared.tls.as_ref(),
     )
     .await;
     let hello = match login {
@@ -109,6 +112,7 @@ pub async fn run(
     let registration = shared
         .registry
         .register(connection_id, &hello.user.name, peer);
+    shared.registry.set_tls(id, io.stream().is_tls());
     let mut session = Session {
         id,
         io,
