@@ -10,7 +10,7 @@ use mysql_common::io::BufMutExt;
 use mysql_common::packets::Column;
 use mysql_common::proto::MySerialize;
 
-use crate::packet::PacketIo;
+use crate::packet::{ByteStream, PacketIo};
 
 /// utf8mb4_general_ci: the collation of text columns.
 const UTF8MB4: u16 = 45;
@@ -76,7 +76,12 @@ impl Framing {
 }
 
 /// Queues `rs` on `io` starting at sequence id `seq`; returns the next sequence id.
-pub fn queue(io: &mut PacketIo, mut seq: u8, framing: Framing, rs: &ResultSet) -> u8 {
+pub fn queue<S: ByteStream>(
+    io: &mut PacketIo<S>,
+    mut seq: u8,
+    framing: Framing,
+    rs: &ResultSet,
+) -> u8 {
     for payload in encode(framing, rs) {
         seq = io.queue_packet(seq, &payload);
     }

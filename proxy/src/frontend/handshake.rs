@@ -13,7 +13,7 @@ use crate::backend::ServerInfo;
 use crate::capabilities;
 use crate::config::UserConfig;
 use crate::error::{MysqlError, SessionError};
-use crate::packet::{err_payload, PacketIo, ReadError};
+use crate::packet::{err_payload, ByteStream, PacketIo, ReadError};
 
 pub(crate) const NATIVE: &[u8] = b"mysql_native_password";
 
@@ -46,8 +46,8 @@ pub enum Login {
 }
 
 /// Greets the client, reads its response and checks its password.
-pub async fn authenticate(
-    io: &mut PacketIo,
+pub async fn authenticate<S: ByteStream>(
+    io: &mut PacketIo<S>,
     connection_id: u32,
     server: &ServerInfo,
     version_suffix: &str,
@@ -55,7 +55,7 @@ pub async fn authenticate(
     peer_host: &str,
 ) -> Result<Login, SessionError> {
     let salt = new_salt();
-    let offered = server.capabilities & capabilities::supported();
+    let offered = capabilities::offered(server.capabilities);
     let offered_ext = server.mariadb_capabilities & capabilities::supported_mariadb();
     let mut scramble_2 = salt[8..].to_vec();
     scramble_2.push(0);
@@ -133,7 +133,7 @@ pub async fn authenticate(
     }))
 }
 
-async fn read(io: &mut PacketIo) -> Result<crate::packet::Packet, SessionError> {
+async fn read<S: ByteStream>(io: &mut PacketIo<S>) -> Result<crate::packet::Packet, SessionError> {
     io.read_packet(64 * 1024).await.map_err(|e| match e {
         ReadError::Io(e) => SessionError::ClientGone(e),
         ReadError::TooLarge(_) => {

@@ -18,6 +18,7 @@ use super::history::{History, Setting};
 use super::statements::StatementMap;
 use crate::backend::{BackendConn, BackendKey};
 use crate::classify::{Consistency, PinReason};
+use crate::compress::Compressed;
 use crate::context::ProxyContext;
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
@@ -29,7 +30,8 @@ use std::collections::HashSet;
 /// The per-client state the proxy keeps.
 pub struct Session {
     pub(super) id: u32,
-    pub(super) io: PacketIo,
+    /// The client connection; compressed after login if the client asked for it.
+    pub(super) io: PacketIo<Compressed<tokio::net::TcpStream>>,
     /// This session's row in the registry (removed on drop).
     pub(super) registration: Registration,
     pub(super) hello: ClientHello,
@@ -71,7 +73,7 @@ pub async fn run(
     shared: Arc<ProxyContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut io = io;
+    let mut io = io.map_stream(Compressed::new);
     let login = handshake::authenticate(
         &mut io,
         connection_id,
@@ -135,6 +137,11 @@ impl Session {
             return Ok(());
         }
         self.send_ok(seq).await?;
+        self.io.start_compression(
+            self.hello
+                .capabilities
+                .contains(CapabilityFlags::CLIENT_COMPRESS),
+        );
         let killed = Arc::clone(&self.registration.killed);
         loop {
             let packet = tokio::select! {
