@@ -8,10 +8,19 @@
 //! under [`crate::packet::PacketIo`], and the packet codec, the handshake and the relay work
 //! unchanged on a compressed client. The backend side is never compressed.
 //!
-//! The frame sequence id is a counter of its own: the client restarts it at 0 with each
-//! command and the answer continues from the last id the client sent, whatever the packet
-//! sequence ids inside. Writes are buffered until a flush (or [`CHUNK`] bytes) and compressed
-//! then, so memory stays bounded however large the answer being relayed.
+//! Sequence ids, as MariaDB's `net_serv.cc` numbers them on a compressed connection: the frame
+//! id is a counter of its own, which the client restarts at 0 with each command; the answer
+//! continues from the last frame id the client sent. The packet ids inside the answer start
+//! from that same number (not from the request's packet ids), count up, and after each flush
+//! the next frame's first packet takes the frame's id again. Clients rely on it (mysql_common
+//! re-syncs between result sets; mysql-connector adopts whatever it gets), so the layer
+//! renumbers the packets it sends; the ids the proxy's own layers chose are replaced.
+//!
+//! Frame boundaries: every frame ends at a packet boundary, except that a packet frame of
+//! 16 MB (longer than a compressed frame may carry) ends in the next one. mysql-connector
+//! reads a packet from at most two frames, like the server writes them. So writes are
+//! buffered up to [`CHUNK`] bytes or the end of the current packet, whichever comes later:
+//! memory per compressed client is bounded by one 16 MB packet frame, not by the answer.
 //!
 //! Why not mysql_common's `PacketCodec` with compression: it decodes whole packets and keeps
 //! its own packet sequence ids, while the relay streams frames and rewrites those ids itself;
@@ -33,8 +42,8 @@ pub const HEADER: usize = 7;
 /// (`MIN_COMPRESS_LENGTH`): the zlib header would outweigh the saving.
 pub const MIN_COMPRESS_LENGTH: usize = 50;
 
-/// Plain bytes compressed into one frame at most: writes past it are compressed and sent
-/// before more are accepted, which bounds a session's buffers while a large answer streams.
+/// Plain bytes buffered before the complete packets among them are compressed and sent; a
+/// packet longer than this is buffered whole (up to one 16 MB packet frame).
 pub const CHUNK: usize = 128 * 1024;
 
 /// The zlib level. The fast level: the proxy compresses for every client on shared cores,
@@ -55,12 +64,25 @@ pub struct Compressed<S> {
     wire_in: BytesMut,
     /// Decompressed bytes not yet handed to the reader.
     plain_in: BytesMut,
-    /// Plain bytes written, not yet compressed (at most [`CHUNK`]).
+    /// Plain bytes written, not yet compressed: complete packets up to `boundary`, then the
+    /// start of the packet being written.
     plain_out: BytesMut,
+    /// Offsets in `plain_out` of the packet headers not yet numbered.
+    headers: Vec<usize>,
+    /// Length of the complete packets at the start of `plain_out`.
+    boundary: usize,
+    /// How far `plain_out` has been parsed into packets.
+    scanned: usize,
+    /// Payload bytes of the packet at `scanned` not yet written.
+    payload_left: usize,
     /// Compressed frames not yet written to `inner`.
     wire_out: BytesMut,
     /// Sequence id of the next frame sent: one past the last frame read.
     seq: u8,
+    /// Sequence id of the next packet sent.
+    packet_seq: u8,
+    /// A flush happened: the next frame's first packet takes the frame's id.
+    resync: bool,
 }
 
 impl<S> Compressed<S> {
@@ -72,8 +94,14 @@ impl<S> Compressed<S> {
             wire_in: BytesMut::new(),
             plain_in: BytesMut::new(),
             plain_out: BytesMut::new(),
+            headers: Vec::new(),
+            boundary: 0,
+            scanned: 0,
+            payload_left: 0,
             wire_out: BytesMut::new(),
             seq: 0,
+            packet_seq: 0,
+            resync: false,
         }
     }
 
@@ -82,6 +110,7 @@ impl<S> Compressed<S> {
     pub fn start(&mut self, already_read: BytesMut) {
         self.on = true;
         self.seq = 0;
+        self.packet_seq = 0;
         self.wire_in = already_read;
     }
 
@@ -110,6 +139,8 @@ impl<S> Compressed<S> {
         self.wire_in.advance(HEADER);
         let payload = self.wire_in.split_to(complen);
         self.seq = seq.wrapping_add(1);
+        self.packet_seq = self.seq;
+        self.resync = false;
         if ulen == 0 {
             if self.plain_in.is_empty() {
                 self.plain_in = payload;
@@ -122,11 +153,62 @@ impl<S> Compressed<S> {
         Ok(true)
     }
 
-    /// Compresses everything in `plain_out` into frames queued on `wire_out`.
+    /// Parses the bytes appended to `plain_out` into packets: records headers and advances
+    /// `boundary` past each complete packet.
+    fn scan(&mut self) {
+        loop {
+            if self.payload_left > 0 {
+                let n = (self.plain_out.len() - self.scanned).min(self.payload_left);
+                self.scanned += n;
+                self.payload_left -= n;
+                if self.payload_left > 0 {
+                    return;
+                }
+                self.boundary = self.scanned;
+            } else {
+                if self.plain_out.len() - self.scanned < 4 {
+                    return;
+                }
+                self.headers.push(self.scanned);
+                self.payload_left = frame_len(&self.plain_out[self.scanned..]);
+                self.scanned += 4;
+                if self.payload_left == 0 {
+                    self.boundary = self.scanned;
+                }
+            }
+        }
+    }
+
+    /// Numbers and compresses the complete packets of `plain_out` into frames queued on
+    /// `wire_out`; the packet being written stays.
     fn seal(&mut self) -> io::Result<()> {
-        let plain = self.plain_out.split();
-        for piece in plain.chunks(MAX_FRAME) {
-            self.seq = encode_frame(self.seq, piece, &mut self.wire_out)?;
+        let end = self.boundary;
+        if end == 0 {
+            return Ok(());
+        }
+        let mut plain = self.plain_out.split_to(end);
+        self.scanned -= end;
+        self.boundary = 0;
+        let kept = self.headers.iter().position(|&h| h >= end);
+        let tail = kept.map(|i| self.headers.split_off(i)).unwrap_or_default();
+        let headers = std::mem::replace(&mut self.headers, tail.iter().map(|h| h - end).collect());
+        let mut next = headers.iter().copied().peekable();
+        let mut start = 0;
+        while start < end {
+            let stop = (start + MAX_FRAME).min(end);
+            while let Some(h) = next.next_if(|&h| h < stop) {
+                let packet_end = h + 4 + frame_len(&plain[h..]);
+                let seq = if self.resync && h == start && packet_end <= stop {
+                    self.seq
+                } else {
+                    self.packet_seq
+                };
+                self.resync = false;
+                plain[h + 3] = seq;
+                self.packet_seq = seq.wrapping_add(1);
+            }
+            self.seq = encode_frame(self.seq, &plain[start..stop], &mut self.wire_out)?;
+            start = stop;
         }
         Ok(())
     }
@@ -197,19 +279,28 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Compressed<S> {
         if !this.on {
             return Pin::new(&mut this.inner).poll_write(cx, buf);
         }
-        if this.plain_out.len() >= CHUNK {
+        if this.plain_out.len() >= CHUNK && this.boundary > 0 {
             this.seal()?;
         }
         ready!(this.poll_drain(cx))?;
-        let n = buf.len().min(CHUNK - this.plain_out.len());
+        let room = match CHUNK.checked_sub(this.plain_out.len()) {
+            Some(room) if room > 0 => room,
+            // One packet longer than CHUNK: take it to its end.
+            _ => this.payload_left.max(1),
+        };
+        let n = buf.len().min(room);
         this.plain_out.extend_from_slice(&buf[..n]);
+        this.scan();
         Poll::Ready(Ok(n))
     }
 
+    /// Sends every complete packet written. A packet still being written stays: the client
+    /// cannot use part of one, and it goes out whole in the next frame.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.plain_out.is_empty() {
+        if this.on && this.boundary > 0 {
             this.seal()?;
+            this.resync = true;
         }
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)

@@ -211,6 +211,14 @@ async fn writes_follow_the_clients_sequence_id() {
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].0, 5);
     assert_eq!(frames[1].0, 6);
+    assert_eq!(
+        frames[0].1[3], 5,
+        "the answer's packets are numbered from the frame id"
+    );
+    assert_eq!(
+        frames[1].1[3], 6,
+        "after a flush the packet takes the frame's id"
+    );
     assert_eq!(&frames[0].1[4..], b"\x00\x00\x00\x02\x00\x00\x00");
     let wire = &io.stream().get_ref().output;
     assert_eq!(frame_len(&wire[4..]), 0, "short payload sent as it is");
@@ -237,10 +245,11 @@ async fn passthrough_before_start() {
     assert!(!io.stream().is_compressed());
 }
 
-/// A large answer is compressed in bounded pieces, written as the relay writes, and the
-/// frames decode back to the exact packet stream with consecutive ids.
+/// A large answer: small packets, then a 24 MB packet (two packet frames), written in pieces
+/// by a slow socket. Frames end at packet boundaries (the 16 MB packet frame ends in the next
+/// frame), packets keep consecutive ids, and the bytes are exact.
 #[tokio::test]
-async fn large_answer_is_bounded_and_exact() {
+async fn large_answer_frames_end_at_packet_boundaries() {
     let mut s = Compressed::new(Mem::new(Vec::new(), 1));
     s.start(BytesMut::new());
     s.inner.write_chunk = 10_000;
@@ -248,17 +257,83 @@ async fn large_answer_is_bounded_and_exact() {
         .map(|i| (i * 7 % 256) as u8)
         .collect();
     let mut plain = BytesMut::new();
-    write_frames(&mut plain, 1, &payload);
+    let mut seq = 0;
+    for i in 0..2000u32 {
+        seq = write_frames(&mut plain, seq, format!("row {i:>100}").as_bytes());
+    }
+    write_frames(&mut plain, seq, &payload);
     s.write_all(&plain).await.expect("write");
+    assert!(
+        s.plain_out.len() <= MAX_FRAME + 4,
+        "buffered at most one packet frame"
+    );
     s.flush().await.expect("flush");
-    assert!(s.plain_out.capacity() <= 2 * CHUNK);
     let frames = decode(&s.inner.output);
-    assert!(frames.iter().all(|(_, p)| p.len() <= CHUNK));
     for (i, (seq, _)) in frames.iter().enumerate() {
         assert_eq!(*seq, i as u8);
     }
-    let joined: Vec<u8> = frames.into_iter().flat_map(|(_, p)| p).collect();
-    assert!(joined == plain[..]);
+    assert!(frames.len() > 3, "small packets sent in CHUNK pieces");
+    let joined: Vec<u8> = frames.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert!(
+        joined == plain[..],
+        "ids were already consecutive from 0: unchanged"
+    );
+    let mut boundaries = std::collections::HashSet::new();
+    let mut long_packets = Vec::new();
+    let mut at = 0;
+    while at < plain.len() {
+        let len = frame_len(&plain[at..]);
+        if len == MAX_FRAME {
+            long_packets.push(at..at + 4 + len);
+        }
+        at += 4 + len;
+        boundaries.insert(at);
+    }
+    let mut end = 0;
+    for (_, p) in &frames {
+        end += p.len();
+        assert!(
+            boundaries.contains(&end) || long_packets.iter().any(|r| r.contains(&end)),
+            "a frame ends inside a packet at {end}"
+        );
+    }
+}
+
+/// After a flush the next frame's first packet takes the frame id (as `net_flush` does);
+/// a packet that does not end in its first frame keeps counting instead.
+#[tokio::test]
+async fn flush_resyncs_packet_ids_to_the_frame_id() {
+    let mut plain = BytesMut::new();
+    write_frames(&mut plain, 0, b"\x03SELECT 1; SELECT 2");
+    let mut io = PacketIo::over(Compressed::new(Mem::new(frame(0, &plain, false), 64)));
+    io.start_compression(true);
+    io.read_packet(1024).await.expect("command");
+    io.queue_packet(1, b"\x01");
+    io.queue_packet(2, &[b'c'; 60]);
+    io.flush().await.expect("first result's start");
+    io.queue_packet(3, b"\x01");
+    io.queue_packet(4, &[b'd'; 60]);
+    io.flush().await.expect("second result");
+    let big = vec![b'e'; MAX_FRAME];
+    io.send_packet(5, &big).await.expect("a 16 MB row");
+    let frames = decode(&io.stream().get_ref().output);
+    let ids: Vec<u8> = frames.iter().map(|(s, _)| *s).collect();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+    assert_eq!(frames[0].1[3], 1);
+    assert_eq!(frames[0].1[4 + 1 + 3], 2);
+    assert_eq!(frames[1].1[3], 2, "resynced to the frame id");
+    assert_eq!(frames[1].1[4 + 1 + 3], 3);
+    assert_eq!(frames[2].1[3], 4, "spans two frames: counts on from 3");
+    assert_eq!(
+        frames[3].1.len(),
+        4,
+        "the 16 MB packet frame ends in the next frame"
+    );
+    assert_eq!(
+        &frames[4].1[..],
+        b"\x00\x00\x00\x05",
+        "the empty trailer counts on"
+    );
 }
 
 /// A frame whose announced length does not match its zlib stream is an error, not a
