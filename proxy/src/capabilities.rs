@@ -4,7 +4,7 @@
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
 
 /// Every client capability the proxy implements end to end. The greeting advertises this mask
-/// intersected with what the backend offers. Deliberately absent: COMPRESS (not yet), SSL
+/// intersected with what the backend offers, plus [`proxy_side`]. Deliberately absent: SSL
 /// (added by the handshake only when `[proxy.tls]` is configured: it does not depend on the
 /// backend), and the MariaDB extensions that change framing (PROGRESS, STMT_BULK_OPERATIONS,
 /// CACHE_METADATA, BULK_UNIT_RESULTS).
@@ -33,6 +33,18 @@ pub fn supported() -> CapabilityFlags {
         | CapabilityFlags::CLIENT_SESSION_TRACK
         | CapabilityFlags::CLIENT_DEPRECATE_EOF
         | CapabilityFlags::CLIENT_REMEMBER_OPTIONS
+        | CapabilityFlags::CLIENT_COMPRESS
+}
+
+/// Capabilities the proxy implements on the client connection alone, whatever the backend
+/// offers: COMPRESS (the [`crate::compress`] layer; backends are never compressed).
+pub fn proxy_side() -> CapabilityFlags {
+    CapabilityFlags::CLIENT_COMPRESS
+}
+
+/// The flags a greeting advertises when the backend offers `server`.
+pub fn offered(server: CapabilityFlags) -> CapabilityFlags {
+    (server & supported()) | proxy_side()
 }
 
 /// MariaDB extended capabilities passed through: only those that change column metadata
@@ -71,8 +83,15 @@ mod tests {
     }
 
     #[test]
-    fn mask_excludes_compress_and_ssl() {
-        assert!(!supported().contains(CapabilityFlags::CLIENT_COMPRESS));
+    fn mask_excludes_ssl() {
         assert!(!supported().contains(CapabilityFlags::CLIENT_SSL));
+    }
+
+    #[test]
+    fn compression_offered_even_when_the_backend_lacks_it() {
+        let f = offered(CapabilityFlags::CLIENT_PROTOCOL_41);
+        assert!(f.contains(CapabilityFlags::CLIENT_COMPRESS));
+        assert!(f.contains(CapabilityFlags::CLIENT_PROTOCOL_41));
+        assert!(!f.contains(CapabilityFlags::CLIENT_LONG_FLAG));
     }
 }

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod capabilities;
 pub mod classify;
 pub mod cluster;
+pub mod compress;
 pub mod config;
 pub mod context;
 pub mod engine;

@@ -104,10 +104,21 @@ impl<S: ByteStream> PacketIo<S> {
         &self.stream
     }
 
-    /// The underlying stream, to change it in place (a client switching to TLS after its
-    /// SSLRequest, see [`crate::tls::ClientStream::start_tls`]).
+    /// The underlying stream, mutably: to change it in place (a client switching to TLS after
+    /// its SSLRequest, see [`crate::tls::ClientStream::start_tls`]; compression starting after
+    /// the handshake's OK, see [`crate::compress`]).
     pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
+    }
+
+    /// The same buffers over `f(stream)`: wraps the stream in another layer (compression)
+    /// without losing bytes already read or queued.
+    pub fn map_stream<T>(self, f: impl FnOnce(S) -> T) -> PacketIo<T> {
+        PacketIo {
+            stream: f(self.stream),
+            rbuf: self.rbuf,
+            wbuf: self.wbuf,
+        }
     }
 
     /// Reads more bytes into `rbuf`; EOF is an `UnexpectedEof` error.
@@ -167,11 +178,13 @@ impl<S: ByteStream> PacketIo<S> {
         write_frames(&mut self.wbuf, seq, payload)
     }
 
-    /// Sends everything queued.
+    /// Sends everything queued. The stream is flushed too: layers that buffer (compression,
+    /// TLS) send their frames then; for a socket it costs nothing.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
             self.stream.write_all(&self.wbuf).await?;
             self.wbuf.clear();
+            self.stream.flush().await?;
         }
         Ok(())
     }

@@ -517,6 +517,17 @@ pub fn python() -> PathBuf {
 /// difference. Panics with the script's output when it fails; JSON documents go to
 /// `target/<out_subdir>/<db>`.
 pub fn run_python_probe(fx: &Fixture, script: &str, db: &str, out_subdir: &str) {
+    run_python_probe_with(fx, script, db, out_subdir, &[]);
+}
+
+/// [`run_python_probe`] with extra arguments for the script (such as `--compress`).
+pub fn run_python_probe_with(
+    fx: &Fixture,
+    script: &str,
+    db: &str,
+    out_subdir: &str,
+    extra: &[&str],
+) {
     let out_dir = repo_root().join("target").join(out_subdir).join(db);
     let path = repo_root().join("tests/py").join(script);
     let output = Command::new(python())
@@ -533,6 +544,7 @@ pub fn run_python_probe(fx: &Fixture, script: &str, db: &str, out_subdir: &str) 
         .arg(db)
         .arg("--out-dir")
         .arg(&out_dir)
+        .args(extra)
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONIOENCODING", "utf-8")
         .output()

@@ -8,6 +8,10 @@ and the myquorum proxy in front of it) with PyMySQL and mysql-connector-python, 
     compat_probe.py --direct 127.0.0.1:3401 --proxy 127.0.0.1:6033 --database compat_py \
         [--user app --password app] [--out-dir DIR]
 
+`--compress` makes every mysql-connector-python connection use the compressed protocol
+(`compress=True`); PyMySQL has no compression. Combine it with `--probe` to run the connector
+probes only.
+
 Exit status: 0 when the two documents are equal after normalisation, 1 with a unified diff on
 stdout when they differ, 2 on a usage or setup error. `--only NAME` runs a single endpoint and
 prints its JSON document (for debugging).
@@ -43,9 +47,13 @@ TYPES_SQL = os.path.join(HERE, "..", "sql", "compat_types.sql")
 MB = 1024 * 1024
 
 # Capability bits the proxy deliberately does not offer (DESIGN.md section 1, "Capabilities"):
-# CLIENT_COMPRESS (0x20) and CLIENT_SSL (0x800) until their issues land. PyMySQL exposes only the
-# lower 32 bits of the server's capabilities (MariaDB's extended flags are not visible to it).
-NOT_OFFERED_BY_PROXY = CLIENT.COMPRESS | CLIENT.SSL
+# CLIENT_SSL (0x800) until its issue lands (CLIENT_COMPRESS is offered, as the server does).
+# PyMySQL exposes only the lower 32 bits of the server's capabilities (MariaDB's extended flags
+# are not visible to it).
+NOT_OFFERED_BY_PROXY = CLIENT.SSL
+
+# Set by --compress: mysql-connector-python connections ask for the compressed protocol.
+COMPRESS = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,7 +65,7 @@ def normalise(doc: dict) -> dict:
     1. Connection / thread ids: each endpoint numbers its own connections. Probes never record
        them except as the placeholder "<connection-id>".
     2. The server version string: the proxy appends "-myquorum" (issue 3, front door).
-    3. Capabilities: the proxy does not offer COMPRESS or SSL (NOT_OFFERED_BY_PROXY).
+    3. Capabilities: the proxy does not offer SSL (NOT_OFFERED_BY_PROXY).
     4. The host part of "Access denied for user 'app'@'HOST'": MariaDB names the client's host
        as it resolves it (e.g. 'localhost'); the proxy authenticates clients itself.
     5. COM_STATISTICS: the counters (uptime, queries, ...) change every second; only the field
@@ -111,6 +119,8 @@ class Endpoint:
             ssl_disabled=True,
             autocommit=True,
         )
+        if COMPRESS:
+            args["compress"] = True
         args.update(kw)
         return mysql.connector.connect(**args)
 
@@ -439,6 +449,51 @@ def connector_values(ep: Endpoint):
 
 
 @probe
+def connector_compressed(ep: Endpoint):
+    """mysql-connector-python with compress=True, pure Python and C extension: the flag is
+    negotiated, and typed rows, a multi-statement, an error and a 20 MB value round trip
+    (compressed frames carrying packets over 16 MB both ways) come back as directly."""
+    from mysql.connector.constants import ClientFlag
+
+    out = {}
+    blob = (bytes(range(256)) + hashlib.sha256(b"compress").digest()) * (20 * MB // 288)
+    for pure in (True, False):
+        conn = ep.connector(compress=True, use_pure=pure)
+        entry = {}
+        try:
+            flags = getattr(conn, "_client_flags", None)
+            entry["client_compress_flag"] = bool(flags & ClientFlag.COMPRESS) if flags is not None else None
+            cur = conn.cursor()
+            cur.execute("SET time_zone = '+00:00'")
+            cur.execute("SELECT * FROM t_types ORDER BY id")
+            entry["types"] = rows_repr(cur.fetchall())
+            cur.execute("SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, REPEAT('y', 1000)")
+            entry["union"] = rows_repr(cur.fetchall())
+            cur.execute("DROP TABLE IF EXISTS t_comp_py")
+            cur.execute("CREATE TABLE t_comp_py (id INT PRIMARY KEY, b LONGBLOB)")
+            cur.execute("INSERT INTO t_comp_py VALUES (1, %s)", (blob,))
+            entry["insert_rowcount"] = cur.rowcount
+            cur.execute("SELECT b, LENGTH(b), SHA2(b, 256) FROM t_comp_py")
+            (row,) = cur.fetchall()
+            entry["big"] = {
+                "client_sha256": hashlib.sha256(bytes(row[0])).hexdigest(),
+                "expected_sha256": hashlib.sha256(blob).hexdigest(),
+                "server": [row[1], row[2]],
+            }
+            try:
+                cur.execute("SELECT * FROM no_such_table")
+                cur.fetchall()
+            except mysql.connector.Error as exc:
+                entry["error"] = {"errno": exc.errno, "sqlstate": exc.sqlstate, "msg": exc.msg}
+            cur.execute("SELECT 'after error'")
+            entry["after"] = rows_repr(cur.fetchall())
+        finally:
+            conn.close()
+        out["pure" if pure else "cext"] = entry
+    return out
+
+
+@probe
 def multi_statements(ep: Endpoint):
     """Several result sets from one COM_QUERY (CLIENT_MULTI_STATEMENTS), read with nextset()."""
     conn = ep.pymysql(client_flag=CLIENT.MULTI_STATEMENTS)
@@ -681,7 +736,10 @@ def main() -> int:
     ap.add_argument("--database", required=True)
     ap.add_argument("--probe", action="append", help="run only this probe (repeatable)")
     ap.add_argument("--out-dir", help="also write direct.json and proxy.json here")
+    ap.add_argument("--compress", action="store_true", help="mysql-connector-python uses compress=True")
     args = ap.parse_args()
+    global COMPRESS
+    COMPRESS = args.compress
 
     if args.only_endpoint:
         ep = Endpoint(args.only_endpoint, args.user, args.password, args.database)

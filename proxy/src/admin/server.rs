@@ -13,12 +13,15 @@ use tracing::{debug, info, instrument};
 
 use super::commands::{self, Statement, Variable};
 use super::show;
+use crate::compress::Compressed;
 use crate::context::ProxyContext;
 use crate::error::{MysqlError, ProxyError, SessionError};
 use crate::frontend::commands::{command, name as command_name};
 use crate::frontend::handshake::{self, Login};
 use crate::listener::{self, Drain, SpawnOn};
 use crate::packet::{err_payload, PacketIo, ReadError};
+
+use crate::frontend::ClientIo;
 use crate::resultset::{self, Framing, Kind, ResultSet};
 use crate::server::Proxy;
 use crate::tls::ClientStream;
@@ -53,7 +56,7 @@ pub async fn run(
         SpawnOn::Here,
         |stream, peer, stop| {
             let id = shared.next_connection_id();
-            let io = PacketIo::over(ClientStream::plain(stream));
+            let io = PacketIo::over(ClientStream::plain(stream)).map_stream(Compressed::new);
             Some(connection(io, id, peer, Arc::clone(shared), stop))
         },
     )
@@ -65,7 +68,7 @@ pub async fn run(
 /// Serves one admin client to its end; errors are logged here, once.
 #[instrument(name = "admin", skip_all, fields(id = id, peer = %peer))]
 async fn connection(
-    mut io: PacketIo<ClientStream>,
+    mut io: ClientIo,
     id: u32,
     peer: SocketAddr,
     shared: Arc<ProxyContext>,
@@ -79,7 +82,7 @@ async fn connection(
 }
 
 async fn serve(
-    io: &mut PacketIo<ClientStream>,
+    io: &mut ClientIo,
     id: u32,
     peer: SocketAddr,
     shared: &ProxyContext,
@@ -99,6 +102,11 @@ async fn serve(
         return Ok(());
     };
     send(io, hello.next_seq, &resultset::ok(0x00)).await?;
+    io.start_compression(
+        hello
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_COMPRESS),
+    );
     let framing = Framing::new(hello.capabilities, hello.mariadb_capabilities);
     debug!(
         user = %hello.user.name,
@@ -152,7 +160,7 @@ async fn serve(
 /// Answers one COM_QUERY.
 #[instrument(skip(io, framing, shared, who))]
 async fn query(
-    io: &mut PacketIo<ClientStream>,
+    io: &mut ClientIo,
     seq: u8,
     framing: Framing,
     shared: &ProxyContext,
@@ -226,11 +234,7 @@ fn version(shared: &ProxyContext) -> String {
     format!("{v}{}", shared.config.version_suffix)
 }
 
-async fn send(
-    io: &mut PacketIo<ClientStream>,
-    seq: u8,
-    payload: &[u8],
-) -> Result<(), SessionError> {
+async fn send(io: &mut ClientIo, seq: u8, payload: &[u8]) -> Result<(), SessionError> {
     io.send_packet(seq, payload)
         .await
         .map(|_| ())

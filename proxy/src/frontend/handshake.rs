@@ -10,12 +10,13 @@ use mysql_common::scramble::scramble_native;
 use rand::Rng;
 use std::collections::HashMap;
 
+use super::ClientIo;
 use crate::backend::ServerInfo;
 use crate::capabilities;
 use crate::config::UserConfig;
 use crate::error::{MysqlError, SessionError};
-use crate::packet::{err_payload, PacketIo, ReadError};
-use crate::tls::{ClientStream, ServerTls};
+use crate::packet::{err_payload, ByteStream, PacketIo, ReadError};
+use crate::tls::ServerTls;
 
 pub(crate) const NATIVE: &[u8] = b"mysql_native_password";
 
@@ -50,7 +51,7 @@ pub enum Login {
 /// Greets the client, switches to TLS if it asks (and `tls` is configured), reads its
 /// response and checks its password and the TLS policy (`require_tls`, `require_ssl`).
 pub async fn authenticate(
-    io: &mut PacketIo<ClientStream>,
+    io: &mut ClientIo,
     connection_id: u32,
     server: &ServerInfo,
     version_suffix: &str,
@@ -59,7 +60,7 @@ pub async fn authenticate(
     tls: Option<&ServerTls>,
 ) -> Result<Login, SessionError> {
     let salt = new_salt();
-    let mut offered = server.capabilities & capabilities::supported();
+    let mut offered = capabilities::offered(server.capabilities);
     if tls.is_some() {
         offered |= CapabilityFlags::CLIENT_SSL;
     }
@@ -90,12 +91,13 @@ pub async fn authenticate(
     if let Some(tls) = tls.filter(|_| is_ssl_request(&packet.payload)) {
         let already_read = io.rbuf.split().freeze();
         io.stream_mut()
+            .get_mut()
             .start_tls(tls, already_read)
             .await
             .map_err(SessionError::ClientGone)?;
         packet = read(io).await?;
     }
-    let secure = io.stream().is_tls();
+    let secure = io.stream().get_ref().is_tls();
     let response = HandshakeResponse::deserialize((), &mut ParseBuf(&packet.payload))
         .map_err(|e| SessionError::ClientProtocol(format!("handshake response: {e}")))?;
     let negotiated = response.capabilities() & offered;
@@ -161,7 +163,7 @@ fn is_ssl_request(payload: &[u8]) -> bool {
         && CapabilityFlags::from_bits_truncate(flags).contains(CapabilityFlags::CLIENT_SSL)
 }
 
-async fn read(io: &mut PacketIo<ClientStream>) -> Result<crate::packet::Packet, SessionError> {
+async fn read<S: ByteStream>(io: &mut PacketIo<S>) -> Result<crate::packet::Packet, SessionError> {
     io.read_packet(64 * 1024).await.map_err(|e| match e {
         ReadError::Io(e) => SessionError::ClientGone(e),
         ReadError::TooLarge(_) => {

@@ -9,3 +9,7 @@ pub mod prepared;
 pub mod query;
 pub mod session;
 pub mod statements;
+
+/// A client's connection as sessions and the admin port use it: the socket, TLS over it after
+/// an SSLRequest, and the compressed protocol on top after login when the client asked for it.
+pub type ClientIo = crate::packet::PacketIo<crate::compress::Compressed<crate::tls::ClientStream>>;

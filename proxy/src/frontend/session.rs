@@ -16,8 +16,10 @@ use super::commands::{self, Action};
 use super::handshake::{self, ClientHello, Login};
 use super::history::{History, Setting};
 use super::statements::StatementMap;
+use super::ClientIo;
 use crate::backend::{BackendConn, BackendKey};
 use crate::classify::{Consistency, PinReason};
+use crate::compress::Compressed;
 use crate::context::ProxyContext;
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
@@ -30,8 +32,9 @@ use std::collections::HashSet;
 /// The per-client state the proxy keeps.
 pub struct Session {
     pub(super) id: u32,
-    /// The client's connection: a socket, or TLS over it after an SSLRequest.
-    pub(super) io: PacketIo<ClientStream>,
+    /// The client's connection: a socket, or TLS over it after an SSLRequest; compressed
+    /// after login if the client asked for it.
+    pub(super) io: ClientIo,
     /// This session's row in the registry (removed on drop).
     pub(super) registration: Registration,
     pub(super) hello: ClientHello,
@@ -81,7 +84,7 @@ pub async fn run(
     shared: Arc<ProxyContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut io = io;
+    let mut io = io.map_stream(Compressed::new);
     let login = handshake::authenticate(
         &mut io,
         connection_id.get(),
@@ -112,7 +115,7 @@ pub async fn run(
     let registration = shared
         .registry
         .register(connection_id, &hello.user.name, peer);
-    shared.registry.set_tls(id, io.stream().is_tls());
+    shared.registry.set_tls(id, io.stream().get_ref().is_tls());
     let mut session = Session {
         id,
         io,
@@ -150,6 +153,11 @@ impl Session {
             return Ok(());
         }
         self.send_ok(seq).await?;
+        self.io.start_compression(
+            self.hello
+                .capabilities
+                .contains(CapabilityFlags::CLIENT_COMPRESS),
+        );
         let killed = Arc::clone(&self.registration.killed);
         loop {
             if let Some(node) = self.state_lost.take() {
