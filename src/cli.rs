@@ -26,8 +26,17 @@ pub enum Command {
     Up(UpArgs),
     /// Run the proxy in front of existing MariaDB servers listed in the config file.
     Serve(ServeArgs),
-    /// Print the effective configuration (defaults + file + environment + flags) as TOML.
-    Config,
+    /// Print the effective configuration (defaults + file + environment + flags) as TOML,
+    /// passwords and tokens shown as `***`.
+    Config(ConfigArgs),
+}
+
+/// Options of `myquorum config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print passwords and tokens as they are (for generating a config file to edit).
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 /// Options of `myquorum up`.

@@ -33,8 +33,13 @@ async fn main() -> anyhow::Result<()> {
             }
             myquorum::serve::run(settings).await
         }
-        Command::Config => {
-            print!("{}", settings.to_toml());
+        Command::Config(args) => {
+            let toml = if args.show_secrets {
+                settings.to_toml()
+            } else {
+                settings.to_toml_redacted()
+            };
+            print!("{toml}");
             Ok(())
         }
     }

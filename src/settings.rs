@@ -205,9 +205,47 @@ impl Settings {
         Ok(())
     }
 
-    /// The effective settings as TOML (for `myquorum config`).
+    /// The effective settings as TOML, secrets included (`myquorum config --show-secrets`).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+
+    /// The effective settings as TOML with every password and token replaced by `"***"`
+    /// (an empty one stays empty): what `myquorum config` prints, so its output can be pasted
+    /// into a bug report or a terminal share without leaking credentials.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut value = match toml::Value::try_from(self) {
+            Ok(v) => v,
+            Err(e) => return format!("# cannot render settings: {e}\n"),
+        };
+        redact(&mut value);
+        toml::to_string_pretty(&value)
+            .unwrap_or_else(|e| format!("# cannot render settings: {e}\n"))
+    }
+}
+
+/// Whether a key holds a secret: `password`, `*_password`, `token`, `*_token`.
+fn is_secret(key: &str) -> bool {
+    ["password", "token"]
+        .iter()
+        .any(|s| key == *s || key.ends_with(&format!("_{s}")))
+}
+
+/// Replaces every non-empty secret string under `value` with `"***"`.
+fn redact(value: &mut toml::Value) {
+    match value {
+        toml::Value::Table(table) => {
+            for (key, v) in table.iter_mut() {
+                match v {
+                    toml::Value::String(s) if is_secret(key) && !s.is_empty() => {
+                        *s = "***".to_owned();
+                    }
+                    other => redact(other),
+                }
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
     }
 }
 
@@ -277,6 +315,29 @@ mod tests {
             assert_eq!(s.proxy.primary, "instance-3");
             Ok(())
         });
+    }
+
+    /// `myquorum config` shows `***` for every password and token (application users,
+    /// control and sandbox users, the API token); `--show-secrets` shows them as they are.
+    #[test]
+    fn printed_config_redacts_secrets() {
+        let mut s = Settings::default();
+        s.proxy.users.push(UserConfig {
+            name: "app".to_owned(),
+            password: "app-pw-1".to_owned(),
+        });
+        s.proxy.control_password = "ctl-pw-2".to_owned();
+        s.sandbox.app_password = "sbx-pw-3".to_owned();
+        s.control_plane.token = Some("tok-4".to_owned());
+        let shown = s.to_toml_redacted();
+        for secret in ["app-pw-1", "ctl-pw-2", "sbx-pw-3", "tok-4"] {
+            assert!(!shown.contains(secret), "{secret} in\n{shown}");
+            assert!(s.to_toml().contains(secret), "{secret} with --show-secrets");
+        }
+        assert!(shown.contains("token = \"***\""), "{shown}");
+        assert!(shown.contains("name = \"app\""), "{shown}");
+        let back: Settings = toml::from_str(&shown).expect("still valid TOML settings");
+        assert_eq!(back.proxy.control_password, "***");
     }
 
     #[test]

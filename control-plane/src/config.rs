@@ -59,9 +59,36 @@ pub struct ControlPlaneConfig {
     pub legacy_ports: bool,
     /// Addresses of the legacy services.
     pub legacy: LegacyListen,
-    /// Bearer token required on `/admin/*` (and later `/query`) when the API listens beyond
-    /// loopback. Listening beyond loopback without one is refused.
+    /// Bearer token required on `/admin/*` and `/query` whenever it is set, loopback
+    /// included (a web page the operator opens can reach loopback). Unset, those paths are
+    /// open, which is allowed on loopback only: listening beyond loopback without one is
+    /// refused.
     pub token: Option<String>,
+    /// Host names (with or without `:port`) accepted in the `Host` header besides loopback
+    /// names and IPs and the IP the connection arrived on. Any other `Host` is refused (421),
+    /// so a DNS-rebinding page cannot talk to the API under its own name.
+    pub allowed_hosts: Vec<String>,
+    /// Most rows a `/query` answer carries; more are read from the server and dropped, and
+    /// the answer says `truncated: true`.
+    pub query_max_rows: usize,
+    /// Most bytes of values (plus column names per row) a `/query` answer carries; past it
+    /// the answer is truncated the same way.
+    pub query_max_bytes: usize,
+    /// `/query` requests running at once; one more answers 503 with `Retry-After`.
+    pub query_concurrency: usize,
+    /// Longest a statement run by `/query` or the stress endpoints may run on its server
+    /// (milliseconds). Past it the proxy sends `KILL QUERY` and answers 504; the client's
+    /// SQL is never rewritten.
+    pub query_timeout_ms: u64,
+    /// Time a client has to send a request's headers (milliseconds); a slow or silent
+    /// client is disconnected.
+    pub header_read_timeout_ms: u64,
+    /// Longest a request may take, body and handler included (milliseconds); past it the
+    /// answer is 504. Stress runs longer than this are cut.
+    pub request_timeout_ms: u64,
+    /// How long shutdown waits for requests in flight (milliseconds) before dropping their
+    /// connections.
+    pub shutdown_grace_ms: u64,
     /// Consistency of a `/query` (and stress) request that names none: STRONG, the old
     /// system's default.
     pub query_consistency: myquorum_proxy::classify::Consistency,
@@ -79,6 +106,14 @@ impl Default for ControlPlaneConfig {
             legacy_ports: false,
             legacy: LegacyListen::default(),
             token: None,
+            allowed_hosts: Vec::new(),
+            query_max_rows: 10_000,
+            query_max_bytes: 16 * 1024 * 1024,
+            query_concurrency: 16,
+            query_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 120_000,
+            shutdown_grace_ms: 5_000,
             query_consistency: myquorum_proxy::classify::Consistency::Strong,
             collector_interval_ms: 500,
             probe_timeout_ms: 2_000,
@@ -102,6 +137,31 @@ impl ControlPlaneConfig {
         }
         check_token(self.token.as_deref(), &listen)
             .map_err(|reason| invalid("control_plane.token", reason))?;
+        for (key, value) in [
+            ("control_plane.query_max_rows", self.query_max_rows as u64),
+            ("control_plane.query_max_bytes", self.query_max_bytes as u64),
+            (
+                "control_plane.query_concurrency",
+                self.query_concurrency as u64,
+            ),
+            ("control_plane.query_timeout_ms", self.query_timeout_ms),
+            (
+                "control_plane.header_read_timeout_ms",
+                self.header_read_timeout_ms,
+            ),
+            ("control_plane.request_timeout_ms", self.request_timeout_ms),
+            ("control_plane.shutdown_grace_ms", self.shutdown_grace_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be positive"));
+            }
+        }
+        if let Some(host) = self.allowed_hosts.iter().find(|h| h.trim().is_empty()) {
+            return Err(invalid(
+                "control_plane.allowed_hosts",
+                format!("{host:?} is not a host name"),
+            ));
+        }
         if self.collector_interval_ms == 0 {
             return Err(invalid(
                 "control_plane.collector_interval_ms",
@@ -120,6 +180,26 @@ impl ControlPlaneConfig {
     /// The probe period as a [`Duration`].
     pub fn collector_interval(&self) -> Duration {
         Duration::from_millis(self.collector_interval_ms)
+    }
+
+    /// The statement timeout as a [`Duration`].
+    pub fn query_timeout(&self) -> Duration {
+        Duration::from_millis(self.query_timeout_ms)
+    }
+
+    /// The header read timeout as a [`Duration`].
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// The request timeout as a [`Duration`].
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The shutdown grace as a [`Duration`].
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 
     /// The probe bound as a [`Duration`].
@@ -194,6 +274,12 @@ mod tests {
         };
         let err = config.validate().expect_err("zero interval");
         assert!(err.to_string().contains("collector_interval_ms"), "{err}");
+        let config = ControlPlaneConfig {
+            query_timeout_ms: 0,
+            ..ControlPlaneConfig::default()
+        };
+        let err = config.validate().expect_err("zero timeout");
+        assert!(err.to_string().contains("query_timeout_ms"), "{err}");
         let config = ControlPlaneConfig {
             legacy_ports: true,
             legacy: LegacyListen {

@@ -53,9 +53,48 @@ pub enum ControlPlaneError {
         /// The id given.
         id: String,
     },
-    /// An admin path without the configured bearer token (401).
-    #[error("this path requires the configured bearer token (Authorization: Bearer ...)")]
-    Unauthorized,
+    /// An admin path or `/query` without the configured bearer token (401).
+    #[error(
+        "this path requires the configured bearer token (Authorization: Bearer <token>): {missing}"
+    )]
+    Unauthorized {
+        /// What is missing or wrong.
+        missing: &'static str,
+    },
+    /// A `Host` header that is neither loopback, the address the connection arrived on, nor
+    /// in `control_plane.allowed_hosts` (421): the DNS-rebinding guard.
+    #[error("Host {} is not served here: use a loopback address or add it to control_plane.allowed_hosts", host.as_deref().unwrap_or("(missing)"))]
+    HostNotAllowed {
+        /// The header sent, if any.
+        host: Option<String>,
+    },
+    /// A POST/PUT/PATCH/DELETE whose body is not declared JSON (415): a web page can send
+    /// `text/plain` cross-origin without a CORS preflight, but not `application/json`.
+    #[error("this path takes Content-Type: application/json (got {})", found.as_deref().unwrap_or("none"))]
+    UnsupportedMediaType {
+        /// The content type sent, if any.
+        found: Option<String>,
+    },
+    /// Every `/query` slot is taken (503 with `Retry-After`).
+    #[error(
+        "{limit} /query requests are running (control_plane.query_concurrency); retry shortly"
+    )]
+    Busy {
+        /// The configured concurrency.
+        limit: usize,
+    },
+    /// The request ran past `control_plane.request_timeout_ms` (504).
+    #[error("the request ran past control_plane.request_timeout_ms = {limit_ms}")]
+    RequestTimeout {
+        /// The configured timeout.
+        limit_ms: u64,
+    },
+    /// A statement ran past `control_plane.query_timeout_ms` (504, `/query` error shape).
+    #[error("{reason} (control_plane.query_timeout_ms)")]
+    StatementTimeout {
+        /// What the engine said (the timeout, the node, whether KILL QUERY reached it).
+        reason: String,
+    },
     /// A path whose feature has not landed yet (501): an honest absence.
     #[error("{path} is not implemented yet: {missing}")]
     NotImplemented {
@@ -138,10 +177,14 @@ impl ControlPlaneError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Sql { .. } => StatusCode::BAD_REQUEST,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Unavailable { .. } | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BackendTimeout { .. }
+            | Self::RequestTimeout { .. }
+            | Self::StatementTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::HostNotAllowed { .. } => StatusCode::MISDIRECTED_REQUEST,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
             Self::ResetRefused => StatusCode::CONFLICT,
             Self::NoQuorum { .. }
@@ -157,7 +200,12 @@ impl ControlPlaneError {
             Self::BadBody { .. } => "Invalid request body".to_owned(),
             Self::BadParameter { .. } => "Invalid parameter".to_owned(),
             Self::NotFound { kind, .. } => format!("{kind} not found"),
-            Self::Unauthorized => "Unauthorized".to_owned(),
+            Self::Unauthorized { .. } => "Unauthorized".to_owned(),
+            Self::HostNotAllowed { .. } => "Host not allowed".to_owned(),
+            Self::UnsupportedMediaType { .. } => "Unsupported media type".to_owned(),
+            Self::Busy { .. } => "Too many queries".to_owned(),
+            Self::RequestTimeout { .. } => "Request timeout".to_owned(),
+            Self::StatementTimeout { .. } => "Statement timeout".to_owned(),
             Self::NotImplemented { .. } => "Not implemented".to_owned(),
             Self::ResetRefused => "Timestamps cannot be reset".to_owned(),
             Self::NoQuorum { .. } => "No quorum possible".to_owned(),
@@ -188,6 +236,9 @@ impl From<myquorum_proxy::engine::EngineError> for ControlPlaneError {
             EngineError::Timeout(reason) => Self::BackendTimeout { reason },
             EngineError::Unavailable(reason) => Self::Unavailable { reason },
             EngineError::NoUser => Self::NoAppUser,
+            e @ EngineError::StatementTimeout { .. } => Self::StatementTimeout {
+                reason: e.to_string(),
+            },
         }
     }
 }
@@ -211,6 +262,8 @@ impl IntoResponse for ControlPlaneError {
             Self::BadQuery { .. }
             | Self::Unavailable { .. }
             | Self::BackendTimeout { .. }
+            | Self::StatementTimeout { .. }
+            | Self::Busy { .. }
             | Self::NoAppUser => {
                 body = json!({
                     "success": false,
@@ -226,10 +279,16 @@ impl IntoResponse for ControlPlaneError {
             _ => {}
         }
         let mut response = (status, Json(body)).into_response();
-        if matches!(self, Self::Unauthorized) {
+        if matches!(self, Self::Unauthorized { .. }) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if matches!(self, Self::Busy { .. }) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
             );
         }
         response

@@ -32,7 +32,15 @@ pub fn router(service: &str, state: ControlPlane) -> Option<Router> {
             .route("/health", get(|| service_health("seer"))),
         _ => return None,
     };
-    Some(router.fallback(not_found).with_state(state))
+    Some(
+        router
+            .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::guard::browser_guards,
+            ))
+            .with_state(state),
+    )
 }
 
 /// `GET /health` of a timestamp service.

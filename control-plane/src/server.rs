@@ -13,9 +13,11 @@ use tracing::{info, warn};
 use crate::collector::{self, ProbeSettings};
 use crate::config::check_token;
 use crate::error::ControlPlaneError;
+use crate::http::{serve_http, HttpLimits};
 use crate::state::ControlPlane;
 
-/// How long shutdown waits for the probe tasks and legacy listeners before aborting them.
+/// How long shutdown waits for the probe tasks (and the legacy listeners, on top of their
+/// own `control_plane.shutdown_grace_ms`) before aborting them.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Serves the control plane until `shutdown` resolves.
@@ -41,7 +43,7 @@ pub async fn serve(
         key: "control_plane.token",
         reason,
     })?;
-    state.set_auth_required(config.token.is_some() && !local.ip().is_loopback());
+    state.set_auth_required(config.token.is_some());
 
     let shared = state.context();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -74,13 +76,7 @@ pub async fn serve(
 
     info!(addr = %local, auth = state.auth_required(), "control plane listening");
     let app = crate::routes::coordinator(state.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ControlPlaneError::Serve {
-            addr: local,
-            source,
-        });
+    serve_http(listener, app, limits(&config), shutdown).await;
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(STOP_GRACE, async {
         while tasks.join_next().await.is_some() {}
@@ -90,7 +86,15 @@ pub async fn serve(
     }
     state.set_legacy_addrs(Vec::new());
     info!("control plane stopped");
-    result
+    Ok(())
+}
+
+/// The HTTP timeouts of every listener.
+fn limits(config: &crate::ControlPlaneConfig) -> HttpLimits {
+    HttpLimits {
+        header_read_timeout: config.header_read_timeout(),
+        shutdown_grace: config.shutdown_grace(),
+    }
 }
 
 /// Binds and spawns every legacy service; a taken port is a warning naming it.
@@ -118,6 +122,7 @@ async fn start_legacy(
         info!(service, addr = %local, "legacy service listening");
         bound.push((service, local));
         let mut stop = stop.clone();
+        let limits = limits(state.config());
         tasks.spawn(async move {
             let until_stop = async move {
                 while !*stop.borrow() {
@@ -126,12 +131,7 @@ async fn start_legacy(
                     }
                 }
             };
-            if let Err(error) = axum::serve(listener, router)
-                .with_graceful_shutdown(until_stop)
-                .await
-            {
-                warn!(service, %error, "legacy service failed");
-            }
+            serve_http(listener, router, limits, until_stop).await;
         });
     }
     bound

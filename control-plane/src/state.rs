@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use myquorum_proxy::context::ProxyContext;
 use myquorum_proxy::Proxy;
 
-use myquorum_proxy::engine::Engine;
+use myquorum_proxy::backend::conn::ResultCaps;
+use myquorum_proxy::engine::{Engine, EngineLimits};
 
 use crate::collector::{Collector, NodeMetrics};
 use crate::config::ControlPlaneConfig;
@@ -28,8 +29,10 @@ struct Inner {
     collector: Arc<Collector>,
     /// Legacy services actually listening, with their addresses.
     legacy: Mutex<Vec<(&'static str, SocketAddr)>>,
-    /// Admin paths need the bearer token (set by [`crate::serve`] from the listener).
+    /// Admin paths need the bearer token (set by [`crate::serve`]: a token is configured).
     auth_required: AtomicBool,
+    /// `/query` slots (`control_plane.query_concurrency`).
+    query_slots: Arc<tokio::sync::Semaphore>,
     /// Runs `/query` and the stress endpoints' statements.
     engine: Engine,
     /// Counters of those statements per consistency level.
@@ -95,10 +98,18 @@ impl ControlPlane {
             &shared.config().nodes,
             &shared.cluster().primary().id,
         ));
-        let engine = proxy.engine();
+        let engine = proxy.engine().with_limits(EngineLimits {
+            caps: ResultCaps {
+                max_rows: config.query_max_rows,
+                max_bytes: config.query_max_bytes,
+            },
+            statement_timeout: Some(config.query_timeout()),
+        });
+        let query_slots = Arc::new(tokio::sync::Semaphore::new(config.query_concurrency));
         Self {
             inner: Arc::new(Inner {
                 engine,
+                query_slots,
                 consistency: ConsistencyMetrics::default(),
                 proxy,
                 config,
@@ -123,6 +134,12 @@ impl ControlPlane {
     /// The proxy's statement engine (use [`crate::consistency_metrics::execute`], which counts).
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// A `/query` slot, or None when `control_plane.query_concurrency` requests are running
+    /// (the caller answers 503 rather than queueing without bound).
+    pub fn try_query_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.query_slots).try_acquire_owned().ok()
     }
 
     /// Statement counters per consistency level.

@@ -424,6 +424,7 @@ async fn query_and_stress_walkthrough() {
         .http
         .post(open.url("/query"))
         .bearer_auth("s3cret")
+        .header("content-type", "application/json")
         .body(r#"{"query": "SELECT 1 AS one"}"#)
         .send()
         .await

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::backend::conn::QueryResult;
+use crate::backend::conn::{QueryResult, ResultCaps};
 use crate::backend::{BackendConn, BackendKey};
 use crate::classify::{Classified, Consistency, Kind};
 use crate::context::ProxyContext;
@@ -38,10 +38,12 @@ pub struct Request {
 pub struct Outcome {
     /// The statement wrote (or ran on the primary for a write-class reason).
     pub is_write: bool,
-    /// Column names, for statements that returned rows.
+    /// Column names, for statements that returned rows (once, not per row).
     pub columns: Vec<String>,
-    /// Rows as JSON objects (column -> value), for statements that returned rows.
-    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Rows as JSON values in the order of `columns`, for statements that returned rows.
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// More rows came back than [`EngineLimits::caps`] let through: `rows` is a prefix.
+    pub truncated: bool,
     /// Rows changed.
     pub rows_affected: u64,
     /// GTID sequence number the statement produced (None: it changed nothing).
@@ -78,6 +80,42 @@ pub enum EngineError {
     /// The proxy has no application user to run statements as.
     #[error("no application user is configured")]
     NoUser,
+    /// The statement ran past [`EngineLimits::statement_timeout`]; its connection was
+    /// closed, and the server thread sent `KILL QUERY` when `killed`.
+    #[error(
+        "statement ran past the statement timeout of {} ms on {node} and was {}",
+        limit.as_millis(),
+        if *killed { "killed (KILL QUERY)" } else { "abandoned (KILL QUERY failed; its connection was closed)" }
+    )]
+    StatementTimeout {
+        /// The timeout.
+        limit: Duration,
+        /// Node it ran on.
+        node: String,
+        /// Whether `KILL QUERY` reached the server.
+        killed: bool,
+    },
+}
+
+/// Bounds on one engine statement, set by its caller (the control plane's configuration).
+/// Without them a `/query` could buffer a whole table or hold a connection forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// What is kept of a result set.
+    pub caps: ResultCaps,
+    /// Longest a statement may run on its server (None: unbounded). Past it the proxy sends
+    /// `KILL QUERY` on another connection and drops the statement's own; the client's SQL
+    /// is never rewritten.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self {
+            caps: ResultCaps::UNLIMITED,
+            statement_timeout: None,
+        }
+    }
 }
 
 impl From<BackendError> for EngineError {
@@ -114,6 +152,8 @@ pub struct Engine {
     shared: Arc<ProxyContext>,
     /// Clean connections by node, reused as they are (see [`IDLE_PER_NODE`]).
     idle: Arc<Mutex<HashMap<String, Vec<BackendConn>>>>,
+    /// Bounds on every statement.
+    limits: EngineLimits,
 }
 
 impl Engine {
@@ -122,7 +162,14 @@ impl Engine {
         Self {
             shared,
             idle: Arc::default(),
+            limits: EngineLimits::default(),
         }
+    }
+
+    /// The same engine with `limits` on every statement.
+    pub fn with_limits(mut self, limits: EngineLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Runs one statement at its consistency level, through the statement pipeline
@@ -148,6 +195,7 @@ impl Engine {
         let mut up = EngineUpstream {
             engine: self,
             conns: Vec::new(),
+            timed_out: None,
         };
         let causal = match request.after_timestamp {
             Some(seq) => Some(Gtid {
@@ -168,8 +216,9 @@ impl Engine {
         let result = match answer {
             Ok(r) => r,
             Err(e) => {
+                let timed_out = up.timed_out.take();
                 up.finish(false);
-                return Err(e.into());
+                return Err(timed_out.unwrap_or_else(|| e.into()));
             }
         };
         let committed = Committed {
@@ -260,6 +309,33 @@ impl Engine {
         self.shared.pool.put_back(conn);
     }
 
+    /// Sends `KILL QUERY thread` to `node_id` on another engine connection (same user, so
+    /// the server allows it); whether it was accepted.
+    async fn kill_query(&self, node_id: &str, thread: u32) -> bool {
+        let kill = async {
+            let mut conn = self.connect(node_id).await?;
+            conn.query_ok(&format!("KILL QUERY {thread}")).await?;
+            self.give_back(conn, true);
+            Ok::<_, BackendError>(())
+        };
+        let limit = self.shared.config.pool.connect_timeout();
+        match tokio::time::timeout(limit, kill).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(node = node_id, thread, %error, "KILL QUERY of a timed-out statement failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    node = node_id,
+                    thread,
+                    "KILL QUERY of a timed-out statement timed out"
+                );
+                false
+            }
+        }
+    }
+
     /// The database engine statements run in: the configured one, if any.
     fn default_database(&self) -> Option<&str> {
         self.shared.config.engine_database.as_deref()
@@ -287,6 +363,8 @@ fn leaves_no_state(stmt: &Classified, result: &QueryResult) -> bool {
 struct EngineUpstream<'e> {
     engine: &'e Engine,
     conns: Vec<BackendConn>,
+    /// Set when the statement ran past its timeout (the error to answer with).
+    timed_out: Option<EngineError>,
 }
 
 impl EngineUpstream<'_> {
@@ -304,7 +382,27 @@ impl EngineUpstream<'_> {
     /// the connection usable; any other failure drops it.
     async fn query(&mut self, id: &str, sql: &[u8]) -> Result<QueryResult, BackendError> {
         let i = self.index(id).await?;
-        let answer = self.conns[i].query_full(sql).await;
+        let limits = self.engine.limits;
+        let run = self.conns[i].query_capped(sql, limits.caps);
+        let answer = match limits.statement_timeout {
+            None => run.await,
+            Some(limit) => match tokio::time::timeout(limit, run).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    let conn = self.conns.remove(i);
+                    let killed = self.engine.kill_query(id, conn.thread_id).await;
+                    drop(conn);
+                    self.timed_out = Some(EngineError::StatementTimeout {
+                        limit,
+                        node: id.to_owned(),
+                        killed,
+                    });
+                    return Err(BackendError::Protocol(
+                        "statement timeout: connection abandoned".to_owned(),
+                    ));
+                }
+            },
+        };
         if matches!(answer, Err(ref e) if !matches!(e, BackendError::Refused { .. })) {
             self.conns.remove(i);
         }
@@ -345,24 +443,25 @@ fn to_outcome(
     quorum: Option<QuorumOutcome>,
     started: Instant,
 ) -> Outcome {
-    let columns: Vec<String> = result.columns.iter().map(|(n, _)| n.clone()).collect();
+    let types: Vec<ColumnType> = result.columns.iter().map(|(_, ty)| *ty).collect();
     let rows = result
         .rows
         .into_iter()
         .map(|row| {
-            result
-                .columns
+            types
                 .iter()
                 .zip(row)
-                .map(|((name, ty), value)| (name.clone(), json_value(*ty, value)))
+                .map(|(ty, value)| json_value(*ty, value))
                 .collect()
         })
         .collect();
+    let columns: Vec<String> = result.columns.into_iter().map(|(n, _)| n).collect();
     Outcome {
         is_write: matches!(kind, Kind::Write | Kind::Ddl)
             || (!result.is_result_set && result.last_gtid.is_some()),
         columns,
         rows,
+        truncated: result.truncated,
         rows_affected: result.affected_rows,
         timestamp: result.last_gtid.map(|g| g.seq),
         executed_on: node.to_owned(),

@@ -74,7 +74,7 @@ async fn count(cp: &ControlPlane, table: &str) -> Result<u64, ControlPlaneError>
     let n = outcome
         .rows
         .first()
-        .and_then(|r| r.get("n"))
+        .and_then(|r| r.first())
         .and_then(|v| {
             v.as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))

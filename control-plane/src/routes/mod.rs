@@ -13,6 +13,8 @@ pub mod topology;
 
 use axum::http::Uri;
 use axum::middleware::from_fn_with_state;
+
+use crate::guard::browser_guards;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -21,7 +23,7 @@ use crate::error::ControlPlaneError;
 use crate::state::ControlPlane;
 
 /// The coordinator router: public paths, then `/admin/*` and `/query` behind the
-/// bearer-token check.
+/// bearer-token check; every path behind the browser guards ([`crate::guard`]).
 pub fn coordinator(state: ControlPlane) -> Router {
     let admin = Router::new()
         .route("/admin/topology", get(topology::topology))
@@ -70,6 +72,7 @@ pub fn coordinator(state: ControlPlane) -> Router {
         .route("/openapi.json", get(crate::openapi::openapi_json))
         .merge(admin)
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), browser_guards))
         .with_state(state)
 }
 

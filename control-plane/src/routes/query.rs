@@ -8,8 +8,9 @@ use axum::extract::State;
 use axum::Json;
 use myquorum_proxy::classify::Consistency;
 use myquorum_proxy::engine::{Outcome, Request};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::consistency_metrics::{execute, LevelMetrics};
@@ -46,7 +47,10 @@ pub struct QueryResponse {
     pub rows_affected: u64,
     /// Reads: rows as objects (column -> value); writes: null.
     #[schema(value_type = Option<Vec<Object>>)]
-    pub data: Option<Vec<Map<String, Value>>>,
+    pub data: Option<RowObjects>,
+    /// (+) Reads: more rows came back than `control_plane.query_max_rows` /
+    /// `query_max_bytes` allow; `data` holds the first ones.
+    pub truncated: bool,
     /// (+) Reads: column names in order; writes: null.
     pub columns: Option<Vec<String>>,
     /// Node id that ran the statement.
@@ -63,6 +67,66 @@ pub struct QueryResponse {
     pub is_write: bool,
     /// (+) Server warnings.
     pub warnings: u16,
+}
+
+/// Rows serialized as JSON objects keyed by column name, the names held once for the whole
+/// result instead of cloned into every row. A name repeated in a result (`SELECT 1 AS a,
+/// 2 AS a`) keeps its last value, as a JSON object built row by row would.
+#[derive(Debug, Clone)]
+pub struct RowObjects {
+    columns: Vec<String>,
+    /// Whether column i is the last one of its name (the one that appears in the object).
+    keep: Vec<bool>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl RowObjects {
+    /// Rows in the order of `columns`.
+    pub fn new(columns: Vec<String>, rows: Vec<Vec<Value>>) -> Self {
+        let keep = (0..columns.len())
+            .map(|i| !columns[i + 1..].contains(&columns[i]))
+            .collect();
+        Self {
+            columns,
+            keep,
+            rows,
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// One row as an object (borrowed names).
+struct RowObject<'a>(&'a RowObjects, &'a [Value]);
+
+impl Serialize for RowObject<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for ((name, keep), value) in self.0.columns.iter().zip(&self.0.keep).zip(self.1) {
+            if *keep {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl Serialize for RowObjects {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
+        for row in &self.rows {
+            seq.serialize_element(&RowObject(self, row))?;
+        }
+        seq.end()
+    }
 }
 
 /// Parses a consistency name (case-insensitive).
@@ -143,6 +207,13 @@ fn write_message(level: Consistency, o: &Outcome) -> String {
 pub fn response(level: Consistency, o: Outcome) -> QueryResponse {
     let message = if o.is_write {
         write_message(level, &o)
+    } else if o.truncated {
+        format!(
+            "Read successful (consistency: {level}, first {} row(s) from {}; truncated at \
+             control_plane.query_max_rows / query_max_bytes)",
+            o.rows.len(),
+            o.executed_on
+        )
     } else {
         format!(
             "Read successful (consistency: {level}, {} row(s) from {})",
@@ -153,7 +224,8 @@ pub fn response(level: Consistency, o: Outcome) -> QueryResponse {
     let (data, columns) = if o.is_write {
         (None, None)
     } else {
-        (Some(o.rows), Some(o.columns))
+        let columns = o.columns.clone();
+        (Some(RowObjects::new(o.columns, o.rows)), Some(columns))
     };
     QueryResponse {
         success: true,
@@ -161,6 +233,7 @@ pub fn response(level: Consistency, o: Outcome) -> QueryResponse {
         timestamp: o.timestamp,
         rows_affected: o.rows_affected,
         data,
+        truncated: o.truncated,
         columns,
         executed_on: o.executed_on,
         consistency_level: level.as_str().to_owned(),
@@ -178,9 +251,11 @@ pub fn response(level: Consistency, o: Outcome) -> QueryResponse {
         (status = 200, body = QueryResponse),
         (status = 400, description = "the server refused the statement: {success: false, message, error: {code, sqlstate}}"),
         (status = 401, description = "bearer token required"),
+        (status = 415, description = "Content-Type is not application/json"),
+        (status = 421, description = "Host is not loopback or an allowed host"),
         (status = 422, description = "bad body, unknown consistency, empty or oversized query"),
-        (status = 503, description = "no server can take the statement"),
-        (status = 504, description = "a backend timed out")))]
+        (status = 503, description = "no server can take the statement, or every /query slot is taken (Retry-After)"),
+        (status = 504, description = "a backend timed out, or the statement ran past control_plane.query_timeout_ms (KILL QUERY sent)")))]
 pub async fn query(
     State(cp): State<ControlPlane>,
     body: axum::body::Body,
@@ -191,6 +266,9 @@ pub async fn query(
             reason: format!("body unreadable or over {MAX_QUERY_BODY} bytes: {e}"),
         })?;
     let request = parse_request(&bytes, cp.config().query_consistency)?;
+    let _slot = cp.try_query_slot().ok_or(ControlPlaneError::Busy {
+        limit: cp.config().query_concurrency,
+    })?;
     let level = request.consistency;
     let outcome = execute(&cp, request).await?;
     Ok(Json(response(level, outcome)))
@@ -232,6 +310,14 @@ mod tests {
                 Err(ControlPlaneError::BadQuery { .. })
             ));
         }
+        let rows = RowObjects::new(
+            vec!["a".to_owned(), "b".to_owned(), "a".to_owned()],
+            vec![vec![Value::from(1), Value::from(2), Value::from(3)]],
+        );
+        assert_eq!(
+            serde_json::to_value(&rows).expect("JSON"),
+            serde_json::json!([{"b": 2, "a": 3}])
+        );
         let huge = format!(r#"{{"query":"SELECT '{}'"}}"#, "x".repeat(MAX_QUERY));
         assert!(parse_request(huge.as_bytes(), Consistency::Strong).is_err());
     }

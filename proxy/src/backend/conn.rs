@@ -65,6 +65,29 @@ pub struct QueryResult {
     /// Status flags of the answer's last packet (an open transaction shows here), if it
     /// carried them.
     pub status: Option<StatusFlags>,
+    /// The first result set had more rows than [`ResultCaps`] allowed: `rows` holds the ones
+    /// that fit, the rest were read and dropped.
+    pub truncated: bool,
+}
+
+/// Bounds on what [`BackendConn::query_capped`] keeps of a result set, so a `SELECT` over a
+/// big table cannot make the HTTP `/query` path buffer it whole. Rows past a cap are still
+/// read (the connection stays in step with the server) but not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultCaps {
+    /// Most rows kept.
+    pub max_rows: usize,
+    /// Most bytes kept, counted as the values' lengths plus each column name once per row
+    /// (a row becomes a JSON object keyed by column name).
+    pub max_bytes: usize,
+}
+
+impl ResultCaps {
+    /// No bound: the proxy's own small queries (MASTER_GTID_WAIT, SHOW WARNINGS).
+    pub const UNLIMITED: ResultCaps = ResultCaps {
+        max_rows: usize::MAX,
+        max_bytes: usize::MAX,
+    };
 }
 
 /// What a backend said about itself in its greeting (the start-up probe).
@@ -221,6 +244,16 @@ impl BackendConn {
     /// result sets of a multi-statement are read and dropped. For the HTTP `/query` path,
     /// whose answers are JSON documents, not streams.
     pub async fn query_full(&mut self, sql: &[u8]) -> Result<QueryResult, BackendError> {
+        self.query_capped(sql, ResultCaps::UNLIMITED).await
+    }
+
+    /// [`Self::query_full`] keeping at most what `caps` allows of the first result set
+    /// ([`QueryResult::truncated`] says when rows were dropped).
+    pub async fn query_capped(
+        &mut self,
+        sql: &[u8],
+        caps: ResultCaps,
+    ) -> Result<QueryResult, BackendError> {
         let mut payload = Vec::with_capacity(1 + sql.len());
         payload.push(COM_QUERY);
         payload.extend_from_slice(sql);
@@ -242,7 +275,7 @@ impl BackendConn {
                     continue;
                 }
                 _ => {
-                    self.read_result_set(&head.payload, first, &mut result)
+                    self.read_result_set(&head.payload, first, caps, &mut result)
                         .await?
                 }
             };
@@ -279,6 +312,7 @@ impl BackendConn {
         &mut self,
         head: &[u8],
         first: bool,
+        caps: ResultCaps,
         result: &mut QueryResult,
     ) -> Result<bool, BackendError> {
         let count = ParseBuf(head)
@@ -311,6 +345,8 @@ impl BackendConn {
                 .map_err(read_err)?;
         }
         let mut rows = Vec::new();
+        let mut kept_bytes = 0usize;
+        let mut full = !first;
         loop {
             let packet = self
                 .io
@@ -340,6 +376,10 @@ impl BackendConn {
                 }
                 _ => {}
             }
+            if full {
+                result.truncated |= first;
+                continue;
+            }
             let mut buf = ParseBuf(p);
             let mut row = Vec::with_capacity(columns.len());
             for _ in 0..columns.len() {
@@ -353,6 +393,17 @@ impl BackendConn {
                     row.push(Some(v.to_vec()));
                 }
             }
+            let size: usize = row
+                .iter()
+                .zip(&columns)
+                .map(|(v, (name, _))| v.as_ref().map_or(4, Vec::len) + name.len() + 4)
+                .sum();
+            if rows.len() >= caps.max_rows || kept_bytes.saturating_add(size) > caps.max_bytes {
+                full = true;
+                result.truncated = true;
+                continue;
+            }
+            kept_bytes += size;
             rows.push(row);
         }
     }
