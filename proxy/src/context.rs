@@ -16,6 +16,7 @@ use crate::backend::{Pool, ServerInfo};
 use crate::classify::Classifier;
 use crate::cluster::ClusterHandle;
 use crate::config::ProxyConfig;
+use crate::limits::Limits;
 use crate::metrics::StatementMetrics;
 use crate::registry::Registry;
 
@@ -39,6 +40,8 @@ pub struct ProxyContext {
     pub(crate) classifier: Classifier,
     /// Statement counters and latency histograms.
     pub(crate) metrics: StatementMetrics,
+    /// Client connection and per-user caps, failed-login throttle.
+    pub(crate) limits: Arc<Limits>,
     next_connection_id: AtomicU32,
 }
 
@@ -51,6 +54,7 @@ impl ProxyContext {
             cluster,
             classifier: Classifier::new(CLASSIFIER_CACHE),
             metrics: StatementMetrics::default(),
+            limits: Limits::new(config.limits.clone()),
             config,
             server,
             registry: Arc::new(Registry::default()),
@@ -89,6 +93,11 @@ impl ProxyContext {
     /// `SHOW METRICS`).
     pub fn metrics(&self) -> &StatementMetrics {
         &self.metrics
+    }
+
+    /// The client caps and their counts (open client connections, sessions per user).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// A new proxy connection id (never 0, unique while the process lives up to 2^32).

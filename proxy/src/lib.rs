@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod gtid;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod ok_packet;
@@ -28,6 +29,6 @@ pub mod server;
 pub mod timestamps;
 pub mod workers;
 
-pub use config::{BackendNode, PoolConfig, ProxyConfig, QuorumConfig, UserConfig};
+pub use config::{BackendNode, LimitsConfig, PoolConfig, ProxyConfig, QuorumConfig, UserConfig};
 pub use error::ProxyError;
 pub use server::{serve, Proxy};

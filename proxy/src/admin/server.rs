@@ -52,7 +52,9 @@ pub async fn run(
         SpawnOn::Here,
         |stream, peer, stop| {
             let id = shared.next_connection_id();
-            let io = PacketIo::new(stream);
+            crate::limits::set_keepalive(&stream, shared.config.limits.tcp_keepalive());
+            let mut io = PacketIo::new(stream);
+            io.set_write_timeout(Some(shared.config.limits.client_write_timeout()));
             Some(connection(io, id, peer, Arc::clone(shared), stop))
         },
     )
@@ -90,9 +92,13 @@ async fn serve(
         &shared.server,
         &shared.config.version_suffix,
         &shared.config.admin_users,
-        &peer.ip().to_string(),
-    )
-    .await?;
+        peer.ip(),
+        shared.limits.throttle(),
+    );
+    // The same login deadline as the MySQL port: a silent client holds nothing for long.
+    let login = tokio::time::timeout(shared.config.limits.handshake_timeout(), login)
+        .await
+        .map_err(|_| SessionError::HandshakeTimeout)??;
     let Login::Accepted(hello) = login else {
         return Ok(());
     };

@@ -8,11 +8,13 @@ use mysql_common::proto::{MyDeserialize, MySerialize};
 use mysql_common::scramble::scramble_native;
 use rand::Rng;
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use crate::backend::ServerInfo;
 use crate::capabilities;
 use crate::config::UserConfig;
 use crate::error::{MysqlError, SessionError};
+use crate::limits::LoginThrottle;
 use crate::packet::{err_payload, PacketIo, ReadError};
 
 pub(crate) const NATIVE: &[u8] = b"mysql_native_password";
@@ -45,14 +47,16 @@ pub enum Login {
     Refused,
 }
 
-/// Greets the client, reads its response and checks its password.
+/// Greets the client, reads its response and checks its password (unless `throttle` says
+/// `peer` has failed too often).
 pub async fn authenticate(
     io: &mut PacketIo,
     connection_id: u32,
     server: &ServerInfo,
     version_suffix: &str,
     users: &[UserConfig],
-    peer_host: &str,
+    peer: IpAddr,
+    throttle: &LoginThrottle,
 ) -> Result<Login, SessionError> {
     let salt = new_salt();
     let offered = server.capabilities & capabilities::supported();
@@ -103,12 +107,22 @@ pub async fn authenticate(
         seq = answer.next_seq();
         proof = answer.payload.to_vec();
     }
+    // An IP out of failed logins gets no verdict on its password (parallel connections
+    // cannot multiply its guesses); every failure spends one.
+    if throttle.blocked(peer) {
+        let e = MysqlError::host_blocked(&peer.to_string());
+        io.send_packet(seq, &err_payload(e.code, e.state, &e.message))
+            .await
+            .map_err(SessionError::ClientGone)?;
+        return Ok(Login::Refused);
+    }
     let Some(user) = users
         .iter()
         .find(|u| u.name.as_bytes() == response.user())
         .filter(|u| password_matches(&salt, &u.password, &proof))
     else {
-        let e = MysqlError::access_denied(&user_name, peer_host, !proof.is_empty());
+        throttle.failed(peer);
+        let e = MysqlError::access_denied(&user_name, &peer.to_string(), !proof.is_empty());
         io.send_packet(seq, &err_payload(e.code, e.state, &e.message))
             .await
             .map_err(SessionError::ClientGone)?;
