@@ -106,6 +106,42 @@ impl Settings {
             }
         }
         self.check_port_clashes(mode)?;
+        self.check_default_credentials(mode)?;
+        Ok(())
+    }
+
+    /// Refuses the built-in accounts where others can reach them, as the HTTP token rule
+    /// does: `admin`/`admin` on an admin port bound beyond loopback, and the control user
+    /// `myquorum`/`myquorum` on servers beyond loopback (`serve`; `up`'s sandbox servers
+    /// listen on 127.0.0.1 only).
+    fn check_default_credentials(&self, mode: Mode) -> Result<(), ConfigError> {
+        let admin = parse_addr("listen.admin", &self.listen.admin)?;
+        let default_admin = self
+            .proxy
+            .admin_users
+            .iter()
+            .position(|u| u.name == DEFAULT_ADMIN.0 && u.password == DEFAULT_ADMIN.1);
+        if let (false, Some(i)) = (admin.ip().is_loopback(), default_admin) {
+            return Err(ConfigError::invalid(
+                format!("proxy.admin_users[{i}].password"),
+                format!(
+                    "the admin port listens on {admin}, beyond loopback: replace the default admin/admin account"
+                ),
+            ));
+        }
+        let default_control = self.proxy.control_user == DEFAULT_CONTROL.0
+            && self.proxy.control_password == DEFAULT_CONTROL.1;
+        if mode == Mode::Serve && default_control {
+            if let Some(node) = self.proxy.nodes.iter().find(|n| !is_loopback_addr(&n.addr)) {
+                return Err(ConfigError::invalid(
+                    "proxy.control_password",
+                    format!(
+                        "node {} ({}) is beyond loopback: the default myquorum/myquorum control account must not be used there",
+                        node.id, node.addr
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -249,6 +285,23 @@ fn redact(value: &mut toml::Value) {
     }
 }
 
+/// The admin port's built-in account (user, password).
+const DEFAULT_ADMIN: (&str, &str) = ("admin", "admin");
+
+/// The built-in control account (user, password).
+const DEFAULT_CONTROL: (&str, &str) = ("myquorum", "myquorum");
+
+/// Whether a node's `host:port` names this machine (a loopback IP or `localhost`); any other
+/// host, names included, counts as beyond loopback.
+fn is_loopback_addr(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Parses an `ip:port` value, naming `key` when it is not one.
 fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     value
@@ -325,6 +378,7 @@ mod tests {
         s.proxy.users.push(UserConfig {
             name: "app".to_owned(),
             password: "app-pw-1".to_owned(),
+            ..UserConfig::default()
         });
         s.proxy.control_password = "ctl-pw-2".to_owned();
         s.sandbox.app_password = "sbx-pw-3".to_owned();
@@ -378,6 +432,7 @@ mod tests {
                 addr: format!("10.0.0.{k}:3306"),
             })
             .collect();
+        s.proxy.control_password = "control-s3cret".to_owned();
         s
     }
 
@@ -449,6 +504,32 @@ mod tests {
         let mut s = Settings::default();
         s.sandbox.mariadbd = Some(file.path().join("mariadbd"));
         assert!(refused(&s, Mode::Up).contains("`sandbox.mariadbd`"));
+    }
+
+    /// The built-in accounts are refused where others can reach them: admin/admin on an
+    /// admin port beyond loopback, myquorum/myquorum on servers beyond loopback.
+    #[test]
+    fn default_credentials_are_refused_beyond_loopback() {
+        let mut s = serve_settings();
+        s.listen.admin = "0.0.0.0:6032".to_owned();
+        assert!(refused(&s, Mode::Serve).contains("`proxy.admin_users[0].password`"));
+        assert!(refused(&s, Mode::Up).contains("`proxy.admin_users[0].password`"));
+        s.proxy.admin_users[0].password = "admin-s3cret".to_owned();
+        s.validate(Mode::Serve).expect("a chosen admin password");
+
+        let mut s = serve_settings();
+        s.proxy.control_password = "myquorum".to_owned();
+        assert!(refused(&s, Mode::Serve).contains("`proxy.control_password`"));
+        for local in ["127.0.0.1", "localhost", "[::1]"] {
+            for (k, n) in s.proxy.nodes.iter_mut().enumerate() {
+                n.addr = format!("{local}:{}", 3401 + k);
+            }
+            s.validate(Mode::Serve).expect("servers on loopback");
+        }
+        // `up`'s sandbox servers listen on 127.0.0.1 only.
+        Settings::default()
+            .validate(Mode::Up)
+            .expect("up with default accounts");
     }
 
     /// Two services on one port are refused, naming both keys.

@@ -167,6 +167,8 @@ pub struct ProxyConfig {
     pub io_threads: usize,
     /// TLS on the MySQL and admin ports.
     pub tls: TlsConfig,
+    /// Caps and timeouts of the client side (`[proxy.limits]`).
+    pub limits: LimitsConfig,
 }
 
 impl Default for ProxyConfig {
@@ -195,6 +197,7 @@ impl Default for ProxyConfig {
             shutdown_grace_ms: 10_000,
             io_threads: 0,
             tls: TlsConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -267,6 +270,7 @@ impl ProxyConfig {
                 "must be positive",
             ));
         }
+        self.limits.validate()?;
         if self.max_packet_size < 1024 {
             return Err(ConfigError::invalid(
                 "proxy.max_packet_size",
@@ -317,6 +321,110 @@ impl ProxyConfig {
     /// The user with this name.
     pub fn user(&self, name: &[u8]) -> Option<&UserConfig> {
         self.users.iter().find(|u| u.name.as_bytes() == name)
+    }
+}
+
+/// The front door's caps and timeouts (issue 15): without them an idle or hostile client can
+/// hold a socket, a task and (once logged in) a primary connection forever, and enough of them
+/// exhaust the server's `max_connections` and lock out the quorum watchers. Defaults mirror
+/// MariaDB's own (`connect_timeout`, `wait_timeout`, `net_write_timeout`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Open client connections on the MySQL port, logged in or not; the next one gets 1040
+    /// (08004) "Too many connections" in place of the greeting, as from the server.
+    pub max_client_connections: usize,
+    /// Logged-in sessions per user (0: unlimited, MariaDB's default); the next login gets
+    /// 1203 (42000), `ER_TOO_MANY_USER_CONNECTIONS`.
+    pub max_user_connections: usize,
+    /// Bound on the whole login conversation, greeting to OK (milliseconds; MariaDB's
+    /// `connect_timeout` is 10 s): a client that never answers is closed.
+    pub handshake_timeout_ms: u64,
+    /// A logged-in client that sends no command for this long is closed without a word, as
+    /// the server does at `wait_timeout` (seconds).
+    pub client_idle_timeout_secs: u64,
+    /// A write to a client that does not read for this long ends its session, and the backend
+    /// connection in the middle of that answer is closed, not pooled (milliseconds; MariaDB's
+    /// `net_write_timeout` is 60 s).
+    pub client_write_timeout_ms: u64,
+    /// TCP keepalive idle time on client and backend sockets, so peers that vanished without
+    /// a FIN or RST are found (seconds; 0: off).
+    pub tcp_keepalive_secs: u64,
+    /// Failed logins a client IP may make in a burst before it is refused with 1129 (0:
+    /// no throttling). Counts both ports.
+    pub login_failures_burst: u32,
+    /// How fast a throttled IP earns back failed-login attempts (per minute).
+    pub login_failures_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_client_connections: 10_000,
+            max_user_connections: 0,
+            handshake_timeout_ms: 10_000,
+            client_idle_timeout_secs: 28_800,
+            client_write_timeout_ms: 60_000,
+            tcp_keepalive_secs: 60,
+            login_failures_burst: 10,
+            login_failures_per_minute: 6,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Checks the limits; errors name the key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "proxy.limits.max_client_connections",
+                self.max_client_connections as u64,
+            ),
+            (
+                "proxy.limits.handshake_timeout_ms",
+                self.handshake_timeout_ms,
+            ),
+            (
+                "proxy.limits.client_idle_timeout_secs",
+                self.client_idle_timeout_secs,
+            ),
+            (
+                "proxy.limits.client_write_timeout_ms",
+                self.client_write_timeout_ms,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
+        }
+        if self.login_failures_burst > 0 && self.login_failures_per_minute == 0 {
+            return Err(ConfigError::invalid(
+                "proxy.limits.login_failures_per_minute",
+                "must be positive when login_failures_burst is set",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The handshake deadline as a [`Duration`].
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    /// The idle timeout as a [`Duration`].
+    pub fn client_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.client_idle_timeout_secs)
+    }
+
+    /// The client write timeout as a [`Duration`].
+    pub fn client_write_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_write_timeout_ms)
+    }
+
+    /// The keepalive idle time, None when keepalive is off.
+    pub fn tcp_keepalive(&self) -> Option<Duration> {
+        (self.tcp_keepalive_secs > 0).then(|| Duration::from_secs(self.tcp_keepalive_secs))
     }
 }
 
@@ -383,5 +491,11 @@ mod tests {
         c.tls.cert = Some(PathBuf::from("/nonexistent/cert.pem"));
         c.tls.key = Some(PathBuf::from("/nonexistent/key.pem"));
         assert!(refused(&c).contains("`proxy.tls.cert`"));
+        let mut c = valid();
+        c.limits.handshake_timeout_ms = 0;
+        assert!(refused(&c).contains("`proxy.limits.handshake_timeout_ms`"));
+        let mut c = valid();
+        c.limits.login_failures_per_minute = 0;
+        assert!(refused(&c).contains("`proxy.limits.login_failures_per_minute`"));
     }
 }

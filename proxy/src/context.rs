@@ -15,6 +15,7 @@ use crate::backend::{Pool, ServerInfo};
 use crate::classify::Classifier;
 use crate::cluster::ClusterHandle;
 use crate::config::ProxyConfig;
+use crate::limits::Limits;
 use crate::metrics::StatementMetrics;
 use crate::registry::Registry;
 
@@ -40,6 +41,8 @@ pub struct ProxyContext {
     pub(crate) metrics: StatementMetrics,
     /// TLS for the MySQL and admin ports (None: `[proxy.tls]` names no certificate).
     pub(crate) tls: Option<crate::tls::ServerTls>,
+    /// Client connection and per-user caps, failed-login throttle.
+    pub(crate) limits: Arc<Limits>,
 }
 
 impl ProxyContext {
@@ -51,6 +54,7 @@ impl ProxyContext {
             cluster,
             classifier: Classifier::new(CLASSIFIER_CACHE),
             metrics: StatementMetrics::default(),
+            limits: Limits::new(config.limits.clone()),
             config,
             server,
             registry: Arc::new(Registry::default()),
@@ -89,6 +93,11 @@ impl ProxyContext {
     /// `SHOW METRICS`).
     pub fn metrics(&self) -> &StatementMetrics {
         &self.metrics
+    }
+
+    /// The client caps and their counts (open client connections, sessions per user).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// A new proxy connection id for a connection that is not a session (the admin port):

@@ -117,6 +117,14 @@ pub enum SessionError {
     /// The client went away or its socket failed: nothing to tell it.
     #[error("client connection closed: {0}")]
     ClientGone(#[source] io::Error),
+    /// The client did not finish logging in within `proxy.limits.handshake_timeout_ms`; the
+    /// connection is closed without a word, as the server does at `connect_timeout`.
+    #[error("client did not finish the handshake in time")]
+    HandshakeTimeout,
+    /// The client sent nothing for `proxy.limits.client_idle_timeout_secs`; the connection is
+    /// closed without a word, as MariaDB does at `wait_timeout`.
+    #[error("client idle for longer than the idle timeout")]
+    IdleTimeout,
     /// The client sent something that is not the protocol; the connection is closed.
     #[error("malformed client packet: {0}")]
     ClientProtocol(String),
@@ -235,6 +243,40 @@ impl MysqlError {
             code: 1235,
             state: "42000",
             message: format!("myquorum admin port does not support: {statement}"),
+        }
+    }
+
+    /// 1040 (08004): the proxy holds `proxy.limits.max_client_connections` client
+    /// connections; sent in place of the greeting, as the server does.
+    pub fn too_many_connections() -> Self {
+        Self {
+            code: 1040,
+            state: "08004",
+            message: "Too many connections".to_owned(),
+        }
+    }
+
+    /// 1203 (42000): `user` holds `proxy.limits.max_user_connections` sessions
+    /// (ER_TOO_MANY_USER_CONNECTIONS, worded as MariaDB words it).
+    pub fn too_many_user_connections(user: &str) -> Self {
+        Self {
+            code: 1203,
+            state: "42000",
+            message: format!(
+                "User {user} already has more than 'max_user_connections' active connections"
+            ),
+        }
+    }
+
+    /// 1129 (HY000): the client's IP spent its failed-login allowance
+    /// (`proxy.limits.login_failures_*`); MariaDB's answer past `max_connect_errors`.
+    pub fn host_blocked(host: &str) -> Self {
+        Self {
+            code: 1129,
+            state: "HY000",
+            message: format!(
+                "Host '{host}' is blocked because of many connection errors; myquorum unblocks it as failed logins age"
+            ),
         }
     }
 

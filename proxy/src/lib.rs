@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod gtid;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod ok_packet;
@@ -30,6 +31,8 @@ pub mod timestamps;
 pub mod tls;
 pub mod workers;
 
-pub use config::{BackendNode, PoolConfig, ProxyConfig, QuorumConfig, TlsConfig, UserConfig};
+pub use config::{
+    BackendNode, LimitsConfig, PoolConfig, ProxyConfig, QuorumConfig, TlsConfig, UserConfig,
+};
 pub use error::ProxyError;
 pub use server::{serve, Proxy};

@@ -12,6 +12,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 use std::io;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -64,6 +65,9 @@ pub struct PacketIo<S = TcpStream> {
     pub rbuf: BytesMut,
     /// Bytes queued for the stream.
     pub wbuf: BytesMut,
+    /// Bound on one flush (None: unbounded): a client that stops reading its results must
+    /// not hold its session, and the backend connection under it, forever.
+    write_timeout: Option<Duration>,
 }
 
 impl PacketIo<TcpStream> {
@@ -95,7 +99,14 @@ impl<S: ByteStream> PacketIo<S> {
             stream,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             wbuf: BytesMut::with_capacity(READ_CHUNK),
+            write_timeout: None,
         }
+    }
+
+    /// Bounds every later flush by `timeout`; a flush that does not finish in time fails with
+    /// `TimedOut` (client sockets: `proxy.limits.client_write_timeout_ms`).
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.write_timeout = timeout;
     }
 
     /// The underlying stream (for peer address and liveness checks, or a test's captured
@@ -118,6 +129,7 @@ impl<S: ByteStream> PacketIo<S> {
             stream: f(self.stream),
             rbuf: self.rbuf,
             wbuf: self.wbuf,
+            write_timeout: self.write_timeout,
         }
     }
 
@@ -181,11 +193,23 @@ impl<S: ByteStream> PacketIo<S> {
     /// Sends everything queued. The stream is flushed too: layers that buffer (compression,
     /// TLS) send their frames then; for a socket it costs nothing.
     pub async fn flush(&mut self) -> io::Result<()> {
-        if !self.wbuf.is_empty() {
-            self.stream.write_all(&self.wbuf).await?;
-            self.wbuf.clear();
-            self.stream.flush().await?;
+        if self.wbuf.is_empty() {
+            return Ok(());
         }
+        let stream = &mut self.stream;
+        let wbuf = &self.wbuf;
+        // The stream is flushed too: a layer (compression, TLS) sends what it buffered.
+        let write = async move {
+            stream.write_all(wbuf).await?;
+            stream.flush().await
+        };
+        match self.write_timeout {
+            None => write.await?,
+            Some(limit) => tokio::time::timeout(limit, write).await.map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "peer did not read in time")
+            })??,
+        }
+        self.wbuf.clear();
         Ok(())
     }
 
@@ -266,6 +290,18 @@ pub fn parse_err(payload: &[u8]) -> Option<(u16, String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer that never reads: the bounded flush fails with TimedOut instead of waiting
+    /// forever (the error kind is asserted, not how long it took).
+    #[tokio::test]
+    async fn a_flush_to_a_peer_that_never_reads_times_out() {
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let mut io = PacketIo::over(ours);
+        io.set_write_timeout(Some(Duration::from_millis(50)));
+        io.queue_packet(0, &vec![b'x'; 64 * 1024]);
+        let e = io.flush().await.expect_err("the peer never reads");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
 
     #[test]
     fn frames_split_at_16mb() {

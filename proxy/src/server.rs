@@ -5,17 +5,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::backend::conn::probe;
 use crate::backend::ServerInfo;
 use crate::cluster::ClusterHandle;
 use crate::config::{BackendNode, ProxyConfig};
 use crate::context::ProxyContext;
-use crate::error::{ConfigError, ProxyError};
+use crate::error::{ConfigError, MysqlError, ProxyError};
 use crate::frontend::session;
+use crate::limits;
 use crate::listener::{self, Drain, SpawnOn};
-use crate::packet::PacketIo;
+use crate::packet::{err_payload, PacketIo};
 use crate::quorum::{QuorumTracker, TrackerConfig};
 use crate::tls::{ClientStream, ServerTls};
 use crate::workers::Workers;
@@ -98,6 +99,9 @@ impl Proxy {
             |stream, peer, stop| {
                 let id = shared.registry.reserve_id();
                 let shared = Arc::clone(shared);
+                // Counted from accept to close, logged in or not: the cap bounds sockets.
+                let slot = shared.limits.admit_client();
+                limits::set_keepalive(&stream, shared.config.limits.tcp_keepalive());
                 // The socket moves to the session's thread and its reactor.
                 let stream = match stream.into_std() {
                     Ok(s) => s,
@@ -107,13 +111,23 @@ impl Proxy {
                     }
                 };
                 Some(async move {
-                    match TcpStream::from_std(stream) {
-                        Ok(stream) => {
-                            let io = PacketIo::over(ClientStream::plain(stream));
-                            session::run(io, id, peer, shared, stop).await;
+                    let mut io = match TcpStream::from_std(stream) {
+                        Ok(stream) => PacketIo::over(ClientStream::plain(stream)),
+                        Err(e) => {
+                            warn!(error = %e, "could not register the connection");
+                            return;
                         }
-                        Err(e) => warn!(error = %e, "could not register the connection"),
+                    };
+                    io.set_write_timeout(Some(shared.config.limits.client_write_timeout()));
+                    let Some(_slot) = slot else {
+                        refuse(io, &MysqlError::too_many_connections()).await;
+                        return;
+                    };
+                    if shared.limits.throttle().blocked(peer.ip()) {
+                        refuse(io, &MysqlError::host_blocked(&peer.ip().to_string())).await;
+                        return;
                     }
+                    session::run(io, id, peer, shared, stop).await;
                 })
             },
         )
@@ -144,6 +158,16 @@ pub async fn serve(
         .await?
         .serve_mysql(listener, shutdown)
         .await
+}
+
+/// Answers a connection the proxy will not serve with `e` in place of the greeting (sequence
+/// id 0), as the server answers past `max_connections` or `max_connect_errors`, and closes it.
+async fn refuse(mut io: PacketIo<ClientStream>, e: &MysqlError) {
+    debug!(code = e.code, "connection refused before the greeting");
+    let _ = io
+        .send_packet(0, &err_payload(e.code, e.state, &e.message))
+        .await;
+    io.shutdown().await;
 }
 
 /// One GTID domain (DESIGN.md section 3): the primary's binlog position must name at most

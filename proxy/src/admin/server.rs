@@ -56,7 +56,9 @@ pub async fn run(
         SpawnOn::Here,
         |stream, peer, stop| {
             let id = shared.next_connection_id();
-            let io = PacketIo::over(ClientStream::plain(stream)).map_stream(Compressed::new);
+            crate::limits::set_keepalive(&stream, shared.config.limits.tcp_keepalive());
+            let mut io = PacketIo::over(ClientStream::plain(stream)).map_stream(Compressed::new);
+            io.set_write_timeout(Some(shared.config.limits.client_write_timeout()));
             Some(connection(io, id, peer, Arc::clone(shared), stop))
         },
     )
@@ -91,13 +93,19 @@ async fn serve(
     let login = handshake::authenticate(
         io,
         id,
-        &shared.server,
-        &shared.config.version_suffix,
-        &shared.config.admin_users,
-        &peer.ip().to_string(),
-        shared.tls.as_ref(),
-    )
-    .await?;
+        peer.ip(),
+        handshake::Door {
+            server: &shared.server,
+            version_suffix: &shared.config.version_suffix,
+            users: &shared.config.admin_users,
+            tls: shared.tls.as_ref(),
+            throttle: shared.limits.throttle(),
+        },
+    );
+    // The same login deadline as the MySQL port: a silent client holds nothing for long.
+    let login = tokio::time::timeout(shared.config.limits.handshake_timeout(), login)
+        .await
+        .map_err(|_| SessionError::HandshakeTimeout)??;
     let Login::Accepted(hello) = login else {
         return Ok(());
     };

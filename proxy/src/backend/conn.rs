@@ -493,13 +493,19 @@ impl BackendConn {
     }
 }
 
+/// Keepalive idle time of backend sockets: a server that vanished (power, network) is found
+/// by the kernel while its connection sits idle in the pool or pinned by a session.
+const BACKEND_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn tcp_connect(addr: &str) -> Result<TcpStream, BackendError> {
-    TcpStream::connect(addr)
+    let stream = TcpStream::connect(addr)
         .await
         .map_err(|source| BackendError::Connect {
             addr: addr.to_owned(),
             source,
-        })
+        })?;
+    crate::limits::set_keepalive(&stream, Some(BACKEND_KEEPALIVE));
+    Ok(stream)
 }
 
 fn parse_greeting(payload: &[u8]) -> Result<HandshakePacket<'_>, BackendError> {

@@ -63,6 +63,14 @@ impl Session {
             }
         })?;
         let seq = answer.next_seq();
+        let ip = self.registration_peer().parse().ok();
+        if let Some(ip) = ip.filter(|ip| self.shared.limits.throttle().blocked(*ip)) {
+            self.send_err(seq, &MysqlError::host_blocked(&ip.to_string()))
+                .await?;
+            return Err(SessionError::ClientProtocol(
+                "COM_CHANGE_USER from a throttled host".to_owned(),
+            ));
+        }
         let user = self
             .shared
             .config
@@ -72,6 +80,9 @@ impl Session {
             .filter(|u| password_matches(&salt, &u.password, &answer.payload))
             .cloned();
         let Some(user) = user else {
+            if let Some(ip) = ip {
+                self.shared.limits.throttle().failed(ip);
+            }
             let e = MysqlError::access_denied(
                 &String::from_utf8_lossy(&request.user),
                 &self.registration_peer(),
@@ -85,6 +96,17 @@ impl Session {
                 "COM_CHANGE_USER authentication failed".to_owned(),
             ));
         };
+        if user.name != self.hello.user.name {
+            // The session now counts against the new user's `max_user_connections`.
+            let Some(slot) = self.shared.limits.admit_user(&user.name) else {
+                let e = MysqlError::too_many_user_connections(&user.name);
+                self.send_err(seq, &e).await?;
+                return Err(SessionError::ClientProtocol(
+                    "COM_CHANGE_USER over max_user_connections".to_owned(),
+                ));
+            };
+            self.user_slot = slot;
+        }
         self.release_backends();
         self.forget_session_state();
         self.database = None;

@@ -9,12 +9,14 @@ use mysql_common::proto::{MyDeserialize, MySerialize};
 use mysql_common::scramble::scramble_native;
 use rand::Rng;
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use super::ClientIo;
 use crate::backend::ServerInfo;
 use crate::capabilities;
 use crate::config::UserConfig;
 use crate::error::{MysqlError, SessionError};
+use crate::limits::LoginThrottle;
 use crate::packet::{err_payload, ByteStream, PacketIo, ReadError};
 use crate::tls::ServerTls;
 
@@ -48,17 +50,38 @@ pub enum Login {
     Refused,
 }
 
-/// Greets the client, switches to TLS if it asks (and `tls` is configured), reads its
-/// response and checks its password and the TLS policy (`require_tls`, `require_ssl`).
+/// What a login is checked against: the same for the MySQL and admin ports but for the
+/// accounts.
+#[derive(Clone, Copy)]
+pub struct Door<'a> {
+    /// The primary's facts the greeting repeats (version, capabilities, collation).
+    pub server: &'a ServerInfo,
+    /// Appended to the server's version in the greeting.
+    pub version_suffix: &'a str,
+    /// The accounts this port accepts.
+    pub users: &'a [UserConfig],
+    /// TLS, when configured.
+    pub tls: Option<&'a ServerTls>,
+    /// Failed-login throttle per client IP.
+    pub throttle: &'a LoginThrottle,
+}
+
+/// Greets the client, switches to TLS if it asks (and `door.tls` is configured), reads its
+/// response and checks its password (unless the throttle says `peer` has failed too often)
+/// and the TLS policy (`require_tls`, `require_ssl`).
 pub async fn authenticate(
     io: &mut ClientIo,
     connection_id: u32,
-    server: &ServerInfo,
-    version_suffix: &str,
-    users: &[UserConfig],
-    peer_host: &str,
-    tls: Option<&ServerTls>,
+    peer: IpAddr,
+    door: Door<'_>,
 ) -> Result<Login, SessionError> {
+    let Door {
+        server,
+        version_suffix,
+        users,
+        tls,
+        throttle,
+    } = door;
     let salt = new_salt();
     let mut offered = capabilities::offered(server.capabilities);
     if tls.is_some() {
@@ -121,13 +144,23 @@ pub async fn authenticate(
         seq = answer.next_seq();
         proof = answer.payload.to_vec();
     }
+    // An IP out of failed logins gets no verdict on its password (parallel connections
+    // cannot multiply its guesses); every failure spends one.
+    if throttle.blocked(peer) {
+        let e = MysqlError::host_blocked(&peer.to_string());
+        io.send_packet(seq, &err_payload(e.code, e.state, &e.message))
+            .await
+            .map_err(SessionError::ClientGone)?;
+        return Ok(Login::Refused);
+    }
     let Some(user) = users
         .iter()
         .find(|u| u.name.as_bytes() == response.user())
         .filter(|u| password_matches(&salt, &u.password, &proof))
         .filter(|u| secure || !(u.require_ssl || tls.is_some_and(|t| t.require)))
     else {
-        let e = MysqlError::access_denied(&user_name, peer_host, !proof.is_empty());
+        throttle.failed(peer);
+        let e = MysqlError::access_denied(&user_name, &peer.to_string(), !proof.is_empty());
         io.send_packet(seq, &err_payload(e.code, e.state, &e.message))
             .await
             .map_err(SessionError::ClientGone)?;

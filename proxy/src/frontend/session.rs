@@ -23,6 +23,7 @@ use crate::compress::Compressed;
 use crate::context::ProxyContext;
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
+use crate::limits::UserSlot;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
 use crate::registry::{ConnectionId, Registration};
 use crate::relay::{self, ClientFraming, RelayError, Shape, Step, Summary};
@@ -37,6 +38,8 @@ pub struct Session {
     pub(super) io: ClientIo,
     /// This session's row in the registry (removed on drop).
     pub(super) registration: Registration,
+    /// This session's place under its user's `max_user_connections` (freed on drop).
+    pub(super) user_slot: UserSlot,
     pub(super) hello: ClientHello,
     pub(super) shared: Arc<ProxyContext>,
     /// Backend connections held, at most one per node.
@@ -88,13 +91,20 @@ pub async fn run(
     let login = handshake::authenticate(
         &mut io,
         connection_id.get(),
-        &shared.server,
-        &shared.config.version_suffix,
-        &shared.config.users,
-        &peer.ip().to_string(),
-        shared.tls.as_ref(),
-    )
-    .await;
+        peer.ip(),
+        handshake::Door {
+            server: &shared.server,
+            version_suffix: &shared.config.version_suffix,
+            users: &shared.config.users,
+            tls: shared.tls.as_ref(),
+            throttle: shared.limits.throttle(),
+        },
+    );
+    // The whole login is bounded: a client that never answers the greeting (or stalls
+    // mid-auth) holds its socket and task only this long.
+    let login = tokio::time::timeout(shared.config.limits.handshake_timeout(), login)
+        .await
+        .unwrap_or(Err(SessionError::HandshakeTimeout));
     let hello = match login {
         Ok(Login::Accepted(hello)) => hello,
         Ok(Login::Refused) => return,
@@ -102,6 +112,13 @@ pub async fn run(
             debug!(error = %e, "handshake ended");
             return;
         }
+    };
+    let Some(user_slot) = shared.limits.admit_user(&hello.user.name) else {
+        let e = MysqlError::too_many_user_connections(&hello.user.name);
+        let _ = io
+            .send_packet(hello.next_seq, &err_payload(e.code, e.state, &e.message))
+            .await;
+        return;
     };
     let framing = ClientFraming {
         tracks_session: hello
@@ -120,6 +137,7 @@ pub async fn run(
         id,
         io,
         registration,
+        user_slot,
         database: None,
         consistency: shared.config.default_consistency,
         hello,
@@ -159,6 +177,7 @@ impl Session {
                 .contains(CapabilityFlags::CLIENT_COMPRESS),
         );
         let killed = Arc::clone(&self.registration.killed);
+        let idle_timeout = self.shared.config.limits.client_idle_timeout();
         loop {
             if let Some(node) = self.state_lost.take() {
                 return Err(SessionError::StateLost { node });
@@ -174,6 +193,7 @@ impl Session {
                     return Ok(());
                 }
                 read = self.io.read_packet(self.shared.config.max_packet_size) => read,
+                _ = tokio::time::sleep(idle_timeout) => return Err(SessionError::IdleTimeout),
             };
             let packet = match packet {
                 Ok(p) => p,
@@ -437,7 +457,12 @@ impl Session {
                     summary.next_seq = self.pump_local_infile(index).await?;
                     shape = Shape::Query;
                 }
-                Err(RelayError::Client(e)) => return Err(SessionError::ClientGone(e)),
+                Err(RelayError::Client(e)) => {
+                    // The client stopped reading (write timeout) or left mid-answer: the rest
+                    // of the answer is still on this connection, so it is closed, never pooled.
+                    self.conns.swap_remove(index);
+                    return Err(SessionError::ClientGone(e));
+                }
                 Err(RelayError::Backend(e)) => {
                     self.backend_lost(node, summary.next_seq, e).await?;
                     return Ok(None);

@@ -23,8 +23,20 @@ pub async fn raw_login(addr: SocketAddr) -> PacketIo {
 pub async fn raw_login_as(addr: SocketAddr, user: &str, password: &str) -> PacketIo {
     let mut io = PacketIo::new(TcpStream::connect(addr).await.expect("connect"));
     let greeting = io.read_packet(1 << 20).await.expect("greeting");
-    let scramble =
-        scramble_native(&nonce_of(&greeting.payload), password.as_bytes()).expect("scramble");
+    let ok = raw_login_answer(&mut io, &greeting.payload, user, password).await;
+    assert_eq!(ok[0], 0x00, "login OK, got {:?}", parse_err(&ok));
+    io
+}
+
+/// Answers a `greeting` already read from `io` with a login as `user`, and returns the
+/// payload of the proxy's answer (OK or ERR).
+pub async fn raw_login_answer(
+    io: &mut PacketIo,
+    greeting: &[u8],
+    user: &str,
+    password: &str,
+) -> Vec<u8> {
+    let scramble = scramble_native(&nonce_of(greeting), password.as_bytes()).expect("scramble");
     let caps = CapabilityFlags::CLIENT_PROTOCOL_41
         | CapabilityFlags::CLIENT_SECURE_CONNECTION
         | CapabilityFlags::CLIENT_PLUGIN_AUTH
@@ -41,14 +53,8 @@ pub async fn raw_login_as(addr: SocketAddr, user: &str, password: &str) -> Packe
     resp.extend_from_slice(&scramble);
     resp.extend_from_slice(b"mysql_native_password\0");
     io.send_packet(1, &resp).await.expect("send login");
-    let ok = io.read_packet(1 << 20).await.expect("login answer");
-    assert_eq!(
-        ok.payload[0],
-        0x00,
-        "login OK, got {:?}",
-        parse_err(&ok.payload)
-    );
-    io
+    let answer = io.read_packet(1 << 20).await.expect("login answer");
+    answer.payload.to_vec()
 }
 
 /// The 20-byte nonce of a server greeting.
