@@ -108,6 +108,16 @@ pub enum BackendError {
     /// The backend asked for an authentication method the proxy cannot speak.
     #[error("backend requested unsupported authentication plugin {0}")]
     UnsupportedAuth(String),
+    /// The pool's cap on backend connections (global or for this node) stayed reached for
+    /// the whole checkout wait: the proxy refuses rather than exhaust the server's
+    /// `max_connections`, which would lock out the quorum watchers and the control plane.
+    #[error("too many backend connections to {node} (cap {cap} reached)")]
+    TooManyConnections {
+        /// Node id.
+        node: String,
+        /// The cap that was reached.
+        cap: usize,
+    },
 }
 
 /// Why a client session ended or a command failed, decided once: `Fatal` closes the
@@ -278,6 +288,11 @@ impl From<&BackendError> for MysqlError {
                 message: format!("myquorum: {e}"),
             },
             BackendError::UnknownNode { .. } | BackendError::NoAppUser => Self::proxy_internal(e),
+            BackendError::TooManyConnections { .. } => Self {
+                code: 1040,
+                state: "08004",
+                message: format!("Too many connections (myquorum: {e})"),
+            },
         }
     }
 }
