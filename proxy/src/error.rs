@@ -248,6 +248,16 @@ impl MysqlError {
         }
     }
 
+    /// 1461 (42000) ER_MAX_PREPARED_STMT_COUNT_REACHED: a session's prepared statements
+    /// would pass the proxy's bound on their count or the bytes of their texts.
+    pub fn too_many_statements(limit: &crate::frontend::statements::StatementLimit) -> Self {
+        Self {
+            code: 1461,
+            state: "42000",
+            message: limit.to_string(),
+        }
+    }
+
     /// 1153 (08S01): a client packet beyond the configured limit.
     pub fn packet_too_large() -> Self {
         Self {
