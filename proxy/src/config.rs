@@ -80,6 +80,15 @@ pub struct PoolConfig {
     pub idle_timeout_secs: u64,
     /// Bound on opening a backend connection (TCP connect + handshake), in milliseconds.
     pub connect_timeout_ms: u64,
+    /// Backend connections open at once to one node (in use, idle or being reset). Below the
+    /// servers' `max_connections` (2000 in `mysql-config/node.cnf`), leaving room for the
+    /// quorum watchers, the control plane, replication and an operator's own session.
+    pub max_connections_per_node: usize,
+    /// Backend connections open at once to all nodes together (file descriptors, memory).
+    pub max_connections: usize,
+    /// How long a session waits for a connection when a cap is reached before it gets 1040
+    /// Too many connections, in milliseconds.
+    pub checkout_timeout_ms: u64,
 }
 
 impl Default for PoolConfig {
@@ -88,6 +97,9 @@ impl Default for PoolConfig {
             max_idle_per_key: 64,
             idle_timeout_secs: 300,
             connect_timeout_ms: 5_000,
+            max_connections_per_node: 1_800,
+            max_connections: 6_000,
+            checkout_timeout_ms: 2_000,
         }
     }
 }
@@ -101,6 +113,11 @@ impl PoolConfig {
     /// The connect timeout as a [`Duration`].
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The checkout wait as a [`Duration`].
+    pub fn checkout_timeout(&self) -> Duration {
+        Duration::from_millis(self.checkout_timeout_ms)
     }
 }
 
@@ -271,6 +288,18 @@ impl ProxyConfig {
             ));
         }
         self.limits.validate()?;
+        if self.pool.max_connections_per_node == 0 {
+            return Err(ConfigError::invalid(
+                "proxy.pool.max_connections_per_node",
+                "must be positive",
+            ));
+        }
+        if self.pool.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "proxy.pool.max_connections",
+                "must be positive",
+            ));
+        }
         if self.max_packet_size < 1024 {
             return Err(ConfigError::invalid(
                 "proxy.max_packet_size",

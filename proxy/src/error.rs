@@ -108,6 +108,16 @@ pub enum BackendError {
     /// The backend asked for an authentication method the proxy cannot speak.
     #[error("backend requested unsupported authentication plugin {0}")]
     UnsupportedAuth(String),
+    /// The pool's cap on backend connections (global or for this node) stayed reached for
+    /// the whole checkout wait: the proxy refuses rather than exhaust the server's
+    /// `max_connections`, which would lock out the quorum watchers and the control plane.
+    #[error("too many backend connections to {node} (cap {cap} reached)")]
+    TooManyConnections {
+        /// Node id.
+        node: String,
+        /// The cap that was reached.
+        cap: usize,
+    },
 }
 
 /// Why a client session ended or a command failed, decided once: `Fatal` closes the
@@ -280,6 +290,16 @@ impl MysqlError {
         }
     }
 
+    /// 1461 (42000) ER_MAX_PREPARED_STMT_COUNT_REACHED: a session's prepared statements
+    /// would pass the proxy's bound on their count or the bytes of their texts.
+    pub fn too_many_statements(limit: &crate::frontend::statements::StatementLimit) -> Self {
+        Self {
+            code: 1461,
+            state: "42000",
+            message: limit.to_string(),
+        }
+    }
+
     /// 1153 (08S01): a client packet beyond the configured limit.
     pub fn packet_too_large() -> Self {
         Self {
@@ -320,6 +340,11 @@ impl From<&BackendError> for MysqlError {
                 message: format!("myquorum: {e}"),
             },
             BackendError::UnknownNode { .. } | BackendError::NoAppUser => Self::proxy_internal(e),
+            BackendError::TooManyConnections { .. } => Self {
+                code: 1040,
+                state: "08004",
+                message: format!("Too many connections (myquorum: {e})"),
+            },
         }
     }
 }

@@ -22,6 +22,9 @@ pub const MAX_FRAME: usize = 0xFF_FFFF;
 /// Read-buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Buffer capacity above which [`PacketIo::shrink_buffers`] gives memory back.
+pub const SHRINK_ABOVE: usize = 1024 * 1024;
+
 /// One logical packet: its payload (frames joined) and the sequence id of its first frame.
 #[derive(Debug)]
 pub struct Packet {
@@ -107,6 +110,21 @@ impl<S: ByteStream> PacketIo<S> {
     /// `TimedOut` (client sockets: `proxy.limits.client_write_timeout_ms`).
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.write_timeout = timeout;
+    }
+
+    /// Gives back buffer memory a large packet made grow (up to 16 MB and more per
+    /// direction): a buffer whose capacity is over [`SHRINK_ABOVE`] is replaced by a fresh
+    /// one of [`READ_CHUNK`] bytes, keeping any bytes still unread. Called when a connection
+    /// goes idle (back to the pool, or a session between commands), so an idle connection
+    /// costs kilobytes, not megabytes.
+    pub fn shrink_buffers(&mut self) {
+        for buf in [&mut self.rbuf, &mut self.wbuf] {
+            if buf.capacity() > SHRINK_ABOVE && buf.len() <= READ_CHUNK {
+                let mut fresh = BytesMut::with_capacity(READ_CHUNK);
+                fresh.extend_from_slice(buf);
+                *buf = fresh;
+            }
+        }
     }
 
     /// The underlying stream (for peer address and liveness checks, or a test's captured
@@ -471,6 +489,37 @@ mod tests {
         let packets = read_all(ok, 1, 1024);
         assert_eq!(packets.len(), 1);
         assert_eq!(&packets[0].payload[..], b"SELECT 1");
+    }
+
+    /// A read buffer grown by a 16 MB packet (and a write buffer by a 16 MB answer) shrinks
+    /// back when the connection goes idle; unread bytes survive the shrink.
+    #[test]
+    fn grown_buffers_shrink_when_idle() {
+        let mut buf = BytesMut::new();
+        write_frames(&mut buf, 0, &vec![b'x'; MAX_FRAME - 1]);
+        write_frames(&mut buf, 1, b"next");
+        let input = buf.to_vec();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime");
+        rt.block_on(async {
+            let mut io = PacketIo::over(Replay {
+                input,
+                pos: 0,
+                chunk: 1 << 20,
+            });
+            let big = io.read_packet(MAX_FRAME).await.expect("the big packet");
+            assert_eq!(big.payload.len(), MAX_FRAME - 1);
+            drop(big);
+            io.queue_packet(0, &vec![b'y'; 4 << 20]);
+            io.flush().await.expect("flushed");
+            assert!(io.rbuf.capacity() > SHRINK_ABOVE || io.wbuf.capacity() > SHRINK_ABOVE);
+            let unread = io.rbuf.to_vec();
+            io.shrink_buffers();
+            assert!(io.rbuf.capacity() <= SHRINK_ABOVE, "{}", io.rbuf.capacity());
+            assert!(io.wbuf.capacity() <= SHRINK_ABOVE, "{}", io.wbuf.capacity());
+            assert_eq!(io.rbuf.to_vec(), unread);
+        });
     }
 
     #[test]

@@ -151,7 +151,7 @@ pub async fn relay<B: ByteStream, C: ByteStream>(
             }
             continue;
         }
-        if state == State::Done {
+        if state == State::Done && !continuing {
             break;
         }
         if backend.rbuf.len() < 4 {
@@ -161,10 +161,20 @@ pub async fn relay<B: ByteStream, C: ByteStream>(
         let len = frame_len(&backend.rbuf);
         let seq = backend.rbuf[3];
         if continuing {
+            if seq != summary.next_seq {
+                return Err(RelayError::Backend(protocol(
+                    "backend continuation frame out of sequence",
+                )));
+            }
             continuing = len == MAX_FRAME;
             summary.next_seq = seq.wrapping_add(1);
             pass = 4 + len;
             continue;
+        }
+        if seq != summary.next_seq {
+            return Err(RelayError::Backend(protocol(
+                "backend packet out of sequence (left over from an earlier answer?)",
+            )));
         }
         let available = backend.rbuf.len() - 4;
         let first = (available > 0 && len > 0).then(|| backend.rbuf[4]);
@@ -173,6 +183,14 @@ pub async fn relay<B: ByteStream, C: ByteStream>(
             backend.rbuf.reserve(need - available);
             fill_backend(backend, client).await?;
             continue;
+        }
+        if len == MAX_FRAME && !multi_frame_allowed(state, first) {
+            // The packets parsed here (OK, column count, LOCAL INFILE request, EOF) are short
+            // by nature: one continued over 16 MB is a broken backend, and it is only
+            // partly buffered (see `bytes_needed`), so it must not be sliced.
+            return Err(RelayError::Backend(protocol(
+                "answer packet of 16 MB or more where a short one belongs",
+            )));
         }
         // From here on the decision consumes the frame.
         continuing = len == MAX_FRAME;
@@ -288,7 +306,11 @@ pub async fn relay<B: ByteStream, C: ByteStream>(
 fn bytes_needed(state: State, len: usize, first: Option<u8>, framing: ClientFraming) -> usize {
     match state {
         State::Columns(_) | State::Single => 0,
-        State::First | State::ColumnsEof | State::PrepareEof { .. } => len.min(MAX_FRAME - 1),
+        // A packet parsed whole is buffered whole; a frame of 0xFFFFFF bytes continues in the
+        // next one and only its header byte is needed (an ERR streams, anything else is
+        // refused: see `multi_frame_allowed`).
+        State::First | State::ColumnsEof | State::PrepareEof { .. } if len == MAX_FRAME => 1,
+        State::First | State::ColumnsEof | State::PrepareEof { .. } => len,
         State::PrepareDefs { .. } => 0,
         State::Rows | State::FieldList => match first {
             None if len > 0 => 1,
@@ -297,6 +319,17 @@ fn bytes_needed(state: State, len: usize, first: Option<u8>, framing: ClientFram
             _ => 0,
         },
         State::Done => 0,
+    }
+}
+
+/// Whether a packet that starts in `state` with header byte `first` may span several frames
+/// (be 0xFFFFFF bytes or more): rows, column and prepare definitions and ERR packets are
+/// copied through frame by frame; every other packet is parsed, so it must be whole in one
+/// frame.
+fn multi_frame_allowed(state: State, first: Option<u8>) -> bool {
+    match state {
+        State::First | State::ColumnsEof | State::PrepareEof { .. } => first == Some(0xFF),
+        _ => true,
     }
 }
 

@@ -65,6 +65,10 @@ pub struct Framing {
     pub deprecate_eof: bool,
     /// MARIADB_CLIENT_EXTENDED_METADATA: every column definition carries an extra field.
     pub extended_metadata: bool,
+    /// Status flags the terminating EOF/OK reports: the session's own (IN_TRANS inside a
+    /// transaction, no AUTOCOMMIT after `SET autocommit=0`), so a driver that tracks the
+    /// transaction state from every answer is not told the transaction ended.
+    pub status: StatusFlags,
 }
 
 impl Framing {
@@ -74,6 +78,21 @@ impl Framing {
             deprecate_eof: caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
             extended_metadata: mariadb
                 .contains(MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA),
+            status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        }
+    }
+
+    /// The same framing reporting the session's `status` (only its lasting state is kept:
+    /// transaction, autocommit, read-only transaction, NO_BACKSLASH_ESCAPES; per-answer
+    /// flags such as MORE_RESULTS or SESSION_STATE_CHANGED are not the proxy's to report).
+    pub fn with_status(self, status: StatusFlags) -> Self {
+        let lasting = StatusFlags::SERVER_STATUS_IN_TRANS
+            | StatusFlags::SERVER_STATUS_AUTOCOMMIT
+            | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY
+            | StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES;
+        Self {
+            status: status & lasting,
+            ..self
         }
     }
 }
@@ -104,7 +123,7 @@ pub fn encode(framing: Framing, rs: &ResultSet) -> Vec<Vec<u8>> {
         out.push(def);
     }
     if !framing.deprecate_eof {
-        out.push(eof());
+        out.push(eof(framing.status));
     }
     for row in &rs.rows {
         let mut buf = Vec::with_capacity(64);
@@ -117,22 +136,28 @@ pub fn encode(framing: Framing, rs: &ResultSet) -> Vec<Vec<u8>> {
         out.push(buf);
     }
     out.push(if framing.deprecate_eof {
-        ok(0xFE)
+        ok_with(0xFE, framing.status)
     } else {
-        eof()
+        eof(framing.status)
     });
     out
 }
 
 /// An OK packet payload with `header` (0x00, or 0xFE when it ends a result set).
+/// The admin port's sessions have no transactions: autocommit, always.
 pub fn ok(header: u8) -> Vec<u8> {
-    let status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits().to_le_bytes();
+    ok_with(header, StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+}
+
+/// An OK packet payload with `header` reporting `status`.
+fn ok_with(header: u8, status: StatusFlags) -> Vec<u8> {
+    let status = status.bits().to_le_bytes();
     vec![header, 0x00, 0x00, status[0], status[1], 0x00, 0x00]
 }
 
-/// An EOF packet payload (no warnings, autocommit).
-fn eof() -> Vec<u8> {
-    let status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits().to_le_bytes();
+/// An EOF packet payload (no warnings) reporting `status`.
+fn eof(status: StatusFlags) -> Vec<u8> {
+    let status = status.bits().to_le_bytes();
     vec![0xFE, 0x00, 0x00, status[0], status[1]]
 }
 
@@ -232,13 +257,14 @@ mod tests {
         let framing = Framing {
             deprecate_eof: false,
             extended_metadata: false,
+            status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         };
         let p = encode(framing, &sample());
         assert_eq!(p.len(), 6);
         assert_eq!(p[0], vec![2]);
-        assert_eq!(p[3], eof());
+        assert_eq!(p[3], eof(StatusFlags::SERVER_STATUS_AUTOCOMMIT));
         assert_eq!(p[4], vec![1, b'x', 0xFB]);
-        assert_eq!(p[5], eof());
+        assert_eq!(p[5], eof(StatusFlags::SERVER_STATUS_AUTOCOMMIT));
     }
 
     #[test]
@@ -246,11 +272,54 @@ mod tests {
         let framing = Framing {
             deprecate_eof: true,
             extended_metadata: false,
+            status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         };
         let p = encode(framing, &sample());
         assert_eq!(p.len(), 5);
         assert_eq!(p[3], vec![1, b'x', 0xFB]);
         assert_eq!(p[4][0], 0xFE);
         assert_eq!(p[4].len(), 7, "an OK, longer than an EOF");
+    }
+
+    /// Status flags of the terminator, as both framings carry them.
+    fn terminator_status(framing: Framing) -> StatusFlags {
+        let p = encode(framing, &sample());
+        let last = p.last().expect("a terminator");
+        // EOF: 0xFE, warnings:2, status:2; OK: 0xFE, affected 0, insert id 0, status:2.
+        StatusFlags::from_bits_retain(u16::from_le_bytes([last[3], last[4]]))
+    }
+
+    /// A result set the proxy builds inside a transaction reports IN_TRANS, and after
+    /// `SET autocommit=0` no AUTOCOMMIT (before the fix: always AUTOCOMMIT, never IN_TRANS);
+    /// per-answer flags of the last backend answer are not repeated.
+    #[test]
+    fn terminators_carry_the_sessions_status() {
+        let in_trans = StatusFlags::SERVER_STATUS_IN_TRANS
+            | StatusFlags::SERVER_SESSION_STATE_CHANGED
+            | StatusFlags::SERVER_MORE_RESULTS_EXISTS;
+        for deprecate_eof in [true, false] {
+            let base = Framing::new(
+                if deprecate_eof {
+                    CapabilityFlags::CLIENT_DEPRECATE_EOF
+                } else {
+                    CapabilityFlags::empty()
+                },
+                MariadbCapabilities::empty(),
+            );
+            assert_eq!(
+                terminator_status(base),
+                StatusFlags::SERVER_STATUS_AUTOCOMMIT
+            );
+            assert_eq!(
+                terminator_status(base.with_status(in_trans)),
+                StatusFlags::SERVER_STATUS_IN_TRANS
+            );
+            let autocommit_trans =
+                StatusFlags::SERVER_STATUS_IN_TRANS | StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+            assert_eq!(
+                terminator_status(base.with_status(autocommit_trans)),
+                autocommit_trans
+            );
+        }
     }
 }

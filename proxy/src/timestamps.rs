@@ -1,7 +1,14 @@
 //! Per-table timestamps (DESIGN.md section 3): for each table a write touched, a bounded ring
 //! of its recent write timestamps (GTID sequence numbers). A replica's table timestamp is the
-//! newest of those it has applied. Bounded twice: ring length per table and number of tables.
+//! newest of those it has applied.
+//!
+//! Bounded three ways: ring length per table, number of tables, and bytes (names and rings
+//! together); a name longer than any real `db.table` is not tracked at all. Past a bound the
+//! least recently written table is forgotten, in O(1) (an LRU list: before, a scan of every
+//! table under the global lock found it). What is forgotten only leaves the per-table
+//! reports (`/timestamps`, table lag): routing and the consistency levels do not read them.
 
+use lru::LruCache;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -9,12 +16,36 @@ use std::sync::Mutex;
 pub const RING_LEN: usize = 64;
 /// Tables tracked; past this the least recently written table is forgotten.
 pub const MAX_TABLES: usize = 10_000;
+/// Bytes of names and rings tracked (see [`entry_cost`]); past this the least recently
+/// written tables are forgotten.
+pub const MAX_BYTES: usize = 8 << 20;
+/// Longest `db.table` name tracked: two identifiers of 64 characters of up to 4 bytes and
+/// the dot. A longer name is no real table, and is not tracked.
+pub const MAX_NAME_LEN: usize = 2 * 64 * 4 + 1;
 
-#[derive(Debug, Default)]
+/// Per-entry bookkeeping of the map and list, counted on top of the name and the ring.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// What one table costs against [`MAX_BYTES`] (its ring counted full: an upper bound).
+fn entry_cost(name: &str) -> usize {
+    name.len() + RING_LEN * std::mem::size_of::<u64>() + ENTRY_OVERHEAD
+}
+
+#[derive(Debug)]
 struct Inner {
-    rings: HashMap<String, VecDeque<u64>>,
-    /// Last write per table, for eviction.
-    last_write: HashMap<String, u64>,
+    /// Rings by table, least recently written first to go.
+    rings: LruCache<Box<str>, VecDeque<u64>>,
+    /// Sum of [`entry_cost`] over the tables tracked.
+    bytes: usize,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            rings: LruCache::unbounded(),
+            bytes: 0,
+        }
+    }
 }
 
 /// The per-table write timestamps of the whole proxy.
@@ -31,35 +62,26 @@ impl TableTimestamps {
     /// Records that a write with timestamp `seq` touched `table` (`db.table`).
     pub fn record(&self, table: &str, seq: u64) {
         let mut inner = self.lock();
-        if !inner.rings.contains_key(table) && inner.rings.len() >= MAX_TABLES {
-            if let Some(oldest) = inner
-                .last_write
-                .iter()
-                .min_by_key(|(_, s)| **s)
-                .map(|(t, _)| t.clone())
-            {
-                inner.rings.remove(&oldest);
-                inner.last_write.remove(&oldest);
-            }
-        }
-        // The table is usually known: look it up before allocating its name.
-        if !inner.rings.contains_key(table) {
-            inner.rings.insert(table.to_owned(), Default::default());
-        }
+        // The table is usually known: look it up (and mark it recent) before allocating.
         if let Some(ring) = inner.rings.get_mut(table) {
-            if ring.back().is_none_or(|last| *last < seq) {
-                if ring.len() == RING_LEN {
-                    ring.pop_front();
-                }
-                ring.push_back(seq);
+            push(ring, seq);
+            return;
+        }
+        if table.len() > MAX_NAME_LEN {
+            tracing::debug!(len = table.len(), "table name too long to track");
+            return;
+        }
+        let cost = entry_cost(table);
+        while inner.rings.len() >= MAX_TABLES || inner.bytes + cost > MAX_BYTES {
+            match inner.rings.pop_lru() {
+                Some((name, _)) => inner.bytes -= entry_cost(&name),
+                None => break,
             }
         }
-        match inner.last_write.get_mut(table) {
-            Some(last) => *last = seq,
-            None => {
-                inner.last_write.insert(table.to_owned(), seq);
-            }
-        }
+        let mut ring = VecDeque::new();
+        ring.push_back(seq);
+        inner.rings.put(table.into(), ring);
+        inner.bytes += cost;
     }
 
     /// Each table's newest write timestamp.
@@ -67,7 +89,7 @@ impl TableTimestamps {
         self.lock()
             .rings
             .iter()
-            .filter_map(|(t, r)| r.back().map(|s| (t.clone(), *s)))
+            .filter_map(|(t, r)| r.back().map(|s| (t.to_string(), *s)))
             .collect()
     }
 
@@ -78,8 +100,23 @@ impl TableTimestamps {
         self.lock()
             .rings
             .iter()
-            .map(|(t, r)| (t.clone(), r.iter().rev().find(|s| **s <= applied).copied()))
+            .map(|(t, r)| {
+                (
+                    t.to_string(),
+                    r.iter().rev().find(|s| **s <= applied).copied(),
+                )
+            })
             .collect()
+    }
+}
+
+/// Appends `seq` to a table's ring (newer timestamps only), dropping the oldest at the bound.
+fn push(ring: &mut VecDeque<u64>, seq: u64) {
+    if ring.back().is_none_or(|last| *last < seq) {
+        if ring.len() == RING_LEN {
+            ring.pop_front();
+        }
+        ring.push_back(seq);
     }
 }
 
@@ -106,10 +143,53 @@ mod tests {
         for s in 0..(RING_LEN as u64 * 2) {
             ts.record("t", s + 1);
         }
-        assert_eq!(ts.lock().rings["t"].len(), RING_LEN);
+        assert_eq!(ts.lock().rings.peek("t").map(VecDeque::len), Some(RING_LEN));
         for i in 0..MAX_TABLES + 10 {
             ts.record(&format!("t{i}"), 1_000 + i as u64);
         }
         assert!(ts.lock().rings.len() <= MAX_TABLES);
+    }
+
+    /// Long names hit the byte bound before the table count: memory stays under
+    /// [`MAX_BYTES`] (before: 10,000 names of any length), the most recent tables stay, and
+    /// a name longer than any real table is not tracked.
+    #[test]
+    fn names_are_bounded_in_bytes() {
+        let ts = TableTimestamps::default();
+        let long = |i: usize| format!("{i:0>width$}", width = MAX_NAME_LEN);
+        for i in 0..MAX_TABLES {
+            ts.record(&long(i), i as u64 + 1);
+        }
+        let inner = ts.lock();
+        assert!(inner.bytes <= MAX_BYTES);
+        let held: usize = inner.rings.iter().map(|(t, _)| entry_cost(t)).sum();
+        assert_eq!(held, inner.bytes, "the byte count is exact");
+        assert!(
+            inner.rings.len() < MAX_TABLES,
+            "the byte bound was reached first"
+        );
+        assert!(
+            inner.rings.contains(long(MAX_TABLES - 1).as_str()),
+            "newest kept"
+        );
+        assert!(!inner.rings.contains(long(0).as_str()), "oldest forgotten");
+        drop(inner);
+        ts.record(&"x".repeat(MAX_NAME_LEN + 1), 1);
+        assert!(!ts.newest().contains_key(&"x".repeat(MAX_NAME_LEN + 1)));
+    }
+
+    /// Eviction follows writes: a table written again is kept over one written once long ago.
+    #[test]
+    fn the_least_recently_written_table_goes_first() {
+        let ts = TableTimestamps::default();
+        for i in 0..MAX_TABLES {
+            ts.record(&format!("t{i}"), i as u64 + 1);
+        }
+        ts.record("t0", 1_000_000);
+        ts.record("new", 1_000_001);
+        let newest = ts.newest();
+        assert!(newest.contains_key("t0"));
+        assert!(!newest.contains_key("t1"));
+        assert_eq!(newest.len(), MAX_TABLES);
     }
 }

@@ -132,6 +132,11 @@ pub struct BackendConn {
     pub key: BackendKey,
     /// When it last went idle (pool eviction).
     pub idle_since: Instant,
+    /// A command was sent and its answer not read to its end (the client went away
+    /// mid-result): unread packets may follow, so the pool closes it instead of reusing it.
+    pub answer_pending: bool,
+    /// Its places under the pool's connection caps, given back when it is dropped.
+    pub permits: Option<super::pool::Permits>,
 }
 
 /// Reads a server's greeting and hangs up: version, capabilities and default collation.
@@ -212,6 +217,8 @@ pub async fn connect(
             thread_id,
             key,
             idle_since: Instant::now(),
+            answer_pending: false,
+            permits: None,
         };
         conn.query_ok(TRACK_LAST_GTID).await?;
         Ok(conn)
@@ -416,6 +423,13 @@ impl BackendConn {
             .read_packet(MAX_CONTROL_PACKET)
             .await
             .map_err(read_err)?;
+        if reply.seq != 1 {
+            // A packet left over from an earlier answer, not the reply to this command.
+            return Err(BackendError::Protocol(format!(
+                "reply out of sequence (id {})",
+                reply.seq
+            )));
+        }
         match reply.payload.first() {
             Some(0x00) => Ok(reply.payload.to_vec()),
             Some(0xFF) => Err(refused(&reply.payload)),

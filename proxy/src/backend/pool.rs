@@ -9,12 +9,29 @@
 //! [`crate::workers`], or the main runtime for HTTP `/query`), so they are tracked with a
 //! [`TaskTracker`], which works across runtimes: [`Pool::close_all`] waits for the resets in
 //! flight before it closes the idle connections, instead of guessing how long they take.
+//!
+//! Bounded three ways (issue 15):
+//! - **Caps.** Every connection holds two [`Permits`], one of the global cap
+//!   (`pool.max_connections`) and one of its node's (`pool.max_connections_per_node`), from
+//!   its opening to its closing (dropping it gives them back). At a cap, an idle connection of
+//!   another key is closed to make room; when none is idle the session waits up to
+//!   `pool.checkout_timeout_ms` and then gets 1040 Too many connections, instead of the proxy
+//!   exhausting the server's `max_connections` (which would lock out the quorum watchers and
+//!   the control plane).
+//! - **Reaper.** A task closes idle connections older than `pool.idle_timeout_secs` (before,
+//!   they were only dropped when a session happened to ask for their key).
+//! - **Buffers.** A connection going idle gives back buffer memory a large answer made grow
+//!   ([`crate::packet::PacketIo::shrink_buffers`]).
+//!
+//! A connection whose answer was not read to its end (the client went away mid-result) is
+//! never reused: it is closed, and counted as discarded.
 
 use mysql_common::constants::Command;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::conn::{self, BackendConn, BackendKey};
@@ -28,8 +45,19 @@ pub struct PoolStats {
     pub opened: AtomicU64,
     /// Checkouts served from the idle pool.
     pub reused: AtomicU64,
-    /// Connections discarded (failed reset, stale, over the idle limit).
+    /// Connections discarded (failed reset, stale, over the idle limit, aborted mid-answer,
+    /// closed by the reaper or to make room under a cap).
     pub discarded: AtomicU64,
+    /// Checkouts refused with 1040 because a cap stayed reached for the whole wait.
+    pub refused: AtomicU64,
+}
+
+/// A connection's places under the global and the per-node cap: held from its opening to
+/// its closing, released when dropped (with the connection).
+#[derive(Debug)]
+pub struct Permits {
+    _global: OwnedSemaphorePermit,
+    _node: OwnedSemaphorePermit,
 }
 
 /// Idle backend connections, shared by every session of one proxy.
@@ -39,22 +67,34 @@ pub struct Pool {
     config: PoolConfig,
     /// Reset tasks of connections given back and not yet idle (or discarded).
     resets: TaskTracker,
+    /// The global cap on open connections.
+    global: Arc<Semaphore>,
+    /// The per-node caps, created at a node's first connection.
+    nodes: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Counters.
     pub stats: PoolStats,
 }
 
 impl Pool {
-    /// An empty pool.
+    /// An empty pool. Inside a tokio runtime it also starts its reaper, which ends when the
+    /// pool is dropped.
     pub fn new(config: PoolConfig) -> Arc<Self> {
-        Arc::new(Self {
+        let pool = Arc::new(Self {
             idle: Mutex::new(HashMap::new()),
+            global: Arc::new(Semaphore::new(config.max_connections)),
+            nodes: Mutex::new(HashMap::new()),
             config,
             resets: TaskTracker::new(),
             stats: PoolStats::default(),
-        })
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(reaper(Arc::downgrade(&pool)));
+        }
+        pool
     }
 
-    /// A connection for `key`: an idle one when a live one exists, else a new one.
+    /// A connection for `key`: an idle one when a live one exists, else a new one (within
+    /// the caps: see the module header).
     pub async fn get(
         &self,
         node: &BackendNode,
@@ -69,9 +109,137 @@ impl Pool {
             }
             self.stats.discarded.fetch_add(1, Ordering::Relaxed);
         }
-        let conn = conn::connect(node, key, password, attrs, self.config.connect_timeout()).await?;
+        let permits = self.permits(&key.node).await?;
+        let mut conn =
+            conn::connect(node, key, password, attrs, self.config.connect_timeout()).await?;
+        conn.permits = Some(permits);
         self.stats.opened.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
+    }
+
+    /// Places under both caps for a new connection to `node`: at once when free, else by
+    /// closing an idle connection (of any key) that holds one, else by waiting up to the
+    /// checkout timeout; then 1040.
+    async fn permits(&self, node: &str) -> Result<Permits, BackendError> {
+        let per_node = self.node_cap(node);
+        let deadline = tokio::time::Instant::now() + self.config.checkout_timeout();
+        let global = self
+            .acquire(
+                &self.global,
+                None,
+                deadline,
+                node,
+                self.config.max_connections,
+            )
+            .await?;
+        let node_permit = self
+            .acquire(
+                &per_node,
+                Some(node),
+                deadline,
+                node,
+                self.config.max_connections_per_node,
+            )
+            .await?;
+        Ok(Permits {
+            _global: global,
+            _node: node_permit,
+        })
+    }
+
+    /// One permit of `cap`, making room by closing an idle connection (of `node`, or of any
+    /// node for the global cap) when the cap is reached, else waiting until `deadline`.
+    async fn acquire(
+        &self,
+        cap: &Arc<Semaphore>,
+        evict_from: Option<&str>,
+        deadline: tokio::time::Instant,
+        node: &str,
+        limit: usize,
+    ) -> Result<OwnedSemaphorePermit, BackendError> {
+        if let Ok(p) = Arc::clone(cap).try_acquire_owned() {
+            return Ok(p);
+        }
+        // Dropping an idle connection gives its permits back at once.
+        if self.evict_one_idle(evict_from) {
+            if let Ok(p) = Arc::clone(cap).try_acquire_owned() {
+                return Ok(p);
+            }
+        }
+        match tokio::time::timeout_at(deadline, Arc::clone(cap).acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            // Timed out (or the semaphore was closed, which the pool never does).
+            _ => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                Err(BackendError::TooManyConnections {
+                    node: node.to_owned(),
+                    cap: limit,
+                })
+            }
+        }
+    }
+
+    /// The cap of `node`, created at its first use.
+    fn node_cap(&self, node: &str) -> Arc<Semaphore> {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cap) = nodes.get(node) {
+            return Arc::clone(cap);
+        }
+        let cap = Arc::new(Semaphore::new(self.config.max_connections_per_node));
+        nodes.insert(node.to_owned(), Arc::clone(&cap));
+        cap
+    }
+
+    /// Closes the longest-idle connection of `node` (any node when None); false when none is
+    /// idle. Dropped, not sent COM_QUIT: it may belong to another thread's reactor.
+    fn evict_one_idle(&self, node: Option<&str>) -> bool {
+        let evicted = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let oldest = idle
+                .iter()
+                .filter(|(key, conns)| node.is_none_or(|n| key.node == n) && !conns.is_empty())
+                .min_by_key(|(_, conns)| conns.first().map(|c| c.idle_since))
+                .map(|(key, _)| key.clone());
+            oldest.and_then(|key| {
+                let conns = idle.get_mut(&key)?;
+                // The oldest of a key is first: connections are pushed as they go idle.
+                let conn = (!conns.is_empty()).then(|| conns.remove(0));
+                if conns.is_empty() {
+                    idle.remove(&key);
+                }
+                conn
+            })
+        };
+        match evicted {
+            Some(conn) => {
+                drop(conn);
+                self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes the idle connections that have idled past the idle timeout at `now`; returns
+    /// how many. Run by the reaper; `now` is a parameter so tests need not wait.
+    pub fn reap(&self, now: Instant) -> usize {
+        let limit = self.config.idle_timeout();
+        let expired: Vec<BackendConn> = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let mut out = Vec::new();
+            for conns in idle.values_mut() {
+                let keep = conns
+                    .iter()
+                    .position(|c| now.saturating_duration_since(c.idle_since) < limit)
+                    .unwrap_or(conns.len());
+                out.extend(conns.drain(..keep));
+            }
+            idle.retain(|_, conns| !conns.is_empty());
+            out
+        };
+        let n = expired.len();
+        self.stats.discarded.fetch_add(n as u64, Ordering::Relaxed);
+        n
     }
 
     fn take_idle(&self, key: &BackendKey) -> Option<BackendConn> {
@@ -80,7 +248,14 @@ impl Pool {
     }
 
     /// Returns a connection after its session ended: reset in the background, then idle.
+    /// A connection whose last answer was not read to its end is closed instead: its unread
+    /// packets must never reach another session.
     pub fn put_back(self: &Arc<Self>, mut conn: BackendConn) {
+        if conn.answer_pending || !conn.io.rbuf.is_empty() {
+            tracing::debug!(node = %conn.key.node, "backend connection aborted mid-answer; closed");
+            self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let pool = Arc::clone(self);
         // On the caller's runtime: the socket is registered with that runtime's reactor.
         tokio::spawn(self.resets.track_future(async move {
@@ -96,6 +271,7 @@ impl Pool {
 
     fn insert_idle(&self, mut conn: BackendConn) {
         conn.idle_since = Instant::now();
+        conn.io.shrink_buffers();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(conn.key.clone()).or_default();
         if list.len() < self.config.max_idle_per_key {
@@ -145,6 +321,29 @@ impl Pool {
     }
 }
 
+/// Closes expired idle connections every quarter of the idle timeout (at least every
+/// second, at most every 30 s) until the pool is dropped.
+async fn reaper(pool: Weak<Pool>) {
+    let every = match pool.upgrade() {
+        Some(p) => {
+            (p.config.idle_timeout() / 4).clamp(Duration::from_secs(1), Duration::from_secs(30))
+        }
+        None => return,
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let closed = pool.reap(Instant::now());
+        if closed > 0 {
+            tracing::debug!(closed, "reaped idle backend connections");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +384,8 @@ mod tests {
                 worker: crate::workers::MAIN,
             },
             idle_since: Instant::now(),
+            answer_pending: false,
+            permits: None,
         }
     }
 
@@ -214,5 +415,120 @@ mod tests {
         pool.close_all(Duration::from_millis(100)).await;
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(pool.resets_in_flight(), 1, "still running, abandoned");
+    }
+
+    /// A connected socket pair: the proxy's end, and the backend's end (kept open).
+    async fn socket() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (client, server)
+    }
+
+    fn capped(per_node: usize, global: usize) -> Arc<Pool> {
+        Pool::new(PoolConfig {
+            max_connections_per_node: per_node,
+            max_connections: global,
+            checkout_timeout_ms: 50,
+            ..PoolConfig::default()
+        })
+    }
+
+    /// At the per-node cap a checkout waits (bounded) and then is refused with 1040; the
+    /// other nodes are not affected; a connection closed gives its place back.
+    #[tokio::test]
+    async fn per_node_cap_refuses_with_1040() {
+        let pool = capped(2, 100);
+        let a = pool.permits("instance-1").await.expect("first");
+        let _b = pool.permits("instance-1").await.expect("second");
+        let refused = pool.permits("instance-1").await;
+        match refused {
+            Err(e @ BackendError::TooManyConnections { .. }) => {
+                assert_eq!(crate::error::MysqlError::from(&e).code, 1040);
+            }
+            other => panic!("expected 1040, got {other:?}"),
+        }
+        assert_eq!(pool.stats.refused.load(Ordering::Relaxed), 1);
+        pool.permits("instance-2").await.expect("another node");
+        drop(a);
+        pool.permits("instance-1")
+            .await
+            .expect("a place was given back");
+    }
+
+    /// The global cap counts every node's connections together.
+    #[tokio::test]
+    async fn global_cap_counts_all_nodes() {
+        let pool = capped(10, 2);
+        let _a = pool.permits("instance-1").await.expect("first");
+        let _b = pool.permits("instance-2").await.expect("second");
+        assert!(matches!(
+            pool.permits("instance-3").await,
+            Err(BackendError::TooManyConnections { cap: 2, .. })
+        ));
+    }
+
+    /// At a cap, an idle connection (of another key) is closed to make room rather than the
+    /// session being refused while nothing is in use.
+    #[tokio::test]
+    async fn an_idle_connection_makes_room() {
+        let pool = capped(1, 100);
+        let (stream, _server) = socket().await;
+        let mut idle = conn(stream);
+        idle.permits = Some(pool.permits("instance-2").await.expect("place"));
+        pool.insert_idle(idle);
+        pool.permits("instance-2")
+            .await
+            .expect("the idle connection was closed for it");
+        assert_eq!(pool.stats.discarded.load(Ordering::Relaxed), 1);
+        assert!(pool.idle_by_node().is_empty());
+    }
+
+    /// The reaper closes connections idle past the idle timeout (and only those).
+    #[tokio::test]
+    async fn reaper_closes_expired_idle_connections() {
+        let pool = Pool::new(PoolConfig::default());
+        let (stream, _server) = socket().await;
+        pool.insert_idle(conn(stream));
+        assert_eq!(pool.reap(Instant::now()), 0, "fresh: kept");
+        let later = Instant::now() + PoolConfig::default().idle_timeout() + Duration::from_secs(1);
+        assert_eq!(pool.reap(later), 1);
+        assert!(pool.idle_by_node().is_empty());
+        assert_eq!(pool.stats.discarded.load(Ordering::Relaxed), 1);
+    }
+
+    /// A connection whose answer was not read to its end is closed, never reset and reused:
+    /// the backend sees the socket close, not a COM_RESET_CONNECTION.
+    #[tokio::test]
+    async fn aborted_connection_is_closed_not_pooled() {
+        let pool = Pool::new(PoolConfig::default());
+        let (stream, server) = socket().await;
+        let mut aborted = conn(stream);
+        aborted.answer_pending = true;
+        pool.put_back(aborted);
+        assert_eq!(pool.resets_in_flight(), 0);
+        assert_eq!(pool.stats.discarded.load(Ordering::Relaxed), 1);
+        let mut io = PacketIo::new(server);
+        assert!(
+            io.read_packet(1024).await.is_err(),
+            "closed without a command"
+        );
+        assert!(pool.idle_by_node().is_empty());
+    }
+
+    /// A connection going idle gives back the buffer memory a 16 MB answer made grow.
+    #[tokio::test]
+    async fn idle_connections_shrink_their_buffers() {
+        let pool = Pool::new(PoolConfig::default());
+        let (stream, _server) = socket().await;
+        let mut grown = conn(stream);
+        grown.io.wbuf.reserve(16 << 20);
+        grown.io.rbuf.reserve(16 << 20);
+        pool.insert_idle(grown);
+        let key = conn(socket().await.0).key;
+        let idle = pool.take_idle(&key).expect("pooled");
+        assert!(idle.io.rbuf.capacity() <= crate::packet::SHRINK_ABOVE);
+        assert!(idle.io.wbuf.capacity() <= crate::packet::SHRINK_ABOVE);
     }
 }

@@ -1,11 +1,16 @@
 //! Session settings a client made, recorded so they can be replayed on a backend connection
-//! the session opens later (after the previous one was lost). Bounded: past the limit the
-//! oldest entries go, and the session is marked so a replay logs that it is incomplete.
+//! the session opens later (after the previous one was lost). Bounded in entries
+//! ([`MAX_ENTRIES`]) and in bytes ([`MAX_BYTES`]): past a bound the oldest entries go (a
+//! setting larger than the byte bound alone is not recorded), a warning is logged at that
+//! moment, and the session is marked so every later replay logs that it is incomplete.
 //! Which statements are settings is the classifier's answer
 //! ([`crate::classify::Classified::session_setting`]).
 
 /// Most recorded settings per session.
 pub const MAX_ENTRIES: usize = 128;
+/// Most bytes of recorded setting text per session (a client may SET a long string: the
+/// packet limit alone would let one session hold 128 of them).
+pub const MAX_BYTES: usize = 256 * 1024;
 
 /// One replayable setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,19 +25,51 @@ pub enum Setting {
 #[derive(Debug, Default)]
 pub struct History {
     entries: Vec<Setting>,
-    /// Entries were dropped to respect [`MAX_ENTRIES`].
+    /// Bytes of text held in `entries`.
+    bytes: usize,
+    /// Entries were dropped (or one not recorded) to respect [`MAX_ENTRIES`] or
+    /// [`MAX_BYTES`].
     pub truncated: bool,
+}
+
+impl Setting {
+    /// Its text's length, counted against [`MAX_BYTES`].
+    fn len(&self) -> usize {
+        match self {
+            Setting::Statement(b) | Setting::SetOption(b) => b.len(),
+        }
+    }
 }
 
 impl History {
     /// Records a setting that succeeded (an identical earlier one moves to the end).
     pub fn record(&mut self, setting: Setting) {
-        self.entries.retain(|s| *s != setting);
-        if self.entries.len() == MAX_ENTRIES {
-            self.entries.remove(0);
-            self.truncated = true;
+        if let Some(i) = self.entries.iter().position(|s| *s == setting) {
+            let old = self.entries.remove(i);
+            self.bytes -= old.len();
         }
-        self.entries.push(setting);
+        let was_truncated = self.truncated;
+        if setting.len() > MAX_BYTES {
+            self.truncated = true;
+        } else {
+            while !self.entries.is_empty()
+                && (self.entries.len() >= MAX_ENTRIES || self.bytes + setting.len() > MAX_BYTES)
+            {
+                let old = self.entries.remove(0);
+                self.bytes -= old.len();
+                self.truncated = true;
+            }
+            self.bytes += setting.len();
+            self.entries.push(setting);
+        }
+        if self.truncated && !was_truncated {
+            tracing::warn!(
+                max_entries = MAX_ENTRIES,
+                max_bytes = MAX_BYTES,
+                "session settings history truncated: a new backend connection will not get \
+                 the oldest settings replayed"
+            );
+        }
     }
 
     /// The settings in the order they were made.
@@ -43,6 +80,7 @@ impl History {
     /// Forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.bytes = 0;
         self.truncated = false;
     }
 }
@@ -70,5 +108,30 @@ mod tests {
                 Setting::Statement(b"SET a=1".to_vec())
             ]
         );
+    }
+
+    /// Long settings hit the byte bound before the entry count (before: 128 settings of up
+    /// to the packet limit each); one longer than the bound is not recorded; both mark the
+    /// history truncated.
+    #[test]
+    fn bounded_in_bytes() {
+        let mut h = History::default();
+        let long = |i: usize| {
+            let mut sql = format!("SET @@s{i}='").into_bytes();
+            sql.resize(MAX_BYTES / 4, b'x');
+            Setting::Statement(sql)
+        };
+        for i in 0..10 {
+            h.record(long(i));
+        }
+        let held: usize = h.entries().iter().map(Setting::len).sum();
+        assert!(held <= MAX_BYTES, "{held}");
+        assert_eq!(held, h.bytes);
+        assert!(h.truncated);
+        assert_eq!(h.entries().last(), Some(&long(9)), "the newest is kept");
+        h.clear();
+        h.record(Setting::Statement(vec![b'x'; MAX_BYTES + 1]));
+        assert!(h.entries().is_empty());
+        assert!(h.truncated);
     }
 }

@@ -22,6 +22,13 @@ impl Session {
     /// COM_STMT_PREPARE: prepared on the primary (the authority on errors and metadata); the
     /// answer carries the proxy's id for the statement.
     pub(super) async fn prepare(&mut self, packet: &Packet) -> Result<(), SessionError> {
+        if let Err(limit) = self
+            .statements
+            .admits(packet.payload.len().saturating_sub(1))
+        {
+            let e = crate::error::MysqlError::too_many_statements(&limit);
+            return self.send_err(packet.next_seq(), &e).await;
+        }
         let client_id = self.statements.peek_next_id();
         let primary = self.primary_id();
         let done = self

@@ -407,7 +407,8 @@ impl Session {
     }
 
     async fn send_result_set(&mut self, seq: u8, rs: &ResultSet) -> Result<(), SessionError> {
-        let framing = Framing::new(self.hello.capabilities, self.hello.mariadb_capabilities);
+        let framing = Framing::new(self.hello.capabilities, self.hello.mariadb_capabilities)
+            .with_status(self.status);
         resultset::queue(&mut self.io, seq, framing, rs);
         self.io.flush().await.map_err(SessionError::ClientGone)
     }

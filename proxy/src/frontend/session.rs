@@ -182,6 +182,8 @@ impl Session {
             if let Some(node) = self.state_lost.take() {
                 return Err(SessionError::StateLost { node });
             }
+            // Idle between commands: a 16 MB statement or answer does not stay allocated.
+            self.io.shrink_buffers();
             let packet = tokio::select! {
                 biased;
                 _ = killed.notified() => {
@@ -434,6 +436,9 @@ impl Session {
     ) -> Result<Option<Summary>, SessionError> {
         let next_seq = seq.wrapping_add(1);
         let backend = &mut self.conns[index];
+        // Until the relay sees the answer's end (a client gone mid-result leaves it set and
+        // the pool closes the connection instead of reusing it).
+        backend.answer_pending = true;
         backend.io.queue_packet(seq, payload);
         if let Err(e) = backend.io.flush().await {
             self.backend_lost(node, next_seq, e).await?;
@@ -452,7 +457,11 @@ impl Session {
             )
             .await
             {
-                Ok(Step::Done) => break,
+                Ok(Step::Done) => {
+                    backend.answer_pending = false;
+                    backend.io.shrink_buffers();
+                    break;
+                }
                 Ok(Step::LocalInfile) => {
                     summary.next_seq = self.pump_local_infile(index).await?;
                     shape = Shape::Query;

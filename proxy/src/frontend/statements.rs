@@ -17,6 +17,28 @@ use crate::classify::Classified;
 /// The id MariaDB clients use for "the statement I prepared last" (e.g. in bulk pipelines).
 pub const LAST_PREPARED: u32 = 0xFFFF_FFFF;
 
+/// Most statements one session may hold prepared (MariaDB's default
+/// `max_prepared_stmt_count`, which bounds all sessions of a server together).
+pub const MAX_STATEMENTS: usize = 16_382;
+/// Most bytes of statement text one session may hold prepared: the proxy keeps each text to
+/// prepare it again on another connection.
+pub const MAX_STATEMENT_BYTES: usize = 16 << 20;
+
+/// A new statement would pass a session's bound: it is refused with 1461, as the server
+/// refuses one over `max_prepared_stmt_count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StatementLimit {
+    /// [`MAX_STATEMENTS`] open already.
+    #[error("Can't create more than max_prepared_stmt_count statements (current value: {0})")]
+    Count(usize),
+    /// The texts would pass [`MAX_STATEMENT_BYTES`].
+    #[error(
+        "Can't create more than max_prepared_stmt_count statements \
+         (myquorum: prepared statement texts of a session are limited to {0} bytes)"
+    )]
+    Bytes(usize),
+}
+
 /// One statement a client prepared.
 #[derive(Debug, Clone)]
 pub struct Statement {
@@ -113,6 +135,8 @@ pub struct StatementMap {
     next_id: u32,
     by_client_id: HashMap<u32, Statement>,
     last_prepared: Option<u32>,
+    /// Bytes of statement text held.
+    bytes: usize,
 }
 
 impl StatementMap {
@@ -127,10 +151,23 @@ impl StatementMap {
         }
     }
 
+    /// Whether one more statement of `sql_len` bytes fits under the session's bounds
+    /// (checked before it is prepared on any server).
+    pub fn admits(&self, sql_len: usize) -> Result<(), StatementLimit> {
+        if self.by_client_id.len() >= MAX_STATEMENTS {
+            return Err(StatementLimit::Count(MAX_STATEMENTS));
+        }
+        if self.bytes + sql_len > MAX_STATEMENT_BYTES {
+            return Err(StatementLimit::Bytes(MAX_STATEMENT_BYTES));
+        }
+        Ok(())
+    }
+
     /// Records a statement the client prepared (on `node`, as `backend_id`) under `client_id`.
     pub fn insert(&mut self, client_id: u32, new: NewStatement<'_>) {
         self.next_id = client_id;
         self.last_prepared = Some(client_id);
+        self.bytes += new.sql.len();
         let mut stmt = Statement {
             sql: new.sql,
             classified: new.classified,
@@ -141,7 +178,9 @@ impl StatementMap {
             long_data: false,
         };
         stmt.prepared(new.node, new.backend_id);
-        self.by_client_id.insert(client_id, stmt);
+        if let Some(old) = self.by_client_id.insert(client_id, stmt) {
+            self.bytes -= old.sql.len();
+        }
     }
 
     /// Resolves a client id (0xFFFFFFFF = the last prepared one).
@@ -165,10 +204,11 @@ impl StatementMap {
         if self.last_prepared == Some(client_id) {
             self.last_prepared = None;
         }
-        self.by_client_id
-            .remove(&client_id)
-            .map(|s| s.prepared_on)
-            .unwrap_or_default()
+        let Some(stmt) = self.by_client_id.remove(&client_id) else {
+            return Vec::new();
+        };
+        self.bytes -= stmt.sql.len();
+        stmt.prepared_on
     }
 
     /// `node`'s connection is gone: its statements must be prepared again before use there.
@@ -189,6 +229,7 @@ impl StatementMap {
     pub fn clear(&mut self) {
         self.by_client_id.clear();
         self.last_prepared = None;
+        self.bytes = 0;
     }
 
     /// Number of open statements.
@@ -378,5 +419,50 @@ mod tests {
         };
         assert_ne!(m.peek_next_id(), LAST_PREPARED);
         assert_ne!(m.peek_next_id(), 0);
+    }
+
+    fn new_statement(sql: Vec<u8>) -> NewStatement<'static> {
+        NewStatement {
+            sql,
+            classified: Arc::new(crate::classify::classify(b"SELECT 1")),
+            node: "instance-1",
+            backend_id: 1,
+            params: 0,
+        }
+    }
+
+    /// The texts a session keeps prepared are bounded in bytes, not only in count: past
+    /// [`MAX_STATEMENT_BYTES`] a new statement is refused (1461, like the server's count
+    /// limit); closing one makes room again.
+    #[test]
+    fn statement_texts_are_bounded_in_bytes() {
+        let mut map = StatementMap::default();
+        let chunk = MAX_STATEMENT_BYTES / 4;
+        for _ in 0..4 {
+            assert_eq!(map.admits(chunk), Ok(()));
+            let id = map.peek_next_id();
+            map.insert(id, new_statement(vec![b'x'; chunk]));
+        }
+        assert_eq!(
+            map.admits(1),
+            Err(StatementLimit::Bytes(MAX_STATEMENT_BYTES))
+        );
+        let e = crate::error::MysqlError::too_many_statements(&StatementLimit::Bytes(1));
+        assert_eq!(e.code, 1461);
+        map.remove(1);
+        assert_eq!(map.admits(chunk), Ok(()));
+        map.clear();
+        assert_eq!(map.admits(MAX_STATEMENT_BYTES), Ok(()));
+    }
+
+    /// The count is bounded like the server's `max_prepared_stmt_count`.
+    #[test]
+    fn statement_count_is_bounded() {
+        let mut map = StatementMap::default();
+        for _ in 0..MAX_STATEMENTS {
+            let id = map.peek_next_id();
+            map.insert(id, new_statement(b"SELECT 1".to_vec()));
+        }
+        assert_eq!(map.admits(8), Err(StatementLimit::Count(MAX_STATEMENTS)));
     }
 }

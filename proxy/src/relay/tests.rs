@@ -228,8 +228,13 @@ async fn relay_bytes(
     chunk: usize,
     shape: Shape,
     framing: ClientFraming,
-    summary: Summary,
+    mut summary: Summary,
 ) -> Relayed {
+    // The session sets the sequence id the answer must start with (the command's + 1); the
+    // fixtures that do not say take it from their first packet.
+    if summary.next_seq == 0 {
+        summary.next_seq = input.get(3).copied().unwrap_or(0);
+    }
     let backend = PacketIo::over(Mem::reading(input, chunk));
     relay_on(backend, shape, framing, summary).await
 }
@@ -488,7 +493,12 @@ async fn local_infile_request_stops_for_the_file() {
         assert_eq!(r.client, request.bytes());
         assert_eq!(r.summary.next_seq, 2);
         assert_eq!(r.summary.status, None);
-        let r = relay_on(r.backend, Shape::Query, MODERN, r.summary).await;
+        // The client's file packets took sequence ids 2 and 3 (the empty one ends them).
+        let resumed = Summary {
+            next_seq: 4,
+            ..r.summary
+        };
+        let r = relay_on(r.backend, Shape::Query, MODERN, resumed).await;
         assert_eq!(r.step.expect("relayed"), Step::Done);
         assert_eq!(r.client, after_file.bytes());
         assert_eq!(r.summary.status, Some(AUTOCOMMIT));
@@ -686,7 +696,10 @@ async fn client_write_failure_is_a_client_error() {
         broken: true,
         ..Mem::writing()
     });
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        next_seq: 1,
+        ..Summary::default()
+    };
     let step = relay(
         &mut backend,
         &mut client,
@@ -738,5 +751,73 @@ async fn prepare_answer_gets_the_clients_statement_id() {
         assert_eq!(r.summary.prepared, Some((0x1234, 2)));
         assert_eq!(r.summary.next_seq, 7);
         assert_eq!(r.backend.rbuf.len(), 0, "nothing left unread");
+    }
+}
+
+/// A first answer packet of exactly 0xFFFFFF bytes (an OK, a column count or a LOCAL INFILE
+/// request continued over 16 MB: a broken or hostile backend) is a backend error, not a slice
+/// past what is buffered (a panic before the fix); an ERR that long streams to the client.
+#[tokio::test]
+async fn first_packet_of_exactly_16mb() {
+    for header in [0x00u8, 0xFB, 0x05] {
+        let mut first = vec![b'x'; MAX_FRAME];
+        first[0] = header;
+        let wire = Wire::from(1)
+            .packet(&first)
+            .packet(&ok(0x00, AUTOCOMMIT, None));
+        let r = relay_bytes(
+            wire.bytes(),
+            64 * 1024,
+            Shape::Query,
+            MODERN,
+            Summary::default(),
+        )
+        .await;
+        assert!(
+            matches!(r.step, Err(RelayError::Backend(_))),
+            "header {header:#x}: {:?}",
+            r.step
+        );
+        assert!(!r.summary.sent_any, "nothing of it reached the client");
+    }
+    let mut long_err = err_payload(1064, "42000", "");
+    long_err.resize(MAX_FRAME + 10, b'e');
+    let wire = Wire::from(1).packet(&long_err);
+    let r = relay_bytes(
+        wire.bytes(),
+        64 * 1024,
+        Shape::Query,
+        MODERN,
+        Summary::default(),
+    )
+    .await;
+    assert_eq!(r.step.expect("relayed"), Step::Done);
+    assert!(r.summary.error);
+    assert_same_bytes(&r.client, &wire.bytes());
+    assert_eq!(r.summary.next_seq, wire.next_seq());
+}
+
+/// Packets left over from an earlier answer (a client that went away mid-result) carry the
+/// wrong sequence ids for the next command: the relay refuses them instead of sending another
+/// session's rows.
+#[tokio::test]
+async fn leftover_packets_are_out_of_sequence() {
+    // Rows 5 and 6 of an abandoned result, then the answer to the next command.
+    let leftover = Wire::from(5)
+        .packet(&row(&[Some(b"secret")]))
+        .packet(&row(&[Some(b"more")]));
+    let mut input = leftover.bytes();
+    input.extend(Wire::from(1).packet(&ok(0x00, AUTOCOMMIT, None)).bytes());
+    for chunk in CHUNKS {
+        let summary = Summary {
+            next_seq: 1,
+            ..Summary::default()
+        };
+        let r = relay_bytes(input.clone(), chunk, Shape::Query, MODERN, summary).await;
+        match r.step {
+            Err(RelayError::Backend(e)) => assert_eq!(e.kind(), io::ErrorKind::InvalidData),
+            other => panic!("expected a backend error, got {other:?}"),
+        }
+        assert!(r.client.is_empty(), "no leftover row reached the client");
     }
 }
