@@ -434,12 +434,13 @@ impl Session {
         shape: Shape,
         mut summary: Summary,
     ) -> Result<Option<Summary>, SessionError> {
-        let next_seq = seq.wrapping_add(1);
         let backend = &mut self.conns[index];
         // Until the relay sees the answer's end (a client gone mid-result leaves it set and
         // the pool closes the connection instead of reusing it).
         backend.answer_pending = true;
-        backend.io.queue_packet(seq, payload);
+        // A command of 16 MB or more goes in several frames: the answer's first sequence id
+        // follows the last of them.
+        let next_seq = backend.io.queue_packet(seq, payload);
         if let Err(e) = backend.io.flush().await {
             self.backend_lost(node, next_seq, e).await?;
             return Ok(None);
@@ -468,8 +469,10 @@ impl Session {
                 }
                 Err(RelayError::Client(e)) => {
                     // The client stopped reading (write timeout) or left mid-answer: the rest
-                    // of the answer is still on this connection, so it is closed, never pooled.
-                    self.conns.swap_remove(index);
+                    // of the answer is still on this connection, so it is closed, never pooled
+                    // (the pool closes a connection whose answer is pending, and counts it).
+                    let aborted = self.conns.swap_remove(index);
+                    self.shared.pool.put_back(aborted);
                     return Err(SessionError::ClientGone(e));
                 }
                 Err(RelayError::Backend(e)) => {
