@@ -146,6 +146,14 @@ pub struct ProxyConfig {
     pub shutdown_grace_ms: u64,
     /// Threads that run client sessions, each an event loop of its own (0: one per CPU).
     pub io_threads: usize,
+    /// Directory where the proxy keeps what must survive its own restart: the highest
+    /// STRONG-acknowledged GTID (fsynced before a STRONG OK leaves) and the topology with its
+    /// epoch. None: kept in memory only, and a failover after a proxy restart then requires
+    /// every replica to be reachable (see the README, "Failover").
+    pub state_dir: Option<std::path::PathBuf>,
+    /// How long a statement for the primary waits while a failover runs, or after it found
+    /// the primary unreachable, before it fails (milliseconds).
+    pub failover_wait_ms: u64,
 }
 
 impl Default for ProxyConfig {
@@ -172,6 +180,8 @@ impl Default for ProxyConfig {
             engine_database: None,
             shutdown_grace_ms: 10_000,
             io_threads: 0,
+            state_dir: None,
+            failover_wait_ms: 10_000,
         }
     }
 }
