@@ -322,6 +322,18 @@ async fn run_inner(
     let winner = match (refusal, leader) {
         (None, Some(i)) => candidates[i].id.clone(),
         (Some(reason), _) if !req.force => {
+            if catch_up.is_some() {
+                // The old primary answered and was fenced for nothing: give it back.
+                let unfenced = async {
+                    let mut conn = control.conn(&old).await?;
+                    control
+                        .exec(&mut conn, &old, "SET GLOBAL read_only = OFF")
+                        .await
+                };
+                if let Err(e) = unfenced.await {
+                    tracing::error!(node = %old.id, error = %e, "could not lift the fence after a refused failover");
+                }
+            }
             for (r, d) in replicas.iter().zip(&drained) {
                 if d.is_ok() {
                     if let Err(e) = control.resume(r).await {

@@ -449,10 +449,10 @@ impl ClusterHandle {
             .as_ref()
             .map(|w| w.tracker.read_view())
             .unwrap_or_default();
+        let topology = self.topology.load();
         let watched = watching
             .as_ref()
-            .map(|w| w.watched.as_slice())
-            .unwrap_or(&[]);
+            .map_or(topology.replica_indexes(), |w| w.watched.as_slice());
         let replicas = watched
             .iter()
             .enumerate()
