@@ -13,7 +13,7 @@ use crate::settings::{Mode, Settings};
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     settings.validate(Mode::Serve)?;
     let listeners = Listeners::bind(&settings).await?;
-    run_listeners(&settings, listeners, crate::shutdown::on_signal()).await
+    run_listeners(&settings, listeners, crate::shutdown::on_signal(), None).await
 }
 
 /// The bound listening sockets (bound before anything slow starts, so a taken port fails
@@ -59,6 +59,7 @@ pub async fn run_listeners(
     settings: &Settings,
     listeners: Listeners,
     stop: CancellationToken,
+    nodes: Option<std::sync::Arc<dyn myquorum_control_plane::NodeControl>>,
 ) -> anyhow::Result<()> {
     let proxy = Proxy::start(settings.proxy.clone()).await?;
     tracing::info!(
@@ -79,9 +80,10 @@ pub async fn run_listeners(
         });
     }
     {
-        let state = myquorum_control_plane::ControlPlane::new(
+        let state = myquorum_control_plane::ControlPlane::with_nodes(
             proxy.clone(),
             settings.control_plane.clone(),
+            nodes,
         );
         let stop = stop.clone();
         servers.spawn(async move {

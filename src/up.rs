@@ -5,9 +5,36 @@ use crate::cli::UpArgs;
 use crate::serve::{run_listeners, Listeners};
 use crate::settings::{Mode, Settings};
 use anyhow::Context;
+use myquorum_control_plane::state::BoxFuture;
+use myquorum_control_plane::NodeControl;
 use myquorum_proxy::BackendNode;
 use myquorum_sandbox::{Cluster, TlsFiles};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The sandbox as the control plane's server launcher: `/admin/stop-master`,
+/// `/admin/start-instance` and `/admin/restart-old-master` stop and start its mariadbd
+/// processes, and a failover is recorded in its `topology.json`.
+#[derive(Debug)]
+struct SandboxNodes(Arc<Cluster>);
+
+impl NodeControl for SandboxNodes {
+    fn stop(&self, id: &str) -> BoxFuture<'_, Result<(), String>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.0.stop_node(&id).await.map_err(|e| e.to_string()) })
+    }
+
+    fn start(&self, id: &str) -> BoxFuture<'_, Result<(), String>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.0.start_node(&id).await.map_err(|e| e.to_string()) })
+    }
+
+    fn topology_changed(&self, primary: &str, epoch: u64) {
+        if let Err(e) = self.0.record_failover(primary, epoch) {
+            tracing::error!(error = %e, "could not record the failover in the sandbox's topology.json");
+        }
+    }
+}
 
 /// Applies `up`'s flags on top of the loaded settings.
 pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
@@ -49,7 +76,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     };
     wire_proxy_to(&mut settings, &cluster);
     print_banner(&settings, &cluster, ca.as_deref());
-    let served = run_listeners(&settings, listeners, stop).await;
+    let cluster = Arc::new(cluster);
+    let nodes: Arc<dyn NodeControl> = Arc::new(SandboxNodes(Arc::clone(&cluster)));
+    let served = run_listeners(&settings, listeners, stop, Some(nodes)).await;
     tracing::info!("stopping the sandbox cluster");
     cluster
         .stop()
@@ -85,6 +114,11 @@ fn wire_proxy_to(settings: &mut Settings, cluster: &Cluster) {
         })
         .collect();
     settings.wire_to_sandbox(nodes, cluster.primary().id.clone());
+    if settings.proxy.state_dir.is_none() {
+        if let Ok(dir) = cluster.config().absolute_work_dir() {
+            settings.proxy.state_dir = Some(dir.join("proxy-state"));
+        }
+    }
 }
 
 fn print_banner(settings: &Settings, cluster: &Cluster, ca: Option<&std::path::Path>) {

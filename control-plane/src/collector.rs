@@ -177,11 +177,16 @@ pub struct ProbeSettings {
     pub timeout: Duration,
 }
 
-/// Spawns one probe task per node into `tasks`; they stop when `stop` turns true.
+/// Tells a probe task whether its node is the primary now: the collector follows the
+/// topology across failovers.
+pub type RoleOf = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Spawns one probe task per node into `tasks`; they stop when `stop` turns true. `is_primary`
+/// is asked before every probe.
 pub fn spawn(
     collector: &Arc<Collector>,
     nodes: &[BackendNode],
-    primary: &str,
+    is_primary: &RoleOf,
     settings: &ProbeSettings,
     stop: &watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
@@ -192,12 +197,13 @@ pub fn spawn(
             &settings.user,
             &settings.password,
             settings.domain,
-            node.id == primary,
+            is_primary(&node.id),
         );
         tasks.spawn(run_node(
             Arc::clone(collector),
             node.id.clone(),
             prober,
+            Arc::clone(is_primary),
             settings.clone(),
             stop.clone(),
         ));
@@ -209,6 +215,7 @@ async fn run_node(
     collector: Arc<Collector>,
     id: String,
     mut prober: Prober,
+    is_primary: RoleOf,
     settings: ProbeSettings,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -223,6 +230,9 @@ async fn run_node(
         if *stop.borrow() {
             break;
         }
+        let primary = is_primary(&id);
+        prober.set_primary(primary);
+        collector.update(&id, |n| n.is_master = primary);
         let outcome = tokio::select! {
             _ = stop.changed() => break,
             r = tokio::time::timeout(settings.timeout, prober.probe()) => r,

@@ -48,6 +48,44 @@ impl LegacyListen {
     }
 }
 
+/// Failover (DESIGN.md section 7): detection, bounds and cool-down.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailoverSettings {
+    /// Fail over automatically when the primary is declared dead (default true).
+    pub automatic: bool,
+    /// Time between checks of the primary (milliseconds).
+    pub check_interval_ms: u64,
+    /// Bound on one check; a check that times out is a slow primary, not a dead one.
+    pub check_timeout_ms: u64,
+    /// Consecutive hard failures (connection refused, reset, closed) that declare the
+    /// primary dead: 3 checks 100 ms apart by default, well under a second.
+    pub failed_checks: u32,
+    /// A primary that answers nothing at all for this long is dead too (milliseconds).
+    pub unresponsive_ms: u64,
+    /// Minimum time between two automatic failovers (no flapping; milliseconds).
+    pub cooldown_ms: u64,
+    /// Bound on waiting for a replica's relay log to be applied (milliseconds).
+    pub drain_timeout_ms: u64,
+    /// Bound on a control connection and statement during failover (milliseconds).
+    pub control_timeout_ms: u64,
+}
+
+impl Default for FailoverSettings {
+    fn default() -> Self {
+        Self {
+            automatic: true,
+            check_interval_ms: 100,
+            check_timeout_ms: 1_000,
+            failed_checks: 3,
+            unresponsive_ms: 10_000,
+            cooldown_ms: 30_000,
+            drain_timeout_ms: 5_000,
+            control_timeout_ms: 1_000,
+        }
+    }
+}
+
 /// Everything [`crate::serve`] needs beyond the proxy itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -97,6 +135,8 @@ pub struct ControlPlaneConfig {
     /// Bound on one probe: connect plus queries (milliseconds). A node that does not answer
     /// within it is reported unhealthy for that round.
     pub probe_timeout_ms: u64,
+    /// Failover detection and bounds.
+    pub failover: FailoverSettings,
 }
 
 impl Default for ControlPlaneConfig {
@@ -117,6 +157,7 @@ impl Default for ControlPlaneConfig {
             query_consistency: myquorum_proxy::classify::Consistency::Strong,
             collector_interval_ms: 500,
             probe_timeout_ms: 2_000,
+            failover: FailoverSettings::default(),
         }
     }
 }
@@ -167,6 +208,34 @@ impl ControlPlaneConfig {
                 "control_plane.collector_interval_ms",
                 "must be positive",
             ));
+        }
+        let f = &self.failover;
+        for (key, value) in [
+            (
+                "control_plane.failover.check_interval_ms",
+                f.check_interval_ms,
+            ),
+            (
+                "control_plane.failover.check_timeout_ms",
+                f.check_timeout_ms,
+            ),
+            ("control_plane.failover.unresponsive_ms", f.unresponsive_ms),
+            (
+                "control_plane.failover.drain_timeout_ms",
+                f.drain_timeout_ms,
+            ),
+            (
+                "control_plane.failover.control_timeout_ms",
+                f.control_timeout_ms,
+            ),
+            (
+                "control_plane.failover.failed_checks",
+                u64::from(f.failed_checks),
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be positive"));
+            }
         }
         if self.probe_timeout_ms == 0 {
             return Err(invalid(

@@ -156,6 +156,11 @@ pub enum ControlPlaneError {
         "the proxy has no application user to run statements as: add one under [[proxy.users]]"
     )]
     NoAppUser,
+    /// A failover path could not do what was asked: refused by the safety gate (503, with
+    /// every candidate), already running or cooling down (409), a node statement failed
+    /// (502), a bad target (422), or no server launcher (409).
+    #[error("{0}")]
+    Failover(#[from] crate::failover::FailoverError),
     /// The primary has not answered the collector's probes (503).
     #[error("primary {node} is unavailable: {reason}")]
     PrimaryUnavailable {
@@ -190,6 +195,17 @@ impl ControlPlaneError {
             Self::NoQuorum { .. }
             | Self::NoEligibleLeader { .. }
             | Self::PrimaryUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Failover(e) => {
+                use crate::failover::FailoverError as F;
+                match e {
+                    F::NoEligible { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                    F::InProgress | F::CoolDown { .. } | F::Topology(_) | F::NoNodeControl(_) => {
+                        StatusCode::CONFLICT
+                    }
+                    F::Sql { .. } => StatusCode::BAD_GATEWAY,
+                    F::BadTarget(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                }
+            }
         }
     }
 
@@ -212,6 +228,7 @@ impl ControlPlaneError {
             Self::NoEligibleLeader { .. } => "No eligible leader".to_owned(),
             Self::PrimaryUnavailable { .. } => "Primary unavailable".to_owned(),
             Self::Sql { .. } => "SQL error".to_owned(),
+            Self::Failover(_) => "Failover not done".to_owned(),
             Self::BadQuery { .. } => "Invalid query request".to_owned(),
             Self::Unavailable { .. } => "Unavailable".to_owned(),
             Self::BackendTimeout { .. } => "Backend timeout".to_owned(),
@@ -276,6 +293,16 @@ impl IntoResponse for ControlPlaneError {
                 body["missing"] = json!(missing);
             }
             Self::NoEligibleLeader { candidates } => body["candidates"] = json!(candidates),
+            Self::Failover(crate::failover::FailoverError::NoEligible {
+                candidates,
+                required,
+                ..
+            }) => {
+                body["success"] = json!(false);
+                body["candidates"] = json!(candidates);
+                body["required_position"] = json!(required);
+            }
+            Self::Failover(_) => body["success"] = json!(false),
             _ => {}
         }
         let mut response = (status, Json(body)).into_response();

@@ -91,6 +91,12 @@ impl Prober {
         result
     }
 
+    /// Whether the node is the primary now (its position is then `@@gtid_binlog_pos`, and it
+    /// has no slave status to read).
+    pub fn set_primary(&mut self, is_primary: bool) {
+        self.is_primary = is_primary;
+    }
+
     /// Drops the connection (after a timeout, whose future may have left it mid-query).
     pub fn reset(&mut self) {
         self.conn = None;

@@ -55,15 +55,21 @@ pub async fn serve(
         interval: config.collector_interval(),
         timeout: config.probe_timeout(),
     };
-    let primary = shared.cluster().primary().id.clone();
+    let context = std::sync::Arc::clone(shared);
+    let is_primary: collector::RoleOf =
+        std::sync::Arc::new(move |id: &str| context.cluster().topology().is_primary(id));
     collector::spawn(
         state.collector(),
         &shared.config().nodes,
-        &primary,
+        &is_primary,
         &settings,
         &stop_rx,
         &mut tasks,
     );
+    tasks.spawn(crate::failover::detector::run_detector(
+        state.clone(),
+        stop_rx.clone(),
+    ));
     state
         .collector()
         .wait_first_round(config.probe_timeout())

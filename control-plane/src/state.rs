@@ -15,6 +15,7 @@ use myquorum_proxy::engine::{Engine, EngineLimits};
 use crate::collector::{Collector, NodeMetrics};
 use crate::config::ControlPlaneConfig;
 use crate::consistency_metrics::ConsistencyMetrics;
+use crate::failover::FailoverState;
 
 /// The control plane's state; cheap to clone (one `Arc`).
 #[derive(Debug, Clone)]
@@ -37,7 +38,27 @@ struct Inner {
     engine: Engine,
     /// Counters of those statements per consistency level.
     consistency: ConsistencyMetrics,
+    /// Failover cool-down, last refusal and report.
+    failover: FailoverState,
+    /// Stops and starts servers (the sandbox under `myquorum up`; None under `serve`).
+    nodes: Option<Arc<dyn NodeControl>>,
 }
+
+/// Stopping, starting and persisting what the proxy did not start itself: implemented by
+/// the binary over the sandbox (`myquorum up`). Under `myquorum serve` there is none, and
+/// the paths that would stop or start a server answer with a clear error.
+pub trait NodeControl: Send + Sync + std::fmt::Debug {
+    /// Stops node `id`'s server (the sandbox: its mariadbd process).
+    fn stop(&self, id: &str) -> BoxFuture<'_, Result<(), String>>;
+    /// Starts node `id`'s server again with its data.
+    fn start(&self, id: &str) -> BoxFuture<'_, Result<(), String>>;
+    /// The topology changed (failover): persist it where the server launcher reads it, so
+    /// a restart of the sandbox does not crown the old primary again.
+    fn topology_changed(&self, primary: &str, epoch: u64);
+}
+
+/// A boxed future, for [`NodeControl`]'s object-safe methods.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// One node as the API reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +114,15 @@ impl ControlPlane {
     /// The control plane of a started proxy. The collector's probe tasks start with
     /// [`crate::serve`].
     pub fn new(proxy: Proxy, config: ControlPlaneConfig) -> Self {
+        Self::with_nodes(proxy, config, None)
+    }
+
+    /// [`Self::new`] with a way to stop and start servers (the sandbox).
+    pub fn with_nodes(
+        proxy: Proxy,
+        config: ControlPlaneConfig,
+        nodes: Option<Arc<dyn NodeControl>>,
+    ) -> Self {
         let shared = Arc::clone(proxy.context());
         let collector = Arc::new(Collector::new(
             &shared.config().nodes,
@@ -116,6 +146,8 @@ impl ControlPlane {
                 collector,
                 legacy: Mutex::new(Vec::new()),
                 auth_required: AtomicBool::new(false),
+                failover: FailoverState::default(),
+                nodes,
             }),
         }
     }
@@ -145,6 +177,23 @@ impl ControlPlane {
     /// Statement counters per consistency level.
     pub fn consistency_metrics(&self) -> &ConsistencyMetrics {
         &self.inner.consistency
+    }
+
+    /// Failover state: cool-down, last refusal, last report.
+    pub fn failover(&self) -> &FailoverState {
+        &self.inner.failover
+    }
+
+    /// The server launcher, when the proxy started the servers (`myquorum up`).
+    pub fn nodes(&self) -> Option<&Arc<dyn NodeControl>> {
+        self.inner.nodes.as_ref()
+    }
+
+    /// Tells the launcher (if any) that the topology changed, so it persists it.
+    pub fn topology_changed(&self, topology: &myquorum_proxy::cluster::Topology) {
+        if let Some(nodes) = &self.inner.nodes {
+            nodes.topology_changed(&topology.primary().id, topology.epoch());
+        }
     }
 
     /// The collector.

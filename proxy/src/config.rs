@@ -186,6 +186,14 @@ pub struct ProxyConfig {
     pub tls: TlsConfig,
     /// Caps and timeouts of the client side (`[proxy.limits]`).
     pub limits: LimitsConfig,
+    /// Directory where the proxy keeps what must survive its own restart: the highest
+    /// STRONG-acknowledged GTID (fsynced before a STRONG OK leaves) and the topology with its
+    /// epoch. None: kept in memory only, and a failover after a proxy restart then requires
+    /// every replica to be reachable (see the README, "Failover").
+    pub state_dir: Option<std::path::PathBuf>,
+    /// How long a statement for the primary waits while a failover runs, or after it found
+    /// the primary unreachable, before it fails (milliseconds).
+    pub failover_wait_ms: u64,
 }
 
 impl Default for ProxyConfig {
@@ -215,6 +223,8 @@ impl Default for ProxyConfig {
             io_threads: 0,
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
+            state_dir: None,
+            failover_wait_ms: 10_000,
         }
     }
 }

@@ -191,7 +191,6 @@ impl Engine {
                     }
                 })?;
         let level = filtered.level;
-        let topology = ctx.cluster.topology();
         let mut up = EngineUpstream {
             engine: self,
             conns: Vec::new(),
@@ -209,7 +208,7 @@ impl Engine {
             causal,
             ..Plan::default()
         };
-        let node = pipeline::upstream_peer(&mut up, &topology, &stmt, level, plan).await;
+        let (topology, node) = up.place(&stmt, level, plan).await;
         let exchange = up.query(&node.id, &filtered.text);
         let answer =
             pipeline::proxy_to_upstream(ctx, &topology, &node.id, exchange, Result::is_ok).await;
@@ -286,7 +285,7 @@ impl Engine {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let conns = idle.get_mut(node_id)?;
         while let Some(conn) = conns.pop() {
-            if conn.idle_since.elapsed() < IDLE_REUSE {
+            if conn.idle_since.elapsed() < IDLE_REUSE && !conn.io.is_stale() {
                 return Some(conn);
             }
             self.shared.pool.put_back(conn);
@@ -368,6 +367,41 @@ struct EngineUpstream<'e> {
 }
 
 impl EngineUpstream<'_> {
+    /// The plan phase with the failover wait the MySQL port has (see the session's
+    /// `place`): a statement for the primary waits, bounded by `failover_wait_ms`, while a
+    /// failover runs or after the primary refused a connection, then is planned again.
+    async fn place(
+        &mut self,
+        stmt: &Classified,
+        level: Consistency,
+        plan: Plan<'_>,
+    ) -> (Arc<crate::cluster::Topology>, crate::config::BackendNode) {
+        let ctx = Arc::clone(&self.engine.shared);
+        let wait = Duration::from_millis(ctx.config.failover_wait_ms);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let topology = ctx.cluster.topology();
+            let node = pipeline::upstream_peer(self, &topology, stmt, level, plan)
+                .await
+                .clone();
+            let late = tokio::time::Instant::now() >= deadline;
+            if !topology.is_primary(&node.id) || late {
+                return (topology, node);
+            }
+            if ctx.cluster.failover_running() {
+                ctx.cluster.wait_failover(topology.epoch(), deadline).await;
+                continue;
+            }
+            match self.index(&node.id).await {
+                Ok(_) | Err(BackendError::Refused { .. }) => return (topology, node),
+                Err(_) => {
+                    ctx.cluster.primary_unreachable(&node.id);
+                    ctx.cluster.wait_failover(topology.epoch(), deadline).await;
+                }
+            }
+        }
+    }
+
     /// Index of the connection to node `id`, opened if needed.
     async fn index(&mut self, id: &str) -> Result<usize, BackendError> {
         if let Some(i) = self.conns.iter().position(|c| c.key.node == id) {

@@ -238,6 +238,20 @@ impl MysqlError {
         }
     }
 
+    /// 1213 (40001): the primary changed while the session had a transaction (or other
+    /// state) open on the old one. Its uncommitted work is gone; drivers and ORMs retry a
+    /// transaction on this code (it is the deadlock code), and the connection closes after
+    /// it, as after a lost backend, so nothing can commit as part of the broken transaction.
+    pub fn failover_retry(primary: &str, epoch: u64) -> Self {
+        Self {
+            code: 1213,
+            state: "40001",
+            message: format!(
+                "myquorum: failover to {primary} (epoch {epoch}) ended this session's transaction on the old primary; reconnect and restart the transaction"
+            ),
+        }
+    }
+
     /// 1927 (70100): the session killed its own connection.
     pub fn connection_killed() -> Self {
         Self {

@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 
 use crate::backend::conn::probe;
 use crate::backend::ServerInfo;
-use crate::cluster::ClusterHandle;
+use crate::cluster::{AckLog, ClusterHandle, PersistedTopology, Resumed, StateError};
 use crate::config::{BackendNode, ProxyConfig};
 use crate::context::ProxyContext;
 use crate::error::{ConfigError, MysqlError, ProxyError};
@@ -37,28 +37,60 @@ impl Proxy {
     pub async fn start(config: ProxyConfig) -> Result<Self, ProxyError> {
         config.validate()?;
         let tls = ServerTls::from_config(&config.tls)?;
+        let state_error = |e: StateError| ConfigError::invalid("proxy.state_dir", e.to_string());
+        let persisted = match &config.state_dir {
+            Some(dir) => PersistedTopology::load(dir).map_err(state_error)?,
+            None => None,
+        }
+        .filter(|t| config.node(&t.primary).is_some());
+        let acks = AckLog::open(config.state_dir.as_deref()).map_err(state_error)?;
+        let primary_id = persisted
+            .as_ref()
+            .map_or(config.primary.as_str(), |t| t.primary.as_str());
+        if primary_id != config.primary {
+            info!(persisted = primary_id, configured = %config.primary,
+                "resuming with the persisted primary (a failover happened before the restart)");
+        }
         let primary = config
-            .node(&config.primary)
+            .node(primary_id)
             .cloned()
             .ok_or_else(|| ConfigError::invalid("proxy.primary", "unknown node"))?;
         let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
         info!(version = %server.version, node = %primary.id, "backend probed");
         check_gtid_domain(&primary, &config).await?;
-        let replicas = config.replicas();
+        let fenced = persisted
+            .as_ref()
+            .map(|t| t.fenced.clone())
+            .unwrap_or_default();
+        let replicas: Vec<BackendNode> = config
+            .nodes
+            .iter()
+            .filter(|n| n.id != primary.id && !fenced.contains(&n.id))
+            .cloned()
+            .collect();
+        let mut template =
+            TrackerConfig::new(Vec::new(), &config.control_user, &config.control_password);
+        template.failure_threshold = config.quorum.failure_threshold;
+        template.timeout = Duration::from_millis(config.quorum.timeout_ms);
+        template.domain = config.gtid_domain;
         let quorum = if replicas.is_empty() {
             None
         } else {
-            let mut tracker =
-                TrackerConfig::new(replicas, &config.control_user, &config.control_password);
-            tracker.failure_threshold = config.quorum.failure_threshold;
-            tracker.timeout = Duration::from_millis(config.quorum.timeout_ms);
-            tracker.domain = config.gtid_domain;
+            let tracker = TrackerConfig {
+                replicas,
+                ..template.clone()
+            };
             Some(
                 QuorumTracker::start(tracker)
                     .map_err(|e| ConfigError::invalid("proxy.quorum", e.to_string()))?,
             )
         };
-        let cluster = ClusterHandle::new(&config, quorum);
+        let resumed = Resumed {
+            topology: persisted,
+            acks,
+            tracker_template: Some(template),
+        };
+        let cluster = ClusterHandle::resume(&config, quorum, resumed);
         let mut shared = ProxyContext::new(config, server, cluster);
         shared.tls = tls;
         Ok(Self {

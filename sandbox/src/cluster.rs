@@ -154,6 +154,30 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops one node gracefully (SIGTERM, wait; SIGKILL after a deadline): the control
+    /// plane's `/admin/stop-master` in sandbox mode. Its data stays for [`Cluster::start_node`].
+    pub async fn stop_node(&self, id: &str) -> Result<(), SandboxError> {
+        let i = self.index_of(id)?;
+        let child = self.lock_children()[i].take();
+        if let Some(mut child) = child {
+            process::stop_child(&self.nodes[i], &mut child).await?;
+            tracing::info!(node = id, "node stopped");
+        }
+        Ok(())
+    }
+
+    /// Records a failover done by the proxy in `topology.json`, so a later start crowns
+    /// `primary`, not the node that was primary before.
+    pub fn record_failover(&self, primary: &str, epoch: u64) -> Result<(), SandboxError> {
+        let work_dir = self.config.absolute_work_dir()?;
+        Topology {
+            primary: primary.to_owned(),
+            epoch,
+            nodes: self.nodes.iter().map(|n| n.port).collect(),
+        }
+        .save(&work_dir)
+    }
+
     /// Starts a stopped or killed node again with the same data and port. It comes back
     /// read-only (like any restarted server); a replica resumes replicating on its own.
     pub async fn start_node(&self, id: &str) -> Result<(), SandboxError> {

@@ -17,8 +17,9 @@ use crate::Cluster;
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The configuration every test proxy starts from: `cluster`'s nodes and primary, its
-/// application user, its control user, and a short shutdown grace (2 s) so a test that stops
-/// the proxy does not wait for the production default. Tests change fields on top of it.
+/// application user, its control user, a state directory in its work dir (the acknowledged
+/// GTID and the topology survive a proxy restart), and a short shutdown grace (2 s) so a
+/// test that stops the proxy does not wait for the production default. Tests change fields on top of it.
 pub fn proxy_config(cluster: &Cluster) -> ProxyConfig {
     let cfg = cluster.config();
     ProxyConfig {
@@ -39,6 +40,7 @@ pub fn proxy_config(cluster: &Cluster) -> ProxyConfig {
         control_user: cfg.control_user.clone(),
         control_password: cfg.control_password.clone(),
         shutdown_grace_ms: 2_000,
+        state_dir: Some(cfg.work_dir.join("proxy-state")),
         ..ProxyConfig::default()
     }
 }

@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use crate::body::Body;
 use crate::error::ControlPlaneError;
-use crate::routes::failover::FAILOVER_MISSING;
 use crate::seer::{elect, Candidate, CandidateFacts};
 use crate::state::{ClusterView, ControlPlane};
 
@@ -18,9 +17,13 @@ pub struct ElectRequest {
     /// Replica ids not to consider.
     #[serde(default)]
     pub exclude_replicas: Vec<String>,
-    /// (+) Promote the winner (501 until failover lands). Default false: a dry run.
+    /// (+) Promote the winner (a full failover with the drain and the gate). Default
+    /// false: a dry run.
     #[serde(default)]
     pub apply: bool,
+    /// (+) With `apply`: promote even if no candidate passes the gate.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// `POST /elect-leader` answer.
@@ -40,8 +43,10 @@ pub struct ElectResponse {
     pub crash_count: u64,
     /// (+) Every replica, best first, with score, eligibility and why.
     pub candidates: Vec<Candidate>,
-    /// (+) Whether the choice was applied (always false: dry run).
+    /// (+) Whether the choice was applied (`apply: true`).
     pub applied: bool,
+    /// (+) Why the last automatic failover was refused, if it was.
+    pub failover_refused: Option<crate::failover::Refusal>,
     /// (+) The position a candidate had to hold to be eligible.
     pub required_position: u64,
     /// (+) How `required_position` was computed.
@@ -99,10 +104,33 @@ pub async fn elect_leader(
         });
     }
     if req.apply {
-        return Err(ControlPlaneError::NotImplemented {
-            path: "/elect-leader with apply: true",
-            missing: FAILOVER_MISSING,
-        });
+        let request = crate::failover::FailoverRequest {
+            trigger: crate::failover::Trigger::Manual,
+            target: None,
+            exclude: req.exclude_replicas.clone(),
+            force: req.force,
+        };
+        let report = crate::failover::run(&cp, request).await?;
+        let leader = report
+            .candidates
+            .iter()
+            .find(|c| c.id == report.new_master)
+            .cloned();
+        return Ok(Json(ElectResponse {
+            leader_id: report.new_master.clone(),
+            score: leader.as_ref().map_or(0.0, |c| c.score),
+            latency_ms: leader.as_ref().map_or(0.0, |c| c.latency_ms),
+            uptime_seconds: leader.as_ref().map_or(0, |c| c.uptime_seconds),
+            replication_lag: leader.as_ref().map_or(0, |c| c.replication_lag),
+            crash_count: leader.as_ref().map_or(0, |c| c.crash_count),
+            candidates: report.candidates,
+            applied: true,
+            required_position: report.required_position,
+            required_basis:
+                "highest STRONG-acknowledged position and the most advanced drained replica"
+                    .to_owned(),
+            failover_refused: None,
+        }));
     }
     let view = cp.view();
     let (required, basis) = required_position(&cp);
@@ -121,5 +149,6 @@ pub async fn elect_leader(
         applied: false,
         required_position: required,
         required_basis: basis,
+        failover_refused: cp.failover().refusal(),
     }))
 }

@@ -55,10 +55,16 @@ pub struct StatusResponse {
     pub total_replicas: usize,
     /// Always `"binlog"`.
     pub replication_mode: String,
-    /// (+) Failover epoch; null until the failover work keeps one.
+    /// (+) Failover epoch: bumped by every promotion, persisted with the topology.
     pub epoch: Option<u64>,
-    /// (+) A failover is running (never, until failover lands).
+    /// (+) A failover is running.
     pub failover_in_progress: bool,
+    /// (+) Old primaries not rejoined yet: never routed to.
+    pub fenced: Vec<String>,
+    /// (+) Why the last automatic failover was refused (null after a promotion).
+    pub failover_refused: Option<crate::failover::Refusal>,
+    /// (+) The last failover's report.
+    pub last_failover: Option<crate::failover::FailoverReport>,
 }
 
 /// One component in `GET /health`.
@@ -103,13 +109,18 @@ fn topology_of(cp: &ControlPlane) -> TopologyResponse {
     responses((status = 200, body = StatusResponse)))]
 pub async fn status(State(cp): State<ControlPlane>) -> Json<StatusResponse> {
     let t = topology_of(&cp);
+    let cluster = cp.context().cluster();
+    let topology = cluster.topology();
     Json(StatusResponse {
         current_master: t.current_master,
         current_replicas: t.current_replicas,
         total_replicas: t.total_replicas,
         replication_mode: "binlog".to_owned(),
-        epoch: None,
-        failover_in_progress: false,
+        epoch: Some(topology.epoch()),
+        failover_in_progress: cluster.failover_running(),
+        fenced: topology.fenced().map(|n| n.id.clone()).collect(),
+        failover_refused: cp.failover().refusal(),
+        last_failover: cp.failover().last_report(),
     })
 }
 

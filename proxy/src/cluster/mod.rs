@@ -11,21 +11,27 @@
 //! (reads in flight + 1): a slow or busy replica gets fewer reads, equal ones share them.
 
 use std::collections::HashMap;
+mod durable;
+mod failover;
 mod replica_slot;
 mod topology;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
+pub use durable::{AckLog, PersistedTopology, StateError};
+pub use failover::Change;
 pub use replica_slot::ReplicaRead;
 use replica_slot::{mix, ReplicaSlot};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
 pub use topology::{Topology, TopologyError};
 
 use crate::config::{BackendNode, ProxyConfig};
 use crate::gtid::Gtid;
-use crate::quorum::QuorumTracker;
+use crate::quorum::{QuorumTracker, TrackerConfig};
 use crate::timestamps::TableTimestamps;
 
 /// How long the cached copy of the quorum tracker's replica view serves EVENTUAL reads before
@@ -48,9 +54,6 @@ pub struct ClusterHandle {
     /// Routing state of each configured node (same order as `nodes`; only replicas' slots
     /// are used).
     slots: Vec<ReplicaSlot>,
-    /// Indexes in `nodes` of the replicas the quorum tracker watches, in the order of its
-    /// views.
-    watched: Vec<usize>,
     /// Origin of the slots' timestamps.
     epoch: Instant,
     /// When the slots' copy of the quorum tracker's view was last refreshed (ns since `epoch`).
@@ -61,39 +64,105 @@ pub struct ClusterHandle {
     /// Highest GTID sequence number the proxy saw committed on the primary.
     newest_seq: AtomicU64,
     /// Highest sequence number of a STRONG write whose quorum was reached (DESIGN.md section
-    /// 7: a failover candidate must hold it). In memory until the failover work persists it.
+    /// 7: a failover candidate must hold it); on disk too when a state directory is set.
     highest_acknowledged: AtomicU64,
+    /// Where `highest_acknowledged` is made durable before a STRONG OK leaves.
+    acks: AckLog,
+    /// Where the topology is persisted (None: not persisted).
+    state_dir: Option<PathBuf>,
     /// Per-table write timestamps.
     tables: TableTimestamps,
-    /// The STRONG wait (None with no replicas).
-    quorum: Option<QuorumTracker>,
+    /// The STRONG wait and the replicas it watches (None with no replicas). Replaced when
+    /// the replica set changes (promotion, rejoin).
+    quorum: ArcSwapOption<Watching>,
+    /// How to start a tracker for a new replica set (None: trackers are not restarted).
+    tracker_template: Option<TrackerConfig>,
+    /// Epoch and failover progress, for statements waiting out a failover.
+    changes: watch::Sender<Change>,
+    /// Mirror of `changes.failover`, read per statement without a lock.
+    failing_over: AtomicBool,
+    /// Wakes the failover detector when a statement found the primary unreachable.
+    suspects: Notify,
     max_lag: u64,
     /// The one GTID domain.
     domain: u32,
 }
 
+/// A quorum tracker and the nodes it watches (indexes in `nodes`, in the order of its views).
+#[derive(Debug)]
+struct Watching {
+    tracker: Arc<QuorumTracker>,
+    watched: Vec<usize>,
+}
+
+/// What a proxy resumes from at start (see [`ClusterHandle::resume`]).
+#[derive(Debug)]
+pub struct Resumed {
+    /// The persisted topology, if the state directory had one.
+    pub topology: Option<PersistedTopology>,
+    /// The durable acknowledged position and the position read from it.
+    pub acks: (AckLog, u64),
+    /// How to start trackers for later replica sets.
+    pub tracker_template: Option<TrackerConfig>,
+}
+
 impl ClusterHandle {
-    /// Builds the view of a validated configuration; `quorum` watches the replicas.
+    /// Builds the view of a validated configuration; `quorum` watches the replicas. Nothing
+    /// is persisted and the tracker is not restarted on promotion (unit tests, tools).
     pub fn new(config: &ProxyConfig, quorum: Option<QuorumTracker>) -> Self {
+        let resumed = Resumed {
+            topology: None,
+            acks: (AckLog::memory_only(), 0),
+            tracker_template: None,
+        };
+        Self::resume(config, quorum, resumed)
+    }
+
+    /// Builds the view of a validated configuration and the state a previous run left in
+    /// `proxy.state_dir`: the persisted epoch, primary and fenced nodes (when the persisted
+    /// primary is a configured node), and the acknowledged position.
+    pub fn resume(config: &ProxyConfig, quorum: Option<QuorumTracker>, resumed: Resumed) -> Self {
         let nodes: Arc<[BackendNode]> = config.nodes.iter().cloned().collect();
-        let primary = nodes
-            .iter()
-            .position(|n| n.id == config.primary)
-            .unwrap_or(0);
-        let topology = Topology::new(Arc::clone(&nodes), primary, 1);
+        let index = |id: &str| nodes.iter().position(|n| n.id == id);
+        let persisted = resumed.topology.filter(|t| index(&t.primary).is_some());
+        let (primary, epoch, fenced) = match &persisted {
+            Some(t) => (
+                index(&t.primary).unwrap_or(0),
+                t.epoch,
+                t.fenced.iter().filter_map(|f| index(f)).collect(),
+            ),
+            None => (index(&config.primary).unwrap_or(0), 1, Vec::new()),
+        };
+        let topology = Topology::new(Arc::clone(&nodes), primary, epoch, fenced);
         let watched = topology.replica_indexes().to_vec();
+        let quorum = quorum.map(|tracker| {
+            Arc::new(Watching {
+                tracker: Arc::new(tracker),
+                watched,
+            })
+        });
+        let (acks, acknowledged) = resumed.acks;
         let cluster = Self {
             slots: nodes.iter().map(|_| ReplicaSlot::default()).collect(),
             epoch: Instant::now(),
             view_at: AtomicU64::new(0),
+            changes: watch::Sender::new(Change {
+                epoch,
+                failover: false,
+                decisions: 0,
+            }),
             topology: ArcSwap::from_pointee(topology),
             nodes,
-            watched,
             next_replica: AtomicUsize::new(0),
             newest_seq: AtomicU64::new(0),
-            highest_acknowledged: AtomicU64::new(0),
+            highest_acknowledged: AtomicU64::new(acknowledged),
+            acks,
+            state_dir: config.state_dir.clone(),
             tables: TableTimestamps::default(),
-            quorum,
+            quorum: ArcSwapOption::new(quorum),
+            tracker_template: resumed.tracker_template,
+            failing_over: AtomicBool::new(false),
+            suspects: Notify::new(),
             max_lag: config.max_replica_lag,
             domain: config.gtid_domain,
         };
@@ -121,17 +190,96 @@ impl ClusterHandle {
             return Err(stale(current.epoch()));
         }
         let next = Arc::new(current.promote(id)?);
-        let previous = self.topology.compare_and_swap(&current, Arc::clone(&next));
-        if !Arc::ptr_eq(&previous, &current) {
-            return Err(stale(previous.epoch()));
+        self.install(&current, next)
+    }
+
+    /// Installs the topology in which fenced node `id` is a replica again (same epoch), if
+    /// `seen_epoch` is still the epoch in force. The quorum tracker starts watching it.
+    pub fn rejoin(&self, id: &str, seen_epoch: u64) -> Result<Arc<Topology>, TopologyError> {
+        let current = self.topology.load_full();
+        if current.epoch() != seen_epoch {
+            return Err(TopologyError::StaleEpoch {
+                seen: seen_epoch,
+                current: current.epoch(),
+            });
         }
-        tracing::info!(primary = %next.primary().id, epoch = next.epoch(), "topology changed");
+        let next = Arc::new(current.rejoin(id)?);
+        self.install(&current, next)
+    }
+
+    /// Swaps `current` for `next` (refused if another change won the race), then makes
+    /// everything follow: the quorum tracker watches the new replica set, the topology is
+    /// persisted, and waiting statements are told.
+    fn install(
+        &self,
+        current: &Arc<Topology>,
+        next: Arc<Topology>,
+    ) -> Result<Arc<Topology>, TopologyError> {
+        let previous = self.topology.compare_and_swap(current, Arc::clone(&next));
+        if !Arc::ptr_eq(&previous, current) {
+            return Err(TopologyError::StaleEpoch {
+                seen: current.epoch(),
+                current: previous.epoch(),
+            });
+        }
+        tracing::info!(primary = %next.primary().id, epoch = next.epoch(),
+            fenced = ?next.fenced().map(|n| n.id.as_str()).collect::<Vec<_>>(), "topology changed");
+        self.retarget(&next);
+        self.persist_topology(&next);
+        self.changes.send_modify(|c| c.epoch = next.epoch());
         Ok(next)
     }
 
-    /// The quorum tracker that runs the STRONG wait (None when the cluster has no replicas).
-    pub fn quorum(&self) -> Option<&QuorumTracker> {
-        self.quorum.as_ref()
+    /// Starts a quorum tracker for `topology`'s replicas and retires the old one (its pending
+    /// waiters are answered "not achieved": their writes were committed on a primary that
+    /// is gone or fenced). Without a template the old tracker stays.
+    fn retarget(&self, topology: &Topology) {
+        let Some(template) = &self.tracker_template else {
+            return;
+        };
+        let watched = topology.replica_indexes().to_vec();
+        let next = if watched.is_empty() {
+            None
+        } else {
+            let mut config = template.clone();
+            config.replicas = watched.iter().map(|i| self.nodes[*i].clone()).collect();
+            match QuorumTracker::start(config) {
+                Ok(tracker) => Some(Arc::new(Watching {
+                    tracker: Arc::new(tracker),
+                    watched,
+                })),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not start the quorum tracker for the new replicas");
+                    None
+                }
+            }
+        };
+        if let Some(old) = self.quorum.swap(next) {
+            tokio::spawn(async move { old.tracker.shutdown().await });
+        }
+        self.refresh_view(self.nanos(Instant::now()), true);
+    }
+
+    /// Writes the topology to the state directory (errors are logged: the topology in
+    /// memory is in force either way).
+    fn persist_topology(&self, topology: &Topology) {
+        let Some(dir) = &self.state_dir else {
+            return;
+        };
+        let persisted = PersistedTopology {
+            epoch: topology.epoch(),
+            primary: topology.primary().id.clone(),
+            fenced: topology.fenced().map(|n| n.id.clone()).collect(),
+        };
+        if let Err(e) = persisted.save(dir) {
+            tracing::error!(error = %e, "could not persist the topology");
+        }
+    }
+
+    /// The quorum tracker that runs the STRONG wait now (None when the cluster has no
+    /// replicas). Read it once per write: a promotion replaces it.
+    pub fn quorum(&self) -> Option<Arc<QuorumTracker>> {
+        self.quorum.load().as_ref().map(|w| Arc::clone(&w.tracker))
     }
 
     /// Per-table write timestamps (bounded rings; see [`Self::timestamps`] for the view with
@@ -164,8 +312,8 @@ impl ClusterHandle {
     /// Notes a committed write's sequence number.
     pub fn saw_commit(&self, seq: u64) {
         if self.newest_seq.fetch_max(seq, Ordering::Relaxed) < seq {
-            if let Some(tracker) = &self.quorum {
-                tracker.note_commit(seq);
+            if let Some(watching) = self.quorum.load().as_ref() {
+                watching.tracker.note_commit(seq);
             }
         }
     }
@@ -183,9 +331,26 @@ impl ClusterHandle {
         }
     }
 
-    /// Notes a STRONG write acknowledged by its quorum.
-    pub fn acknowledged(&self, seq: u64) {
+    /// Notes a STRONG write acknowledged by its quorum, and returns once that position is
+    /// durable (with a state directory; group-committed with the other OKs of the moment):
+    /// the OK may leave after this.
+    pub async fn acknowledged(&self, seq: u64) {
         self.highest_acknowledged.fetch_max(seq, Ordering::Relaxed);
+        self.acks.persist(seq).await;
+    }
+
+    /// Whether the acknowledged position survives a proxy restart (a state directory is
+    /// configured). When it does not, a failover after a restart cannot know it and must
+    /// take the most advanced replica with every replica reachable.
+    pub fn acknowledged_is_durable(&self) -> bool {
+        self.acks.is_durable()
+    }
+
+    /// Sets the newest sequence number seen committed, also downwards: after a promotion
+    /// the new primary's position is the truth (writes only the old primary had are gone,
+    /// and CAUSAL reads must not wait for them for ever).
+    pub fn reset_newest(&self, seq: u64) {
+        self.newest_seq.store(seq, Ordering::Relaxed);
     }
 
     /// The highest STRONG-acknowledged sequence number since start (0: none yet).
@@ -232,7 +397,9 @@ impl ClusterHandle {
     /// replica the cached view shows caught up is answered from it; otherwise the tracker's
     /// current view is read before giving up.
     pub fn replica_with<'t>(&self, topology: &'t Topology, seq: u64) -> Option<&'t BackendNode> {
-        self.quorum.as_ref()?;
+        if self.quorum.load().is_none() {
+            return None;
+        }
         self.replica_with_at(topology, seq, Instant::now())
             .map(|i| topology.node_at(i))
     }
@@ -277,13 +444,16 @@ impl ClusterHandle {
     pub fn timestamps(&self) -> ClusterTimestamps {
         let newest = self.newest_seq();
         let tables = self.tables.newest();
-        let view = self
-            .quorum
+        let watching = self.quorum.load_full();
+        let view = watching
             .as_ref()
-            .map(QuorumTracker::read_view)
+            .map(|w| w.tracker.read_view())
             .unwrap_or_default();
-        let replicas = self
-            .watched
+        let topology = self.topology.load();
+        let watched = watching
+            .as_ref()
+            .map_or(topology.replica_indexes(), |w| w.watched.as_slice());
+        let replicas = watched
             .iter()
             .enumerate()
             .map(|(i, node)| {
@@ -419,9 +589,11 @@ impl ClusterHandle {
     /// the copy is older than [`VIEW_REFRESH`] (one caller refreshes, the others go on with
     /// the copy), or at once with `force`.
     fn refresh_view(&self, now: u64, force: bool) {
-        let Some(tracker) = &self.quorum else {
+        let watching = self.quorum.load();
+        let Some(watching) = watching.as_ref() else {
             return;
         };
+        let tracker = &watching.tracker;
         if force {
             self.view_at.fetch_max(now, Ordering::Relaxed);
         } else {
@@ -435,7 +607,7 @@ impl ClusterHandle {
                 return;
             }
         }
-        for (k, i) in self.watched.iter().enumerate() {
+        for (k, i) in watching.watched.iter().enumerate() {
             let slot = &self.slots[*i];
             let (healthy, applied) = tracker.replica_view(k);
             slot.unhealthy.store(!healthy, Ordering::Relaxed);

@@ -16,6 +16,9 @@ pub struct Topology {
     primary: usize,
     /// Indexes of the replicas in `nodes`, in configuration order.
     replicas: Vec<usize>,
+    /// Indexes of fenced nodes: old primaries that have not rejoined as replicas. They are
+    /// neither primary nor replica: never routed to, even if they come back writable.
+    fenced: Vec<usize>,
     /// Every configured node (shared by all topologies of one proxy).
     nodes: Arc<[BackendNode]>,
 }
@@ -34,27 +37,75 @@ pub enum TopologyError {
     /// The named node is not configured.
     #[error("unknown node {0:?}")]
     UnknownNode(String),
+    /// The named node is already the primary.
+    #[error("{0:?} is already the primary")]
+    AlreadyPrimary(String),
 }
 
 impl Topology {
     /// The topology with `primary` (an index in `nodes`) at `epoch`; every other node is a
-    /// replica.
-    pub(crate) fn new(nodes: Arc<[BackendNode]>, primary: usize, epoch: u64) -> Self {
-        let replicas = (0..nodes.len()).filter(|i| *i != primary).collect();
+    /// replica unless it is `fenced`.
+    pub(crate) fn new(
+        nodes: Arc<[BackendNode]>,
+        primary: usize,
+        epoch: u64,
+        fenced: Vec<usize>,
+    ) -> Self {
+        let fenced: Vec<usize> = fenced.into_iter().filter(|i| *i != primary).collect();
+        let replicas = (0..nodes.len())
+            .filter(|i| *i != primary && !fenced.contains(i))
+            .collect();
         Self {
             epoch,
             primary,
             replicas,
+            fenced,
             nodes,
         }
     }
 
-    /// The topology that follows this one with `id` as its primary (epoch + 1).
+    /// The topology that follows this one with `id` as its primary (epoch + 1); the old
+    /// primary is fenced until it rejoins.
     pub(crate) fn promote(&self, id: &str) -> Result<Self, TopologyError> {
         let primary = self
             .index_of(id)
             .ok_or_else(|| TopologyError::UnknownNode(id.to_owned()))?;
-        Ok(Self::new(Arc::clone(&self.nodes), primary, self.epoch + 1))
+        if primary == self.primary {
+            return Err(TopologyError::AlreadyPrimary(id.to_owned()));
+        }
+        let mut fenced = self.fenced.clone();
+        fenced.push(self.primary);
+        Ok(Self::new(
+            Arc::clone(&self.nodes),
+            primary,
+            self.epoch + 1,
+            fenced,
+        ))
+    }
+
+    /// This topology with fenced node `id` back as a replica (same epoch: the primary did
+    /// not change). A node that is not fenced is returned unchanged.
+    pub(crate) fn rejoin(&self, id: &str) -> Result<Self, TopologyError> {
+        let i = self
+            .index_of(id)
+            .ok_or_else(|| TopologyError::UnknownNode(id.to_owned()))?;
+        let fenced = self.fenced.iter().copied().filter(|f| *f != i).collect();
+        Ok(Self::new(
+            Arc::clone(&self.nodes),
+            self.primary,
+            self.epoch,
+            fenced,
+        ))
+    }
+
+    /// Fenced nodes: old primaries not rejoined yet, never routed to.
+    pub fn fenced(&self) -> impl ExactSizeIterator<Item = &BackendNode> + '_ {
+        self.fenced.iter().map(|i| &self.nodes[*i])
+    }
+
+    /// Whether `id` is fenced.
+    pub fn is_fenced(&self, id: &str) -> bool {
+        self.fenced.iter().any(|i| self.nodes[*i].id == id)
     }
 
     /// Failover generation: bumped by every promotion; a decision from an older epoch is
@@ -119,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_promotion_bumps_the_epoch_and_swaps_roles() {
-        let first = Topology::new(nodes(), 0, 1);
+        let first = Topology::new(nodes(), 0, 1, Vec::new());
         assert!(first.is_primary("instance-1"));
         assert_eq!(
             first.replicas().map(|n| n.id.as_str()).collect::<Vec<_>>(),
@@ -130,8 +181,14 @@ mod tests {
         assert_eq!(next.primary().id, "instance-3");
         assert_eq!(
             next.replicas().map(|n| n.id.as_str()).collect::<Vec<_>>(),
-            ["instance-1", "instance-2", "instance-4"]
+            ["instance-2", "instance-4"],
+            "the old primary is fenced, not a replica"
         );
+        assert!(next.is_fenced("instance-1"));
+        let back = next.rejoin("instance-1").expect("configured node");
+        assert_eq!(back.epoch(), 2);
+        assert_eq!(back.replicas().count(), 3);
+        assert!(!back.is_fenced("instance-1"));
         assert_eq!(
             first.promote("instance-9"),
             Err(TopologyError::UnknownNode("instance-9".to_owned()))

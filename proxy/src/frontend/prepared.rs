@@ -70,13 +70,13 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = std::time::Instant::now();
-        let topology = self.shared.cluster.topology();
-        let node = if on_primary {
-            topology.primary()
-        } else {
-            self.choose_node(&topology, &classified, level).await
+        let Some((topology, node)) = self
+            .place(&classified, level, on_primary, packet.next_seq())
+            .await?
+        else {
+            return Ok(());
         };
-        let node = node.id.as_str();
+        let node = node.as_str();
         let Some(backend_id) = self.prepared_on(client_id, node, packet.next_seq()).await? else {
             return Ok(());
         };

@@ -6,7 +6,7 @@
 
 use mysql_common::constants::StatusFlags;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::debug;
 
 use super::history::Setting;
@@ -15,7 +15,7 @@ use crate::backend::conn::COM_QUERY;
 use crate::classify::{Classified, Consistency, Kind, PinReason, WarningsQuery};
 use crate::cluster::Topology;
 use crate::config::{BackendNode, CausalScope};
-use crate::error::{MysqlError, SessionError};
+use crate::error::{BackendError, MysqlError, SessionError};
 use crate::packet::Packet;
 use crate::pipeline::{self, Committed, Plan, Request};
 use crate::quorum::QuorumOutcome;
@@ -85,8 +85,10 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = Instant::now();
-        let topology = self.shared.cluster.topology();
-        let node = self.choose_node(&topology, &stmt, level).await;
+        let Some((topology, node)) = self.place(&stmt, level, false, packet.next_seq()).await?
+        else {
+            return Ok(());
+        };
         let mut payload = Vec::with_capacity(1 + text.len());
         payload.push(COM_QUERY);
         payload.extend_from_slice(&text);
@@ -96,8 +98,77 @@ impl Session {
             setting: stmt.session_setting.then_some(&*text),
             started,
         };
-        self.run_routed(statement, &topology, &node.id, packet.seq, &payload)
+        self.run_routed(statement, &topology, &node, packet.seq, &payload)
             .await
+    }
+
+    /// The topology and node a statement runs on (the plan phase, [`Self::choose_node`]),
+    /// after waiting out a failover when the node is the primary (DESIGN.md section 7):
+    /// while a failover runs, or when the primary refuses a connection (or the session's
+    /// connection to it was found closed before a byte of this statement was sent), the
+    /// statement waits up to `failover_wait_ms` for the new topology and is planned again
+    /// on it. A read planned on a replica never waits. `on_primary` forces the primary.
+    /// None: the session lost its transaction to the failover and the client got the error
+    /// (sequence id `err_seq`).
+    pub(super) async fn place(
+        &mut self,
+        stmt: &Classified,
+        level: Consistency,
+        on_primary: bool,
+        err_seq: u8,
+    ) -> Result<Option<(Arc<Topology>, String)>, SessionError> {
+        let ctx = Arc::clone(&self.shared);
+        let wait = Duration::from_millis(ctx.config.failover_wait_ms);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(e) = self.follow_topology() {
+                self.state_lost = Some(self.seen.1.clone());
+                self.send_err(err_seq, &e).await?;
+                return Ok(None);
+            }
+            let topology = ctx.cluster.topology();
+            let node = if on_primary {
+                topology.primary().id.clone()
+            } else {
+                self.choose_node(&topology, stmt, level).await.id.clone()
+            };
+            let late = tokio::time::Instant::now() >= deadline;
+            if !topology.is_primary(&node) || late {
+                return Ok(Some((topology, node)));
+            }
+            if ctx.cluster.failover_running() {
+                ctx.cluster.wait_failover(topology.epoch(), deadline).await;
+                continue;
+            }
+            if self.primary_reachable(&node).await {
+                return Ok(Some((topology, node)));
+            }
+            ctx.cluster.primary_unreachable(&node);
+            ctx.cluster.wait_failover(topology.epoch(), deadline).await;
+        }
+    }
+
+    /// Whether the session can send a statement to primary `id` now: its connection there
+    /// is open (one found closed by the server is dropped first, unless it held the
+    /// session's state: then the execution reports the loss), or a new one opens.
+    async fn primary_reachable(&mut self, id: &str) -> bool {
+        if let Some(i) = self.conn_index(id) {
+            if !self.conns[i].io.is_stale() || self.holds_state(id) {
+                return true;
+            }
+            debug!(
+                node = id,
+                "the connection to the primary was closed by the server"
+            );
+            self.drop_conn(id);
+        }
+        match self.ensure_conn(id).await {
+            Ok(_) | Err(BackendError::Refused { .. }) => true,
+            Err(e) => {
+                debug!(node = id, error = %e, "the primary is unreachable");
+                false
+            }
+        }
     }
 
     /// Runs a routed statement (COM_QUERY, or COM_STMT_EXECUTE with `payload` already mapped

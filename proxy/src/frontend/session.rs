@@ -76,6 +76,10 @@ pub struct Session {
     /// The node whose connection ran the session's last write (LAST_INSERT_ID() is read
     /// there), while the session holds that connection.
     pub(super) last_write: Option<String>,
+    /// The epoch the session's connections belong to, and the primary of that epoch: when
+    /// the topology moves on, connections to a node that lost its role are dropped before
+    /// the next command ([`Session::follow_topology`]).
+    pub(super) seen: (u64, String),
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
@@ -133,6 +137,8 @@ pub async fn run(
         .registry
         .register(connection_id, &hello.user.name, peer);
     shared.registry.set_tls(id, io.stream().get_ref().is_tls());
+    let topology = shared.cluster.topology();
+    let seen = (topology.epoch(), topology.primary().id.clone());
     let mut session = Session {
         id,
         io,
@@ -150,6 +156,7 @@ pub async fn run(
         proxy_warning: None,
         state_lost: None,
         last_write: None,
+        seen,
         framing,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         last_gtid: None,
@@ -210,6 +217,11 @@ impl Session {
                     "empty command packet".to_owned(),
                 ));
             };
+            if let Some(e) = self.follow_topology() {
+                self.send_err(packet.next_seq(), &e).await?;
+                let node = self.seen.1.clone();
+                return Err(SessionError::StateLost { node });
+            }
             match commands::action(cmd) {
                 Action::Quit => return Ok(()),
                 Action::Query => self.query(&packet).await?,
@@ -253,14 +265,14 @@ impl Session {
         seq: u8,
         database: Option<Vec<u8>>,
     ) -> Result<bool, SessionError> {
-        let primary = self.primary_id();
-        let index = match self.ensure_conn(&primary).await {
+        let index = match self.attach_primary().await {
             Ok(i) => i,
             Err(e) => {
                 self.send_backend_error(seq, &e).await?;
                 return Ok(false);
             }
         };
+        let primary = self.conns[index].key.node.clone();
         let Some(db) = database else {
             return Ok(true);
         };
@@ -275,6 +287,33 @@ impl Session {
                 }
                 self.send_backend_error(seq, &e).await?;
                 Ok(false)
+            }
+        }
+    }
+
+    /// The session's first connection, to the primary: while a failover runs, or when the
+    /// primary refuses the connection, login waits (bounded by `failover_wait_ms`) for the
+    /// new primary instead of failing.
+    async fn attach_primary(&mut self) -> Result<usize, BackendError> {
+        let ctx = Arc::clone(&self.shared);
+        let wait = std::time::Duration::from_millis(ctx.config.failover_wait_ms);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let topology = ctx.cluster.topology();
+            self.seen = (topology.epoch(), topology.primary().id.clone());
+            if ctx.cluster.failover_running() && tokio::time::Instant::now() < deadline {
+                ctx.cluster.wait_failover(topology.epoch(), deadline).await;
+                continue;
+            }
+            match self.ensure_conn(&topology.primary().id).await {
+                Err(e)
+                    if !matches!(e, BackendError::Refused { .. })
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    ctx.cluster.primary_unreachable(&topology.primary().id);
+                    ctx.cluster.wait_failover(topology.epoch(), deadline).await;
+                }
+                other => return other,
             }
         }
     }
@@ -655,10 +694,53 @@ impl Session {
 }
 
 impl Session {
+    /// After a topology change (failover, switchover): drops the session's connections to
+    /// the old primary and to fenced nodes, so no statement of this session can reach a node
+    /// in a role it lost (a write to a fenced old primary). Cheap when nothing changed: one
+    /// load and one comparison. Returns the error to give the client when the session held
+    /// state on the old primary (a transaction, autocommit=0, a pin): that state is gone,
+    /// and the error (1213, SQLSTATE 40001) is one drivers retry the transaction on.
+    pub(super) fn follow_topology(&mut self) -> Option<MysqlError> {
+        let topology = self.shared.cluster.topology();
+        if topology.epoch() == self.seen.0 {
+            return None;
+        }
+        let old_primary = std::mem::replace(
+            &mut self.seen,
+            (topology.epoch(), topology.primary().id.clone()),
+        )
+        .1;
+        let held = old_primary != topology.primary().id
+            && self.conn_index(&old_primary).is_some()
+            && (self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+                || !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+                || !self.pins.is_empty());
+        let mut i = 0;
+        while i < self.conns.len() {
+            let node = self.conns[i].key.node.clone();
+            let demoted = node == old_primary && !topology.is_primary(&node);
+            if demoted || topology.is_fenced(&node) {
+                debug!(node = %node, epoch = topology.epoch(), "dropping a connection to a node that lost its role");
+                drop(self.conns.remove(i));
+                self.statements.node_lost(&node);
+                if self.previous.as_deref() == Some(node.as_str()) {
+                    self.previous = None;
+                }
+                if self.read_only_node.as_deref() == Some(node.as_str()) {
+                    self.read_only_node = None;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.shared.registry.set_backend(self.id, None);
+        held.then(|| MysqlError::failover_retry(&topology.primary().id, topology.epoch()))
+    }
+
     /// Whether the session's connection to `node` holds state a new connection would not
     /// have: on the primary an open transaction, autocommit=0 or a pin; on a replica the
     /// session's read-only transaction.
-    fn holds_state(&self, node: &str) -> bool {
+    pub(super) fn holds_state(&self, node: &str) -> bool {
         if self.is_primary(node) {
             self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
                 || !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)

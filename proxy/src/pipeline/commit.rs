@@ -51,7 +51,7 @@ pub async fn logging(
         if let Some(gtid) = done.gtid {
             ctx.metrics.quorum_wait.observe(outcome.waited);
             if outcome.achieved {
-                ctx.cluster.acknowledged(gtid.seq);
+                ctx.cluster.acknowledged(gtid.seq).await;
             }
         }
         Some(outcome)
