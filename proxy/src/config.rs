@@ -150,7 +150,9 @@ pub struct ProxyConfig {
     /// Suffix appended to the backend's version string in the greeting (empty by default: the
     /// greeting carries the server's version unchanged, as version-parsing drivers expect).
     pub version_suffix: String,
-    /// Largest client packet accepted (bytes); MariaDB's own limit is max_allowed_packet.
+    /// Largest client packet accepted (bytes). 0 (the default): the primary's
+    /// `max_allowed_packet`, read at start-up, so the proxy never buffers more than the server
+    /// would accept.
     pub max_packet_size: usize,
     /// Backend pool settings.
     pub pool: PoolConfig,
@@ -208,7 +210,7 @@ impl Default for ProxyConfig {
             }],
             primary: "instance-1".to_owned(),
             version_suffix: String::new(),
-            max_packet_size: 1 << 30,
+            max_packet_size: 0,
             pool: PoolConfig::default(),
             default_consistency: Consistency::Causal,
             causal_scope: CausalScope::Proxy,
@@ -310,10 +312,10 @@ impl ProxyConfig {
                 "must be positive",
             ));
         }
-        if self.max_packet_size < 1024 {
+        if self.max_packet_size != 0 && self.max_packet_size < 1024 {
             return Err(ConfigError::invalid(
                 "proxy.max_packet_size",
-                "must be at least 1024",
+                "must be 0 (the primary's max_allowed_packet) or at least 1024",
             ));
         }
         self.validate_tls()
@@ -490,6 +492,16 @@ mod tests {
 
     fn refused(config: &ProxyConfig) -> String {
         config.validate().expect_err("refused").to_string()
+    }
+
+    /// 0 means "the primary's max_allowed_packet" (read at start-up); a tiny limit is refused.
+    #[test]
+    fn max_packet_size_defaults_to_the_servers() {
+        assert_eq!(ProxyConfig::default().max_packet_size, 0);
+        assert!(valid().validate().is_ok());
+        let mut c = valid();
+        c.max_packet_size = 100;
+        assert!(refused(&c).contains("`proxy.max_packet_size`"));
     }
 
     #[test]

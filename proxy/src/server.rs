@@ -34,7 +34,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Validates `config` and probes the primary (retrying while it comes up).
-    pub async fn start(config: ProxyConfig) -> Result<Self, ProxyError> {
+    pub async fn start(mut config: ProxyConfig) -> Result<Self, ProxyError> {
         config.validate()?;
         let tls = ServerTls::from_config(&config.tls)?;
         let state_error = |e: StateError| ConfigError::invalid("proxy.state_dir", e.to_string());
@@ -57,7 +57,12 @@ impl Proxy {
             .ok_or_else(|| ConfigError::invalid("proxy.primary", "unknown node"))?;
         let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
         info!(version = %server.version, node = %primary.id, "backend probed");
-        check_gtid_domain(&primary, &config).await?;
+        let max_allowed_packet = check_primary(&primary, &config).await?;
+        if config.max_packet_size == 0 {
+            // A client packet the server would refuse is refused by the proxy first (1153),
+            // without buffering more than the server accepts.
+            config.max_packet_size = usize::try_from(max_allowed_packet).unwrap_or(usize::MAX);
+        }
         let fenced = persisted
             .as_ref()
             .map(|t| t.fenced.clone())
@@ -202,9 +207,10 @@ async fn refuse(mut io: PacketIo<ClientStream>, e: &MysqlError) {
     io.shutdown().await;
 }
 
-/// One GTID domain (DESIGN.md section 3): the primary's binlog position must name at most
-/// one domain, the configured one.
-async fn check_gtid_domain(primary: &BackendNode, config: &ProxyConfig) -> Result<(), ProxyError> {
+/// Checks the primary over a control connection and returns its `max_allowed_packet`: one GTID
+/// domain (DESIGN.md section 3), its binlog position must name at most one domain, the
+/// configured one.
+async fn check_primary(primary: &BackendNode, config: &ProxyConfig) -> Result<u64, ProxyError> {
     use mysql_async::prelude::Queryable;
     let (host, port) = primary
         .addr
@@ -227,11 +233,12 @@ async fn check_gtid_domain(primary: &BackendNode, config: &ProxyConfig) -> Resul
         message: e.to_string(),
     };
     let mut conn = mysql_async::Conn::new(opts).await.map_err(control_error)?;
-    let pos: Option<String> = conn
-        .query_first("SELECT @@gtid_binlog_pos")
+    let row: Option<(Option<String>, u64)> = conn
+        .query_first("SELECT @@gtid_binlog_pos, @@max_allowed_packet")
         .await
         .map_err(control_error)?;
     let _ = conn.disconnect().await;
+    let (pos, max_allowed_packet) = row.unwrap_or((None, 1 << 24));
     let domains: Vec<u32> = pos
         .unwrap_or_default()
         .split(',')
@@ -247,7 +254,7 @@ async fn check_gtid_domain(primary: &BackendNode, config: &ProxyConfig) -> Resul
         )
         .into());
     }
-    Ok(())
+    Ok(max_allowed_packet)
 }
 
 async fn probe_until_up(node: &BackendNode, each: Duration) -> Result<ServerInfo, ProxyError> {
