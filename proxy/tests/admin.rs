@@ -29,7 +29,12 @@ struct Ports {
 
 impl Ports {
     async fn start(cluster: &Cluster) -> Ports {
-        let config = ProxyConfig {
+        Self::start_with(cluster, |_| {}).await
+    }
+
+    /// Both ports of a proxy whose configuration `adjust` changed.
+    async fn start_with(cluster: &Cluster, adjust: impl FnOnce(&mut ProxyConfig)) -> Ports {
+        let mut config = ProxyConfig {
             admin_users: vec![
                 UserConfig {
                     name: "admin".to_owned(),
@@ -44,6 +49,7 @@ impl Ports {
             ],
             ..support::proxy_config(cluster)
         };
+        adjust(&mut config);
         let proxy = Proxy::start(config).await.expect("proxy starts");
         let mysql_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -298,4 +304,21 @@ async fn command(io: &mut PacketIo, payload: &[u8]) -> Vec<Vec<u8>> {
             return packets;
         }
     }
+}
+
+/// An admin client idle past `client_idle_timeout_secs` is closed without a word, as on the
+/// MySQL port (issue 15: no idle timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_admin_client_is_closed() {
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let ports = Ports::start_with(&cluster, |c| c.limits.client_idle_timeout_secs = 1).await;
+    let mut raw = support::raw_login_as(ports.admin, "admin", "admin").await;
+    let answer = command(&mut raw, b"\x03SHOW POOL").await;
+    assert!(!answer.is_empty(), "the admin port answers");
+    let closed = tokio::time::timeout(Duration::from_secs(60), raw.read_packet(1 << 20))
+        .await
+        .expect("closed within the bound");
+    assert!(closed.is_err(), "EOF, no packet: {closed:?}");
+    ports.stop().await;
+    cluster.stop().await.expect("cluster stops");
 }

@@ -121,6 +121,8 @@ async fn serve(
         deprecate_eof = hello.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
         "admin login"
     );
+    // The same idle limit as the MySQL port: an idle admin client is closed without a word.
+    let idle_timeout = shared.config.limits.client_idle_timeout();
     loop {
         let read = tokio::select! {
             biased;
@@ -129,6 +131,7 @@ async fn serve(
                 return send(io, 0, &err_payload(e.code, e.state, &e.message)).await;
             }
             read = io.read_packet(MAX_ADMIN_PACKET) => read,
+            _ = tokio::time::sleep(idle_timeout) => return Err(SessionError::IdleTimeout),
         };
         let packet = match read {
             Ok(p) => p,
