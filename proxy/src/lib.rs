@@ -17,6 +17,8 @@ pub mod frontend;
 pub mod gtid;
 pub mod limits;
 pub mod listener;
+#[cfg(test)]
+mod mem_stream;
 pub mod metrics;
 pub mod ok_packet;
 pub mod packet;

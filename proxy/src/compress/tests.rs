@@ -2,70 +2,11 @@
 //! uncompressed, the frame sequence id, 16 MB packets, and bounded buffering of writes.
 
 use super::*;
+use crate::mem_stream::Mem;
 use crate::packet::write_frames;
 use flate2::write::ZlibEncoder;
 use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// An in-memory stream: reads hand out `input` `chunk` bytes at a time, writes are recorded
-/// (at most `write_chunk` bytes per call).
-struct Mem {
-    input: Vec<u8>,
-    pos: usize,
-    chunk: usize,
-    write_chunk: usize,
-    output: Vec<u8>,
-}
-
-impl Mem {
-    fn new(input: Vec<u8>, chunk: usize) -> Self {
-        Self {
-            input,
-            pos: 0,
-            chunk,
-            write_chunk: usize::MAX,
-            output: Vec::new(),
-        }
-    }
-}
-
-impl AsyncRead for Mem {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let n = this
-            .chunk
-            .min(buf.remaining())
-            .min(this.input.len() - this.pos);
-        buf.put_slice(&this.input[this.pos..this.pos + n]);
-        this.pos += n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Mem {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let n = buf.len().min(this.write_chunk);
-        this.output.extend_from_slice(&buf[..n]);
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
 
 fn zlib(plain: &[u8]) -> Vec<u8> {
     let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
@@ -90,7 +31,7 @@ fn frame(seq: u8, plain: &[u8], compress: bool) -> Vec<u8> {
 
 /// Splits the whole decoded stream of `wire` as read `chunk` bytes at a time.
 async fn read_all(wire: Vec<u8>, chunk: usize) -> io::Result<(Vec<u8>, u8)> {
-    let mut s = Compressed::new(Mem::new(wire, chunk));
+    let mut s = Compressed::new(Mem::reading(wire, chunk));
     s.start(BytesMut::new());
     let mut out = Vec::new();
     s.read_to_end(&mut out).await?;
@@ -152,7 +93,7 @@ async fn packet_split_across_frames() {
     let (a, b) = plain.split_at(333);
     let mut wire = frame(0, a, true);
     wire.extend(frame(1, b, true));
-    let mut io = PacketIo::over(Compressed::new(Mem::new(wire, 5)));
+    let mut io = PacketIo::over(Compressed::new(Mem::reading(wire, 5)));
     io.start_compression(true);
     let p = io.read_packet(1 << 20).await.expect("one packet");
     assert_eq!(p.seq, 0);
@@ -170,7 +111,7 @@ async fn packet_over_16mb() {
     for (i, piece) in plain.chunks(MAX_FRAME).enumerate() {
         wire.extend(frame(i as u8, piece, true));
     }
-    let mut io = PacketIo::over(Compressed::new(Mem::new(wire, 70_000)));
+    let mut io = PacketIo::over(Compressed::new(Mem::reading(wire, 70_000)));
     io.start_compression(true);
     let p = io
         .read_packet(2 * MAX_FRAME)
@@ -186,7 +127,7 @@ async fn bytes_read_before_the_switch_are_decoded() {
     let mut plain = BytesMut::new();
     write_frames(&mut plain, 0, b"\x03SELECT 'already buffered'");
     let wire = frame(0, &plain, false);
-    let mut io = PacketIo::over(Compressed::new(Mem::new(wire[9..].to_vec(), 3)));
+    let mut io = PacketIo::over(Compressed::new(Mem::reading(wire[9..].to_vec(), 3)));
     io.rbuf.extend_from_slice(&wire[..9]);
     io.start_compression(true);
     let p = io.read_packet(1024).await.expect("packet");
@@ -199,7 +140,7 @@ async fn bytes_read_before_the_switch_are_decoded() {
 async fn writes_follow_the_clients_sequence_id() {
     let mut plain = BytesMut::new();
     write_frames(&mut plain, 0, b"\x03SELECT 1");
-    let mut io = PacketIo::over(Compressed::new(Mem::new(frame(4, &plain, false), 64)));
+    let mut io = PacketIo::over(Compressed::new(Mem::reading(frame(4, &plain, false), 64)));
     io.start_compression(true);
     io.read_packet(1024).await.expect("command");
     io.send_packet(1, b"\x00\x00\x00\x02\x00\x00\x00")
@@ -229,7 +170,7 @@ async fn writes_follow_the_clients_sequence_id() {
 /// Before the switch the layer passes bytes through untouched.
 #[tokio::test]
 async fn passthrough_before_start() {
-    let mut io = PacketIo::over(Compressed::new(Mem::new(
+    let mut io = PacketIo::over(Compressed::new(Mem::reading(
         b"\x01\x00\x00\x00\x0e".to_vec(),
         2,
     )));
@@ -250,7 +191,7 @@ async fn passthrough_before_start() {
 /// frame), packets keep consecutive ids, and the bytes are exact.
 #[tokio::test]
 async fn large_answer_frames_end_at_packet_boundaries() {
-    let mut s = Compressed::new(Mem::new(Vec::new(), 1));
+    let mut s = Compressed::new(Mem::reading(Vec::new(), 1));
     s.start(BytesMut::new());
     s.inner.write_chunk = 10_000;
     let payload: Vec<u8> = (0..3 * MAX_FRAME / 2)
@@ -305,7 +246,7 @@ async fn large_answer_frames_end_at_packet_boundaries() {
 async fn flush_resyncs_packet_ids_to_the_frame_id() {
     let mut plain = BytesMut::new();
     write_frames(&mut plain, 0, b"\x03SELECT 1; SELECT 2");
-    let mut io = PacketIo::over(Compressed::new(Mem::new(frame(0, &plain, false), 64)));
+    let mut io = PacketIo::over(Compressed::new(Mem::reading(frame(0, &plain, false), 64)));
     io.start_compression(true);
     io.read_packet(1024).await.expect("command");
     io.queue_packet(1, b"\x01");

@@ -11,11 +11,9 @@ use mysql_common::io::BufMutExt;
 use mysql_common::packets::Column;
 use mysql_common::proto::MySerialize;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::*;
+use crate::mem_stream::Mem;
 use crate::packet::{err_payload, write_frames, PacketIo, MAX_FRAME};
 
 /// How many bytes one backend read may return, for the small fixtures.
@@ -34,72 +32,6 @@ const OLD: ClientFraming = ClientFraming {
     tracks_session: false,
     deprecate_eof: false,
 };
-
-/// An in-memory stream: reads return `input` at most `chunk` bytes at a time and then EOF;
-/// writes land in `output`, or fail when `broken`.
-#[derive(Debug)]
-struct Mem {
-    input: Vec<u8>,
-    pos: usize,
-    chunk: usize,
-    output: Vec<u8>,
-    broken: bool,
-}
-
-impl Mem {
-    fn reading(input: Vec<u8>, chunk: usize) -> Self {
-        Self {
-            input,
-            pos: 0,
-            chunk,
-            output: Vec::new(),
-            broken: false,
-        }
-    }
-
-    fn writing() -> Self {
-        Self::reading(Vec::new(), 1)
-    }
-}
-
-impl AsyncRead for Mem {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let n = (this.input.len() - this.pos)
-            .min(this.chunk)
-            .min(buf.remaining());
-        buf.put_slice(&this.input[this.pos..this.pos + n]);
-        this.pos += n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Mem {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.broken {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-        }
-        this.output.extend_from_slice(data);
-        Poll::Ready(Ok(data.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
 
 /// A backend answer being written: packets framed with consecutive sequence ids.
 struct Wire {
