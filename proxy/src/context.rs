@@ -14,7 +14,8 @@ use std::sync::Arc;
 use crate::backend::{Pool, ServerInfo};
 use crate::classify::Classifier;
 use crate::cluster::ClusterHandle;
-use crate::config::ProxyConfig;
+use crate::config::{ProxyConfig, UserConfig};
+use crate::frontend::handshake::Door;
 use crate::limits::Limits;
 use crate::metrics::StatementMetrics;
 use crate::registry::Registry;
@@ -93,6 +94,17 @@ impl ProxyContext {
     /// `SHOW METRICS`).
     pub fn metrics(&self) -> &StatementMetrics {
         &self.metrics
+    }
+
+    /// What a login on a port whose accounts are `users` is checked against.
+    pub(crate) fn door<'a>(&'a self, users: &'a [UserConfig]) -> Door<'a> {
+        Door {
+            server: &self.server,
+            version_suffix: &self.config.version_suffix,
+            users,
+            tls: self.tls.as_ref(),
+            throttle: self.limits.throttle(),
+        }
     }
 
     /// The client caps and their counts (open client connections, sessions per user).

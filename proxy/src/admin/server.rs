@@ -90,22 +90,15 @@ async fn serve(
     shared: &ProxyContext,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
-    let login = handshake::authenticate(
+    // The same login deadline as the MySQL port: a silent client holds nothing for long.
+    let login = handshake::authenticate_within(
         io,
         id,
         peer.ip(),
-        handshake::Door {
-            server: &shared.server,
-            version_suffix: &shared.config.version_suffix,
-            users: &shared.config.admin_users,
-            tls: shared.tls.as_ref(),
-            throttle: shared.limits.throttle(),
-        },
-    );
-    // The same login deadline as the MySQL port: a silent client holds nothing for long.
-    let login = tokio::time::timeout(shared.config.limits.handshake_timeout(), login)
-        .await
-        .map_err(|_| SessionError::HandshakeTimeout)??;
+        shared.door(&shared.config.admin_users),
+        shared.config.limits.handshake_timeout(),
+    )
+    .await?;
     let Login::Accepted(hello) = login else {
         return Ok(());
     };

@@ -66,6 +66,20 @@ pub struct Door<'a> {
     pub throttle: &'a LoginThrottle,
 }
 
+/// [`authenticate`] bounded by `limit` (the login deadline of both ports): a client that never
+/// answers the greeting, or stalls mid-auth, holds its socket and task only this long.
+pub async fn authenticate_within(
+    io: &mut ClientIo,
+    connection_id: u32,
+    peer: IpAddr,
+    door: Door<'_>,
+    limit: std::time::Duration,
+) -> Result<Login, SessionError> {
+    tokio::time::timeout(limit, authenticate(io, connection_id, peer, door))
+        .await
+        .unwrap_or(Err(SessionError::HandshakeTimeout))
+}
+
 /// Greets the client, switches to TLS if it asks (and `door.tls` is configured), reads its
 /// response and checks its password (unless the throttle says `peer` has failed too often)
 /// and the TLS policy (`require_tls`, `require_ssl`).

@@ -92,23 +92,14 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut io = io.map_stream(Compressed::new);
-    let login = handshake::authenticate(
+    let login = handshake::authenticate_within(
         &mut io,
         connection_id.get(),
         peer.ip(),
-        handshake::Door {
-            server: &shared.server,
-            version_suffix: &shared.config.version_suffix,
-            users: &shared.config.users,
-            tls: shared.tls.as_ref(),
-            throttle: shared.limits.throttle(),
-        },
-    );
-    // The whole login is bounded: a client that never answers the greeting (or stalls
-    // mid-auth) holds its socket and task only this long.
-    let login = tokio::time::timeout(shared.config.limits.handshake_timeout(), login)
-        .await
-        .unwrap_or(Err(SessionError::HandshakeTimeout));
+        shared.door(&shared.config.users),
+        shared.config.limits.handshake_timeout(),
+    )
+    .await;
     let hello = match login {
         Ok(Login::Accepted(hello)) => hello,
         Ok(Login::Refused) => return,
