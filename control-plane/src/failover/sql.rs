@@ -103,19 +103,10 @@ impl Control {
         let mut conn = self.conn(node).await?;
         if let Some(pos) = catch_up.filter(|p| !p.is_empty()) {
             // Switchover: the old primary is alive and fenced; receive all it logged first.
-            let waited: Option<i64> = conn
-                .exec_first("SELECT MASTER_GTID_WAIT(?, ?)", (pos, bound.as_secs_f64()))
-                .await
-                .map_err(|e| sql_error(node, "SELECT MASTER_GTID_WAIT(...)", &e))?;
-            if waited != Some(0) {
-                return Err(FailoverError::Sql {
-                    node: node.id.clone(),
-                    statement: "SELECT MASTER_GTID_WAIT(...)".to_owned(),
-                    message: format!(
-                        "did not reach the old primary's position {pos} within {bound:?}"
-                    ),
-                });
-            }
+            wait_for(&mut conn, node, pos, bound, || {
+                format!("did not reach the old primary's position {pos} within {bound:?}")
+            })
+            .await?;
         }
         self.exec(&mut conn, node, "STOP SLAVE IO_THREAD").await?;
         let status: Option<Row> = conn
@@ -128,22 +119,10 @@ impl Control {
             .flatten()
             .unwrap_or_default();
         if !received.trim().is_empty() {
-            let waited: Option<i64> = conn
-                .exec_first(
-                    "SELECT MASTER_GTID_WAIT(?, ?)",
-                    (received.as_str(), bound.as_secs_f64()),
-                )
-                .await
-                .map_err(|e| sql_error(node, "SELECT MASTER_GTID_WAIT(...)", &e))?;
-            if waited != Some(0) {
-                return Err(FailoverError::Sql {
-                    node: node.id.clone(),
-                    statement: "SELECT MASTER_GTID_WAIT(...)".to_owned(),
-                    message: format!(
-                        "relay log not applied within {bound:?} (received {received})"
-                    ),
-                });
-            }
+            wait_for(&mut conn, node, &received, bound, || {
+                format!("relay log not applied within {bound:?} (received {received})")
+            })
+            .await?;
         }
         let applied = self.position(&mut conn, node).await?;
         let _ = conn.disconnect().await;
@@ -234,4 +213,28 @@ fn sql_error(node: &BackendNode, statement: &str, e: &mysql_async::Error) -> Fai
         statement: statement.to_owned(),
         message: e.to_string(),
     }
+}
+
+/// `MASTER_GTID_WAIT(pos, bound)` on `conn`: Ok once `node` has applied `pos`; a timeout is
+/// an error whose message `timed_out` words.
+async fn wait_for(
+    conn: &mut Conn,
+    node: &BackendNode,
+    pos: &str,
+    bound: Duration,
+    timed_out: impl FnOnce() -> String,
+) -> Result<(), FailoverError> {
+    const STATEMENT: &str = "SELECT MASTER_GTID_WAIT(...)";
+    let waited: Option<i64> = conn
+        .exec_first("SELECT MASTER_GTID_WAIT(?, ?)", (pos, bound.as_secs_f64()))
+        .await
+        .map_err(|e| sql_error(node, STATEMENT, &e))?;
+    if waited == Some(0) {
+        return Ok(());
+    }
+    Err(FailoverError::Sql {
+        node: node.id.clone(),
+        statement: STATEMENT.to_owned(),
+        message: timed_out(),
+    })
 }
