@@ -3,116 +3,62 @@
 //! real `mariadb` CLI.
 
 mod support;
+use support::Ports;
 
-use myquorum_proxy::admin::serve_admin;
 use myquorum_proxy::packet::{parse_err, PacketIo};
-use myquorum_proxy::{Proxy, ProxyConfig, ProxyError, UserConfig};
+use myquorum_proxy::{ProxyConfig, UserConfig};
 use myquorum_sandbox::Cluster;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// A second admin account whose password must never appear in `SHOW CONFIG`.
 const OPS_PASSWORD: &str = "ops-Secret-42";
 
-/// One proxy with both ports running, stopped by [`Ports::stop`].
-struct Ports {
-    mysql: SocketAddr,
-    admin: SocketAddr,
-    stops: Vec<oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<Result<(), ProxyError>>>,
+/// Both ports of a proxy over `cluster` with the admin accounts of these tests, its
+/// configuration changed by `adjust`.
+async fn start_ports(cluster: &Cluster, adjust: impl FnOnce(&mut ProxyConfig)) -> Ports {
+    let mut config = ProxyConfig {
+        admin_users: vec![
+            UserConfig {
+                name: "admin".to_owned(),
+                password: "admin".to_owned(),
+                require_ssl: false,
+            },
+            UserConfig {
+                name: "ops".to_owned(),
+                password: OPS_PASSWORD.to_owned(),
+                require_ssl: false,
+            },
+        ],
+        ..support::proxy_config(cluster)
+    };
+    adjust(&mut config);
+    Ports::start(config).await
 }
 
-impl Ports {
-    async fn start(cluster: &Cluster) -> Ports {
-        Self::start_with(cluster, |_| {}).await
-    }
+fn opts(addr: SocketAddr, user: &str, pass: &str, db: Option<&str>) -> Opts {
+    OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(addr.port())
+        .user(Some(user))
+        .pass(Some(pass))
+        .db_name(db)
+        .prefer_socket(false)
+        .into()
+}
 
-    /// Both ports of a proxy whose configuration `adjust` changed.
-    async fn start_with(cluster: &Cluster, adjust: impl FnOnce(&mut ProxyConfig)) -> Ports {
-        let mut config = ProxyConfig {
-            admin_users: vec![
-                UserConfig {
-                    name: "admin".to_owned(),
-                    password: "admin".to_owned(),
-                    require_ssl: false,
-                },
-                UserConfig {
-                    name: "ops".to_owned(),
-                    password: OPS_PASSWORD.to_owned(),
-                    require_ssl: false,
-                },
-            ],
-            ..support::proxy_config(cluster)
-        };
-        adjust(&mut config);
-        let proxy = Proxy::start(config).await.expect("proxy starts");
-        let mysql_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mysql = mysql_listener.local_addr().expect("addr");
-        let admin = admin_listener.local_addr().expect("addr");
-        let (mysql_tx, mysql_rx) = oneshot::channel::<()>();
-        let (admin_tx, admin_rx) = oneshot::channel::<()>();
-        let p = proxy.clone();
-        let mysql_task = tokio::spawn(async move {
-            p.serve_mysql(mysql_listener, async move {
-                let _ = mysql_rx.await;
-            })
-            .await
-        });
-        let admin_task = tokio::spawn(async move {
-            serve_admin(&proxy, admin_listener, async move {
-                let _ = admin_rx.await;
-            })
-            .await
-        });
-        Ports {
-            mysql,
-            admin,
-            stops: vec![admin_tx, mysql_tx],
-            tasks: vec![admin_task, mysql_task],
-        }
-    }
+async fn app(ports: &Ports) -> Conn {
+    Conn::new(opts(ports.mysql, "app", "app", Some("app")))
+        .await
+        .expect("app connects through the MySQL port")
+}
 
-    fn opts(addr: SocketAddr, user: &str, pass: &str, db: Option<&str>) -> Opts {
-        OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(addr.port())
-            .user(Some(user))
-            .pass(Some(pass))
-            .db_name(db)
-            .prefer_socket(false)
-            .into()
-    }
-
-    async fn app(&self) -> Conn {
-        Conn::new(Self::opts(self.mysql, "app", "app", Some("app")))
-            .await
-            .expect("app connects through the MySQL port")
-    }
-
-    async fn admin(&self) -> Conn {
-        Conn::new(Self::opts(self.admin, "admin", "admin", None))
-            .await
-            .expect("admin connects to the admin port")
-    }
-
-    async fn stop(mut self) {
-        for tx in self.stops.drain(..) {
-            let _ = tx.send(());
-        }
-        for task in self.tasks.drain(..) {
-            let result = tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("port stops within the grace period")
-                .expect("port task did not panic");
-            result.expect("serve returned Ok");
-        }
-    }
+async fn admin(ports: &Ports) -> Conn {
+    Conn::new(opts(ports.admin, "admin", "admin", None))
+        .await
+        .expect("admin connects to the admin port")
 }
 
 fn server_code(e: &mysql_async::Error) -> Option<u16> {
@@ -130,19 +76,19 @@ fn server_code(e: &mysql_async::Error) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_port_reports_backends_sessions_and_config() {
     let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
-    let ports = Ports::start(&cluster).await;
+    let ports = start_ports(&cluster, |_| {}).await;
     let primary = cluster.primary().id.clone();
     let replica = cluster.replicas()[0].id.clone();
 
-    let refused = Conn::new(Ports::opts(ports.admin, "admin", "wrong", None))
+    let refused = Conn::new(opts(ports.admin, "admin", "wrong", None))
         .await
         .expect_err("a wrong admin password is refused");
     assert_eq!(server_code(&refused), Some(1045), "{refused:?}");
 
-    let mut app = ports.app().await;
+    let mut app = app(&ports).await;
     let one: Option<i64> = app.query_first("SELECT 1").await.expect("SELECT 1");
     assert_eq!(one, Some(1));
-    let mut admin = ports.admin().await;
+    let mut admin = admin(&ports).await;
 
     let backends: Vec<(String, String, String, String, u64, u64)> =
         admin.query("SHOW BACKENDS").await.expect("SHOW BACKENDS");
@@ -233,7 +179,7 @@ async fn admin_port_reports_backends_sessions_and_config() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_classic_client_and_shutdown() {
     let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
-    let ports = Ports::start(&cluster).await;
+    let ports = start_ports(&cluster, |_| {}).await;
     let port = ports.admin.port().to_string();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("mariadb")
@@ -311,7 +257,7 @@ async fn command(io: &mut PacketIo, payload: &[u8]) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_admin_client_is_closed() {
     let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
-    let ports = Ports::start_with(&cluster, |c| c.limits.client_idle_timeout_secs = 1).await;
+    let ports = start_ports(&cluster, |c| c.limits.client_idle_timeout_secs = 1).await;
     let mut raw = support::raw_login_as(ports.admin, "admin", "admin").await;
     let answer = command(&mut raw, b"\x03SHOW POOL").await;
     assert!(!answer.is_empty(), "the admin port answers");

@@ -5,71 +5,15 @@
 //! server certificate.
 
 mod support;
+use support::Ports;
 
-use myquorum_proxy::admin::serve_admin;
-use myquorum_proxy::{Proxy, ProxyConfig, ProxyError, TlsConfig};
+use myquorum_proxy::{ProxyConfig, TlsConfig};
 use myquorum_sandbox::{Cluster, TlsFiles};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-/// A proxy with its MySQL and admin ports on free loopback ports.
-struct Ports {
-    mysql: SocketAddr,
-    admin: SocketAddr,
-    stops: Vec<oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<Result<(), ProxyError>>>,
-}
-
-impl Ports {
-    async fn start(config: ProxyConfig) -> Ports {
-        let proxy = Proxy::start(config).await.expect("proxy starts");
-        let mysql_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mysql = mysql_listener.local_addr().expect("addr");
-        let admin = admin_listener.local_addr().expect("addr");
-        let (mysql_tx, mysql_rx) = oneshot::channel::<()>();
-        let (admin_tx, admin_rx) = oneshot::channel::<()>();
-        let p = proxy.clone();
-        let mysql_task = tokio::spawn(async move {
-            p.serve_mysql(mysql_listener, async move {
-                let _ = mysql_rx.await;
-            })
-            .await
-        });
-        let admin_task = tokio::spawn(async move {
-            serve_admin(&proxy, admin_listener, async move {
-                let _ = admin_rx.await;
-            })
-            .await
-        });
-        Ports {
-            mysql,
-            admin,
-            stops: vec![admin_tx, mysql_tx],
-            tasks: vec![admin_task, mysql_task],
-        }
-    }
-
-    async fn stop(mut self) {
-        for tx in self.stops.drain(..) {
-            let _ = tx.send(());
-        }
-        for task in self.tasks.drain(..) {
-            let result = tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("port stops within the grace period")
-                .expect("port task did not panic");
-            result.expect("serve returned Ok");
-        }
-    }
-}
 
 /// Options for `user` at `addr`, over TLS verified against `ca` when given.
 fn opts(addr: SocketAddr, user: &str, pass: &str, ca: Option<&Path>) -> Opts {

@@ -2,11 +2,16 @@
 //! `myquorum_sandbox::testing`), and a raw protocol client for bytes no driver sends.
 #![allow(dead_code)]
 
+use myquorum_proxy::admin::serve_admin;
 use myquorum_proxy::packet::{parse_err, PacketIo};
+use myquorum_proxy::{ProxyConfig, ProxyError};
 use mysql_common::constants::CapabilityFlags;
 use mysql_common::scramble::scramble_native;
 use std::net::SocketAddr;
-use tokio::net::TcpStream;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 // The proxy fixture and its configuration are shared with the other test crates (each test
 // binary uses some of them).
@@ -66,4 +71,60 @@ pub fn nonce_of(payload: &[u8]) -> Vec<u8> {
     )
     .expect("greeting parses")
     .nonce()
+}
+
+/// A proxy with its MySQL and admin ports on free loopback ports.
+pub struct Ports {
+    pub mysql: SocketAddr,
+    pub admin: SocketAddr,
+    stops: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<Result<(), ProxyError>>>,
+}
+
+impl Ports {
+    /// Starts a proxy with `config` and serves both its ports.
+    pub async fn start(config: ProxyConfig) -> Ports {
+        let proxy = myquorum_proxy::Proxy::start(config)
+            .await
+            .expect("proxy starts");
+        let mysql_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mysql = mysql_listener.local_addr().expect("addr");
+        let admin = admin_listener.local_addr().expect("addr");
+        let (mysql_tx, mysql_rx) = oneshot::channel::<()>();
+        let (admin_tx, admin_rx) = oneshot::channel::<()>();
+        let p = proxy.clone();
+        let mysql_task = tokio::spawn(async move {
+            p.serve_mysql(mysql_listener, async move {
+                let _ = mysql_rx.await;
+            })
+            .await
+        });
+        let admin_task = tokio::spawn(async move {
+            serve_admin(&proxy, admin_listener, async move {
+                let _ = admin_rx.await;
+            })
+            .await
+        });
+        Ports {
+            mysql,
+            admin,
+            stops: vec![admin_tx, mysql_tx],
+            tasks: vec![admin_task, mysql_task],
+        }
+    }
+
+    /// Stops both ports and checks they shut down cleanly within the grace period.
+    pub async fn stop(mut self) {
+        for tx in self.stops.drain(..) {
+            let _ = tx.send(());
+        }
+        for task in self.tasks.drain(..) {
+            let result = tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("port stops within the grace period")
+                .expect("port task did not panic");
+            result.expect("serve returned Ok");
+        }
+    }
 }
