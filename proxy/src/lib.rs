@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod gtid;
+pub mod idle;
 pub mod limits;
 pub mod listener;
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::context::ProxyContext;
 use crate::error::{MysqlError, ProxyError, SessionError};
 use crate::frontend::commands::{command, name as command_name};
 use crate::frontend::handshake::{self, Login};
+use crate::idle::IdleTimer;
 use crate::listener::{self, Drain, SpawnOn};
 use crate::packet::{err_payload, PacketIo, ReadError};
 
@@ -115,8 +116,9 @@ async fn serve(
         "admin login"
     );
     // The same idle limit as the MySQL port: an idle admin client is closed without a word.
-    let idle_timeout = shared.config.limits.client_idle_timeout();
+    let mut idle = IdleTimer::new(shared.config.limits.client_idle_timeout());
     loop {
+        idle.touch();
         let read = tokio::select! {
             biased;
             _ = shutdown.changed() => {
@@ -124,7 +126,7 @@ async fn serve(
                 return send(io, 0, &err_payload(e.code, e.state, &e.message)).await;
             }
             read = io.read_packet(MAX_ADMIN_PACKET) => read,
-            _ = tokio::time::sleep(idle_timeout) => return Err(SessionError::IdleTimeout),
+            () = idle.expired() => return Err(SessionError::IdleTimeout),
         };
         let packet = match read {
             Ok(p) => p,

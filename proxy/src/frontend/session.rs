@@ -23,6 +23,7 @@ use crate::compress::Compressed;
 use crate::context::ProxyContext;
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::gtid::Gtid;
+use crate::idle::IdleTimer;
 use crate::limits::UserSlot;
 use crate::packet::{err_payload, Packet, PacketIo, ReadError};
 use crate::registry::{ConnectionId, Registration};
@@ -175,13 +176,14 @@ impl Session {
                 .contains(CapabilityFlags::CLIENT_COMPRESS),
         );
         let killed = Arc::clone(&self.registration.killed);
-        let idle_timeout = self.shared.config.limits.client_idle_timeout();
+        let mut idle = IdleTimer::new(self.shared.config.limits.client_idle_timeout());
         loop {
             if let Some(node) = self.state_lost.take() {
                 return Err(SessionError::StateLost { node });
             }
             // Idle between commands: a 16 MB statement or answer does not stay allocated.
             self.io.shrink_buffers();
+            idle.touch();
             let packet = tokio::select! {
                 biased;
                 _ = killed.notified() => {
@@ -193,7 +195,7 @@ impl Session {
                     return Ok(());
                 }
                 read = self.io.read_packet(self.shared.config.max_packet_size) => read,
-                _ = tokio::time::sleep(idle_timeout) => return Err(SessionError::IdleTimeout),
+                () = idle.expired() => return Err(SessionError::IdleTimeout),
             };
             let packet = match packet {
                 Ok(p) => p,
