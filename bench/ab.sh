@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A/B of running servers: sysbench against each target in turn (interleaved, rotating the
+# order every repetition), medians of QPS and of the target process's CPU per 1,000 queries.
+# For before/after numbers of one change: start the old and the new binary with `myquorum
+# serve` on the same cluster and name both, plus haproxy and the primary for reference.
+# A measurement tool, not a test: it never asserts on timings.
+#
+# usage: bench/ab.sh [--reps N] [--time S] [--threads N] [--workload W] NAME=HOST:PORT...
+#   e.g. bench/ab.sh --workload oltp_point_select before=127.0.0.1:46233 after=127.0.0.1:46333 \
+#            haproxy=127.0.0.1:46034 direct=127.0.0.1:46401
+# Needs sysbench tables prepared in the target database (default user/password/db app/app/app,
+# 2 tables of 10,000 rows: `sysbench oltp_common ... --tables=2 prepare`).
+set -euo pipefail
+REPS=5
+TIME=10
+THREADS=4
+WORKLOAD=oltp_point_select
+DB_USER=app DB_PASS=app DB_NAME=app TABLES=2 TABLE_SIZE=10000
+targets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --reps) REPS="$2"; shift 2 ;;
+        --time) TIME="$2"; shift 2 ;;
+        --threads) THREADS="$2"; shift 2 ;;
+        --workload) WORKLOAD="$2"; shift 2 ;;
+        --tables) TABLES="$2"; shift 2 ;;
+        *=*) targets+=("$1"); shift ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ "${#targets[@]}" -gt 0 ] || { echo "name at least one NAME=HOST:PORT target" >&2; exit 2; }
+
+# pid_of PORT: the process listening on 127.0.0.1:PORT
+pid_of() { ss -Hltnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
+# cpu_ticks PID: utime + stime of the whole process (all threads), in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for rep in $(seq 1 "$REPS"); do
+    n=${#targets[@]}
+    for k in $(seq 0 $((n - 1))); do
+        t=${targets[$(((k + rep) % n))]}
+        name=${t%%=*} addr=${t#*=} host=${addr%:*} port=${addr##*:}
+        pid=$(pid_of "$port")
+        before=$(cpu_ticks "$pid")
+        qps_and_total=$(sysbench "$WORKLOAD" --db-driver=mysql --mysql-host="$host" \
+            --mysql-port="$port" --mysql-user="$DB_USER" --mysql-password="$DB_PASS" \
+            --mysql-db="$DB_NAME" --tables="$TABLES" --table-size="$TABLE_SIZE" \
+            --threads="$THREADS" --time="$TIME" run |
+            awk '/queries:/ {gsub(/[()]/, "", $3); print $3, $2}')
+        after=$(cpu_ticks "$pid")
+        read -r qps total <<<"$qps_and_total"
+        cpu_ms_per_k=$(awk -v d=$((after - before)) -v hz="$HZ" -v q="$total" \
+            'BEGIN { printf "%.1f", d * 1000 / hz / (q / 1000) }')
+        echo "$name $rep $qps $cpu_ms_per_k" | tee -a "$out" >&2
+    done
+done
+echo "# $WORKLOAD, $THREADS threads, $TIME s x $REPS reps (interleaved); medians"
+echo "target qps cpu_ms_per_1000_queries"
+for t in "${targets[@]}"; do
+    name=${t%%=*}
+    awk -v n="$name" '$1 == n' "$out" | sort -k3 -n | awk '{q[NR] = $3} END {printf "%s %s", $1, q[int((NR + 1) / 2)]}'
+    awk -v n="$name" '$1 == n' "$out" | sort -k4 -n | awk '{c[NR] = $4} END {printf " %s\n", c[int((NR + 1) / 2)]}'
+done
