@@ -5,6 +5,7 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use myquorum_proxy::limits::Refusal;
 use myquorum_proxy::metrics::{Histogram, RouteLabel, StatementMetrics, BUCKETS_MS, LEVELS};
 
 use crate::state::{ControlPlane, NodeView};
@@ -37,6 +38,13 @@ pub const QUORUM_PENDING: &str = "myquorum_quorum_pending";
 pub const PINS: &str = "myquorum_pins_total";
 /// Gauge: client sessions open on the MySQL port.
 pub const CLIENT_CONNECTIONS: &str = "myquorum_client_connections";
+/// Gauge: client sockets open on the MySQL port, logged in or not (what
+/// `max_client_connections` caps).
+pub const CLIENT_SOCKETS: &str = "myquorum_client_sockets";
+/// Counter, per reason: client connections the front door refused.
+pub const CLIENT_REFUSED: &str = "myquorum_client_refused_total";
+/// Counter: backend checkouts refused with 1040 because a pool cap stayed reached.
+pub const POOL_REFUSED: &str = "myquorum_pool_refused_total";
 /// Counter: backend connections opened by the pool.
 pub const POOL_OPENED: &str = "myquorum_pool_opened_total";
 /// Counter: backend connections reused from the pool.
@@ -181,6 +189,26 @@ pub fn render(cp: &ControlPlane) -> String {
         shared.registry().snapshot().len() as f64,
     );
 
+    let limits = shared.limits();
+    out.head(
+        CLIENT_SOCKETS,
+        "gauge",
+        "client sockets open on the MySQL port, logged in or not",
+    );
+    out.sample(CLIENT_SOCKETS, "", limits.open_clients() as f64);
+    out.head(
+        CLIENT_REFUSED,
+        "counter",
+        "client connections refused by the front door, by reason",
+    );
+    for reason in Refusal::ALL {
+        out.sample(
+            CLIENT_REFUSED,
+            &format!("reason=\"{}\"", reason.as_str()),
+            limits.refused(reason) as f64,
+        );
+    }
+
     let stats = &shared.pool().stats;
     let pool = [
         (
@@ -197,6 +225,11 @@ pub fn render(cp: &ControlPlane) -> String {
             POOL_DISCARDED,
             "pooled connections discarded",
             stats.discarded.load(Ordering::Relaxed),
+        ),
+        (
+            POOL_REFUSED,
+            "backend checkouts refused with 1040 (a pool cap stayed reached)",
+            stats.refused.load(Ordering::Relaxed),
         ),
     ];
     for (name, help, value) in pool {

@@ -155,6 +155,23 @@ async fn coordinator_api_walkthrough() {
     assert!(prom.contains("# TYPE myquorum_quorum_achieved_total counter"));
     assert!(prom.contains("myquorum_replication_lag_writes{node=\"instance-4\"} 0"));
     assert!(prom.contains("myquorum_pool_opened_total"));
+    assert!(prom.contains("myquorum_pool_refused_total 0"), "{prom}");
+    assert!(
+        prom.contains("# TYPE myquorum_client_sockets gauge"),
+        "{prom}"
+    );
+    for reason in [
+        "max_client_connections",
+        "max_user_connections",
+        "host_blocked",
+    ] {
+        assert!(
+            prom.contains(&format!(
+                "myquorum_client_refused_total{{reason=\"{reason}\"}} 0"
+            )),
+            "{prom}"
+        );
+    }
 
     // Cabinet with t = 1: the primary and the heaviest replica.
     let (code, q) = h.post("/select-quorum", r#"{"operation": "write"}"#).await;

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,37 @@ pub struct Limits {
     users: Mutex<HashMap<String, usize>>,
     /// Failed logins per client IP.
     throttle: LoginThrottle,
+    /// Connections refused, per [`Refusal`] (exported as a counter per reason).
+    refused: [AtomicU64; Refusal::ALL.len()],
+}
+
+/// Why the front door refused a client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_client_connections` sockets were open (1040).
+    MaxClientConnections,
+    /// The user held `max_user_connections` sessions (1203).
+    MaxUserConnections,
+    /// The client's IP ran out of failed logins (1129).
+    HostBlocked,
+}
+
+impl Refusal {
+    /// Every reason, in export order.
+    pub const ALL: [Refusal; 3] = [
+        Refusal::MaxClientConnections,
+        Refusal::MaxUserConnections,
+        Refusal::HostBlocked,
+    ];
+
+    /// The metric label of the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::MaxClientConnections => "max_client_connections",
+            Refusal::MaxUserConnections => "max_user_connections",
+            Refusal::HostBlocked => "host_blocked",
+        }
+    }
 }
 
 /// One open client connection, counted until dropped.
@@ -76,6 +107,7 @@ impl Limits {
             open: AtomicUsize::new(0),
             users: Mutex::new(HashMap::new()),
             throttle,
+            refused: Default::default(),
         })
     }
 
@@ -92,6 +124,7 @@ impl Limits {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
+            .map_err(|_| self.count_refusal(Refusal::MaxClientConnections))
             .ok()
             .map(|_| ClientSlot {
                 limits: Arc::clone(self),
@@ -105,6 +138,8 @@ impl Limits {
         let mut users = self.lock_users();
         let n = users.entry(user.to_owned()).or_insert(0);
         if max > 0 && *n >= max {
+            drop(users);
+            self.count_refusal(Refusal::MaxUserConnections);
             return None;
         }
         *n += 1;
@@ -123,6 +158,24 @@ impl Limits {
     /// The failed-login throttle.
     pub fn throttle(&self) -> &LoginThrottle {
         &self.throttle
+    }
+
+    /// Whether `ip` is refused by the failed-login throttle (1129); a refusal is counted.
+    pub fn host_blocked(&self, ip: IpAddr) -> bool {
+        let blocked = self.throttle.blocked(ip);
+        if blocked {
+            self.count_refusal(Refusal::HostBlocked);
+        }
+        blocked
+    }
+
+    /// Connections refused for `reason` since start.
+    pub fn refused(&self, reason: Refusal) -> u64 {
+        self.refused[reason as usize].load(Ordering::Relaxed)
+    }
+
+    fn count_refusal(&self, reason: Refusal) {
+        self.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     fn lock_users(&self) -> MutexGuard<'_, HashMap<String, usize>> {
@@ -247,6 +300,28 @@ mod tests {
         drop(a);
         assert_eq!(l.open_clients(), 1);
         assert!(l.admit_client().is_some());
+    }
+
+    #[test]
+    fn refusals_are_counted_per_reason() {
+        let l = Limits::new(LimitsConfig {
+            max_client_connections: 1,
+            max_user_connections: 1,
+            login_failures_burst: 1,
+            ..LimitsConfig::default()
+        });
+        let _client = l.admit_client().expect("first client");
+        assert!(l.admit_client().is_none());
+        assert!(l.admit_client().is_none());
+        let _user = l.admit_user("app").expect("first session");
+        assert!(l.admit_user("app").is_none());
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        assert!(!l.host_blocked(ip), "not blocked before a failure");
+        l.throttle().failed(ip);
+        assert!(l.host_blocked(ip));
+        assert_eq!(l.refused(Refusal::MaxClientConnections), 2);
+        assert_eq!(l.refused(Refusal::MaxUserConnections), 1);
+        assert_eq!(l.refused(Refusal::HostBlocked), 1);
     }
 
     #[test]

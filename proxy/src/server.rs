@@ -160,7 +160,7 @@ impl Proxy {
                         refuse(io, &MysqlError::too_many_connections()).await;
                         return;
                     };
-                    if shared.limits.throttle().blocked(peer.ip()) {
+                    if shared.limits.host_blocked(peer.ip()) {
                         refuse(io, &MysqlError::host_blocked(&peer.ip().to_string())).await;
                         return;
                     }

@@ -64,7 +64,7 @@ impl Session {
         })?;
         let seq = answer.next_seq();
         let ip = self.registration_peer().parse().ok();
-        if let Some(ip) = ip.filter(|ip| self.shared.limits.throttle().blocked(*ip)) {
+        if let Some(ip) = ip.filter(|ip| self.shared.limits.host_blocked(*ip)) {
             self.send_err(seq, &MysqlError::host_blocked(&ip.to_string()))
                 .await?;
             return Err(SessionError::ClientProtocol(
