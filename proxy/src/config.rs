@@ -89,6 +89,11 @@ pub struct PoolConfig {
     /// How long a session waits for a connection when a cap is reached before it gets 1040
     /// Too many connections, in milliseconds.
     pub checkout_timeout_ms: u64,
+    /// A session idle this long with nothing that ties it to its backend connections (no
+    /// transaction, pin, prepared long data, unread warnings or insert id) gives them back to
+    /// the pool and takes pooled ones, its database and settings replayed, at its next
+    /// statement (milliseconds; 0 = sessions keep their connections until they close).
+    pub multiplex_idle_ms: u64,
 }
 
 impl Default for PoolConfig {
@@ -100,6 +105,7 @@ impl Default for PoolConfig {
             max_connections_per_node: 1_800,
             max_connections: 6_000,
             checkout_timeout_ms: 2_000,
+            multiplex_idle_ms: 1_000,
         }
     }
 }
@@ -108,6 +114,12 @@ impl PoolConfig {
     /// The idle timeout as a [`Duration`].
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// How long a session stays idle before it parks (see `multiplex_idle_ms`); None when
+    /// sessions never give their connections back while open.
+    pub fn multiplex_idle(&self) -> Option<Duration> {
+        (self.multiplex_idle_ms > 0).then(|| Duration::from_millis(self.multiplex_idle_ms))
     }
 
     /// The connect timeout as a [`Duration`].

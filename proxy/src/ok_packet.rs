@@ -132,6 +132,8 @@ pub struct Rewritten {
     pub status: StatusFlags,
     /// Warning count of the packet.
     pub warnings: u16,
+    /// LAST_INSERT_ID the statement generated (0: none).
+    pub last_insert_id: u64,
 }
 
 /// Decides what the client receives for a backend OK packet.
@@ -163,6 +165,7 @@ pub fn rewrite_for_client(payload: &[u8], client_tracks: bool) -> Option<Rewritt
         changes,
         status: ok.status,
         warnings: ok.warnings,
+        last_insert_id: ok.last_insert_id,
     })
 }
 

@@ -73,6 +73,10 @@ pub struct Summary {
     pub hold_gtid_ok: bool,
     /// Output with `hold_final_ok` or `hold_gtid_ok`: the final OK, framed, not yet sent.
     pub held_ok: Option<Vec<u8>>,
+    /// Warning count of the last OK or EOF (SHOW WARNINGS must find them on this connection).
+    pub warnings: u16,
+    /// The answer's OK packets reported a generated LAST_INSERT_ID (non-zero).
+    pub generated_insert_id: bool,
 }
 
 /// Where the relay stopped.
@@ -378,6 +382,8 @@ fn finish_ok<B, C>(
     let rewritten = ok_packet::rewrite_for_client(&frame[4..], framing.tracks_session);
     let (payload, next) = match rewritten {
         Some(r) => {
+            summary.warnings = r.warnings;
+            summary.generated_insert_id |= r.last_insert_id != 0;
             let next = absorb(summary, r.status, r.changes);
             (r.payload, next)
         }
@@ -423,6 +429,9 @@ fn finish_terminator<B, C>(
     let status = (len >= 5).then(|| {
         StatusFlags::from_bits_retain(u16::from_le_bytes([backend.rbuf[7], backend.rbuf[8]]))
     });
+    if len >= 5 {
+        summary.warnings = u16::from_le_bytes([backend.rbuf[5], backend.rbuf[6]]);
+    }
     pass_whole(backend, client, len, summary);
     match status {
         Some(s) => absorb(summary, s, ok_packet::SessionChanges::default()),

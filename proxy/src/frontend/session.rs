@@ -77,6 +77,12 @@ pub struct Session {
     /// The node whose connection ran the session's last write (LAST_INSERT_ID() is read
     /// there), while the session holds that connection.
     pub(super) last_write: Option<String>,
+    /// Warning count of the last answer: SHOW WARNINGS must find them on the same
+    /// connection, so a session with warnings unread does not park.
+    pub(super) last_warnings: u16,
+    /// A statement generated a LAST_INSERT_ID on this session's connections: that value
+    /// lives in the connection, so the session never parks.
+    pub(super) generated_insert_id: bool,
     /// The epoch the session's connections belong to, and the primary of that epoch: when
     /// the topology moves on, connections to a node that lost its role are dropped before
     /// the next command ([`Session::follow_topology`]).
@@ -148,6 +154,8 @@ pub async fn run(
         proxy_warning: None,
         state_lost: None,
         last_write: None,
+        last_warnings: 0,
+        generated_insert_id: false,
         seen,
         framing,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
@@ -177,6 +185,8 @@ impl Session {
         );
         let killed = Arc::clone(&self.registration.killed);
         let mut idle = IdleTimer::new(self.shared.config.limits.client_idle_timeout());
+        let park_after = self.shared.config.pool.multiplex_idle();
+        let mut park = park_after.map(IdleTimer::new);
         loop {
             if let Some(node) = self.state_lost.take() {
                 return Err(SessionError::StateLost { node });
@@ -184,18 +194,25 @@ impl Session {
             // Idle between commands: a 16 MB statement or answer does not stay allocated.
             self.io.shrink_buffers();
             idle.touch();
-            let packet = tokio::select! {
-                biased;
-                _ = killed.notified() => {
-                    debug!("killed by another client");
-                    return Ok(());
+            if let Some(park) = park.as_mut() {
+                park.touch();
+            }
+            let packet = loop {
+                let parkable = park.is_some() && self.can_park();
+                tokio::select! {
+                    biased;
+                    _ = killed.notified() => {
+                        debug!("killed by another client");
+                        return Ok(());
+                    }
+                    _ = shutdown.changed() => {
+                        self.send_err(0, &MysqlError::shutdown()).await?;
+                        return Ok(());
+                    }
+                    read = self.io.read_packet(self.shared.config.max_packet_size) => break read,
+                    () = idle.expired() => return Err(SessionError::IdleTimeout),
+                    () = expired(&mut park), if parkable => self.park(),
                 }
-                _ = shutdown.changed() => {
-                    self.send_err(0, &MysqlError::shutdown()).await?;
-                    return Ok(());
-                }
-                read = self.io.read_packet(self.shared.config.max_packet_size) => read,
-                () = idle.expired() => return Err(SessionError::IdleTimeout),
             };
             let packet = match packet {
                 Ok(p) => p,
@@ -579,6 +596,8 @@ impl Session {
         self.pins.clear();
         self.read_only_node = None;
         self.last_write = None;
+        self.last_warnings = 0;
+        self.generated_insert_id = false;
         self.proxy_warning = None;
         self.consistency = self.shared.config.default_consistency;
     }
@@ -594,6 +613,8 @@ impl Session {
         if let Some(db) = &summary.schema {
             self.database = Some(db.clone());
         }
+        self.last_warnings = summary.warnings;
+        self.generated_insert_id |= summary.generated_insert_id;
     }
 
     /// The backend died mid-command: tell the client (2013) and drop the connection; the
@@ -639,6 +660,37 @@ impl Session {
             .await
             .map_err(SessionError::ClientGone)?;
         Ok(())
+    }
+
+    /// Whether the session's backend connections hold nothing a pooled connection with the
+    /// session's database and settings replayed would not: no open transaction or
+    /// autocommit=0, no pin (locks, temporary tables, user variables, text PREPARE, cursors,
+    /// long data, SQL_CALC_FOUND_ROWS), no read-only transaction on a replica, no warnings
+    /// unread, no generated LAST_INSERT_ID, a complete settings history.
+    fn can_park(&self) -> bool {
+        !self.conns.is_empty()
+            && self.pins.is_empty()
+            && !self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+            && self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+            && self.read_only_node.is_none()
+            && self.last_warnings == 0
+            && !self.generated_insert_id
+            && self.proxy_warning.is_none()
+            && self.state_lost.is_none()
+            && !self.history.truncated
+    }
+
+    /// Multiplexing: an idle session gives its backend connections back to the pool (reset
+    /// there, then shared with other sessions of the same user); its next statement takes
+    /// pooled ones, with the database and settings replayed and prepared statements
+    /// prepared again where they run.
+    fn park(&mut self) {
+        debug!(
+            connections = self.conns.len(),
+            "idle session gives its backend connections back"
+        );
+        self.release_backends();
+        self.io.shrink_buffers();
     }
 
     /// Gives every backend connection back to the pool (reset there).
@@ -796,5 +848,13 @@ impl crate::pipeline::Upstream for Session {
 
     fn lost(&mut self, id: &str) {
         self.drop_conn(id);
+    }
+}
+
+/// Completes when the session's parking timer fires (never without one).
+async fn expired(park: &mut Option<IdleTimer>) {
+    match park {
+        Some(timer) => timer.expired().await,
+        None => std::future::pending().await,
     }
 }

@@ -1,0 +1,202 @@
+//! Multiplexing against a real 4-node cluster: idle sessions give their backend connections
+//! back (`pool.multiplex_idle_ms`), so hundreds of connected clients hold a bounded number
+//! of backend connections per node; each client's database and settings come back on the
+//! pooled connection it takes next, and nothing leaks between clients. Sessions whose
+//! connections hold state (user variables, temporary tables, a transaction, a generated
+//! LAST_INSERT_ID, unread warnings) keep them.
+
+mod support;
+
+use std::time::Duration;
+
+use myquorum_sandbox::{root_conn, Cluster, NodeInfo};
+use mysql_async::prelude::Queryable;
+use support::{proxy_config, root, Proxy};
+
+/// Clients connected at once.
+const CLIENTS: usize = 300;
+/// Idle pooled connections kept per (user, node, flags, collation, session thread).
+const IDLE_PER_KEY: usize = 4;
+/// Session threads of the proxy.
+const IO_THREADS: usize = 2;
+/// How long an idle session keeps its connections.
+const PARK_AFTER: Duration = Duration::from_millis(200);
+
+/// The application user's connections on `node`, counted by the server itself.
+async fn app_connections(node: &NodeInfo) -> usize {
+    let mut conn = root_conn(node).await.expect("root");
+    let n: Option<usize> = conn
+        .query_first("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'")
+        .await
+        .expect("processlist");
+    conn.disconnect().await.expect("disconnect");
+    n.unwrap_or(0)
+}
+
+/// What client `k` sets up: its database, character set and sql_mode.
+fn setup_of(k: usize) -> (&'static str, &'static str, &'static str) {
+    let db = ["app", "mux_b", "mux_c"][k % 3];
+    let charset = ["latin1", "utf8mb4"][k % 2];
+    let mode = [
+        "ANSI_QUOTES",
+        "NO_ZERO_DATE",
+        "PIPES_AS_CONCAT",
+        "STRICT_TRANS_TABLES",
+    ][k % 4];
+    (db, charset, mode)
+}
+
+/// The state a session sees: (database, character_set_client, sql_mode).
+async fn state(conn: &mut mysql_async::Conn) -> (String, String, String) {
+    conn.query_first("SELECT DATABASE(), @@character_set_client, @@sql_mode")
+        .await
+        .expect("state query")
+        .expect("one row")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_sessions_share_backend_connections_without_leaking_state() {
+    let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
+    for db in ["mux_b", "mux_c"] {
+        root(cluster.primary(), &format!("CREATE DATABASE {db}")).await;
+        root(
+            cluster.primary(),
+            &format!("GRANT ALL PRIVILEGES ON {db}.* TO 'app'@'%'"),
+        )
+        .await;
+    }
+    let mut config = proxy_config(&cluster);
+    config.io_threads = IO_THREADS;
+    config.pool.max_idle_per_key = IDLE_PER_KEY;
+    config.pool.multiplex_idle_ms = PARK_AFTER.as_millis() as u64;
+    let proxy = Proxy::start_with(config).await;
+    // The grants reach the replicas before the clients read there.
+    let mut setup = proxy.conn().await;
+    setup
+        .query_drop("CREATE TABLE app.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        .await
+        .expect("create table");
+
+    // Every client sets its own state and runs a statement; all stay connected.
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for k in 0..CLIENTS {
+        let mut conn = proxy.conn().await;
+        let (db, charset, mode) = setup_of(k);
+        conn.query_drop(format!("USE {db}")).await.expect("use");
+        conn.query_drop(format!("SET NAMES {charset}"))
+            .await
+            .expect("set names");
+        conn.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
+            .await
+            .expect("sql_mode");
+        assert_eq!(
+            state(&mut conn).await,
+            (db.to_owned(), charset.to_owned(), mode.to_owned())
+        );
+        clients.push(conn);
+    }
+
+    // Sessions whose connections hold state keep them through any idle time.
+    let mut user_var = proxy.conn().await;
+    user_var
+        .query_drop("SET @mine = 42")
+        .await
+        .expect("set @mine");
+    let mut temp = proxy.conn().await;
+    temp.query_drop("CREATE TEMPORARY TABLE scratch (a INT)")
+        .await
+        .expect("temporary table");
+    temp.query_drop("INSERT INTO scratch VALUES (7)")
+        .await
+        .expect("insert into it");
+    let mut in_txn = proxy.conn().await;
+    in_txn.query_drop("BEGIN").await.expect("begin");
+    in_txn
+        .query_drop("INSERT INTO app.ai (v) VALUES (1)")
+        .await
+        .expect("insert in transaction");
+    let mut inserted = proxy.conn().await;
+    inserted
+        .query_drop("INSERT INTO app.ai (v) VALUES (2)")
+        .await
+        .expect("insert");
+    let insert_id = inserted.last_insert_id().expect("an insert id");
+    let mut warned = proxy.conn().await;
+    warned
+        .query_drop("SELECT CAST('12abc' AS SIGNED)")
+        .await
+        .expect("a statement with a warning");
+    let mut prepared = proxy.conn().await;
+    let one: Option<i64> = prepared
+        .exec_first("SELECT ? + 1", (1,))
+        .await
+        .expect("prepared statement");
+    assert_eq!(one, Some(2));
+
+    // Idle: the backend connections go back to the pool; the server sees a bounded number.
+    tokio::time::sleep(PARK_AFTER * 5).await;
+    let bound = IDLE_PER_KEY * IO_THREADS + 16;
+    let mut held = Vec::new();
+    for node in cluster.nodes() {
+        held.push((node.id.clone(), app_connections(node).await));
+    }
+    for (node, n) in &held {
+        assert!(
+            *n <= bound,
+            "{CLIENTS} idle clients hold {n} connections on {node} (bound {bound}): {held:?}"
+        );
+    }
+    eprintln!("{CLIENTS} idle clients: app connections per node {held:?}");
+
+    // Every client finds its own state again, on whatever connection it gets.
+    for (k, conn) in clients.iter_mut().enumerate() {
+        let (db, charset, mode) = setup_of(k);
+        assert_eq!(
+            state(conn).await,
+            (db.to_owned(), charset.to_owned(), mode.to_owned()),
+            "client {k}"
+        );
+    }
+    let mine: Option<i64> = user_var
+        .query_first("SELECT @mine")
+        .await
+        .expect("select @mine");
+    assert_eq!(mine, Some(42), "a user variable pins its connection");
+    let rows: Option<i64> = temp
+        .query_first("SELECT COUNT(*) FROM scratch")
+        .await
+        .expect("the temporary table is still there");
+    assert_eq!(rows, Some(1));
+    in_txn.query_drop("COMMIT").await.expect("commit");
+    let last: Option<u64> = inserted
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .expect("last insert id");
+    assert_eq!(last, Some(insert_id));
+    let warnings: Vec<mysql_async::Row> =
+        warned.query("SHOW WARNINGS").await.expect("show warnings");
+    assert_eq!(warnings.len(), 1, "the warning is still there to read");
+    let two: Option<i64> = prepared
+        .exec_first("SELECT ? + 1", (1,))
+        .await
+        .expect("prepared again on the connection it gets now");
+    assert_eq!(two, Some(2));
+    let committed: Option<i64> = setup
+        .query_first("SELECT COUNT(*) FROM app.ai")
+        .await
+        .expect("count");
+    assert_eq!(
+        committed,
+        Some(2),
+        "the transaction's row and the other insert"
+    );
+
+    for conn in clients {
+        conn.disconnect().await.expect("disconnect");
+    }
+    for conn in [setup, user_var, temp, in_txn, inserted, warned, prepared] {
+        conn.disconnect().await.expect("disconnect");
+    }
+    proxy.stop().await;
+    drop(cluster);
+}
