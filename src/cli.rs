@@ -39,6 +39,9 @@ pub enum Command {
     Rejoin(crate::admin_cli::RejoinArgs),
     /// SEER's ranking of the replicas as the next primary (a dry run).
     Elect(crate::admin_cli::ElectArgs),
+    /// Load and check the cluster through the proxy: concurrent, lag, failover, performance,
+    /// read-after-write or all.
+    Stress(crate::stress::StressArgs),
 }
 
 /// Options of `myquorum config`.

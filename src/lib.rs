@@ -6,5 +6,6 @@ pub mod cli;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
+pub mod stress;
 pub mod table;
 pub mod up;

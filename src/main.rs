@@ -52,5 +52,6 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Failover(args) => Ok(myquorum::admin_cli::failover(&settings, args).await),
         Command::Rejoin(args) => Ok(myquorum::admin_cli::rejoin(&settings, args).await),
         Command::Elect(args) => Ok(myquorum::admin_cli::elect(&settings, args).await),
+        Command::Stress(args) => Ok(myquorum::stress::run(&settings, args).await),
     }
 }
