@@ -85,7 +85,7 @@ impl OpError {
         let mut text: String = text.chars().take(80).collect();
         if let Self::Mysql(mysql_async::Error::Server(e)) = self {
             text.push_str(": ");
-            text.extend(e.message.chars().take(60));
+            text.extend(e.message.chars().take(100));
         }
         text
     }
