@@ -256,3 +256,78 @@ pub fn elect(answer: &Value) -> String {
     out.push_str(&table.render());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// A fenced node, a lagging replica and a quorum member each show as such.
+    #[test]
+    fn status_rows_show_roles_lag_and_quorum() {
+        let node = |id: &str, port: u16| json!({"id": id, "host": format!("127.0.0.1:{port}")});
+        let metric = |id: &str, lag: u64, master: bool| {
+            json!({"replica_id": id, "replication_lag": lag, "replication_lag_seconds": lag as f64 / 10.0,
+                   "latency_ms": 1.5, "gtid_seq": 100 - lag, "is_healthy": true, "is_master": master,
+                   "io_running": if master { None } else { Some(true) },
+                   "sql_running": if master { None } else { Some(lag == 0) }})
+        };
+        let all = json!({
+            "status": {"current_master": node("instance-2", 3402),
+                       "current_replicas": [node("instance-3", 3403)],
+                       "total_replicas": 1, "epoch": 4, "fenced": ["instance-1"],
+                       "failover_in_progress": false, "failover_refused": null, "last_failover": null},
+            "health": {"status": "degraded", "primary": {"id": "instance-2", "healthy": true},
+                       "replicas": [{"id": "instance-3", "healthy": true}]},
+            "metrics": {"replicas": [metric("instance-1", 0, false), metric("instance-2", 0, true),
+                                     metric("instance-3", 12, false)]},
+            "quorum": {"quorum": ["instance-3"], "quorum_size": 1, "total_replicas": 1,
+                       "threshold": 2.618, "failure_threshold": 1,
+                       "weights": {"instance-2": 2.618, "instance-3": 1.618}},
+        });
+        let text = super::status(&all);
+        assert!(
+            text.starts_with("primary instance-2 (127.0.0.1:3402)   epoch 4   health degraded"),
+            "{text}"
+        );
+        assert!(
+            text.contains("primary + instance-3 (1 of 1 replicas"),
+            "{text}"
+        );
+        let row = |id: &str| {
+            text.lines()
+                .find(|l| l.starts_with(id))
+                .unwrap_or_else(|| panic!("no {id} row in\n{text}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(row("instance-1")[1], "fenced");
+        assert_eq!(row("instance-2")[1], "primary");
+        let r3 = row("instance-3");
+        assert_eq!(&r3[1..5], ["replica", "127.0.0.1:3403", "yes", "12"]);
+        assert!(
+            r3.contains(&"yes/no") && r3.ends_with(&["1.618", "yes"]),
+            "{r3:?}"
+        );
+    }
+
+    /// `elect` ranks the candidates in the API's order and names the leader.
+    #[test]
+    fn elect_lists_candidates_best_first() {
+        let answer = json!({"leader_id": "instance-3", "score": 0.8, "required_position": 7,
+            "required_basis": "basis", "candidates": [
+                {"id": "instance-3", "score": 0.8, "eligible": true, "reason": "ok"},
+                {"id": "instance-2", "score": 0.5, "eligible": false, "reason": "behind"}]});
+        let text = super::elect(&answer);
+        assert!(
+            text.starts_with("SEER would promote instance-3 (score 0.800); required position 7"),
+            "{text}"
+        );
+        let ranks: Vec<&str> = text
+            .lines()
+            .skip(4)
+            .map(|l| l.split_whitespace().nth(1).unwrap_or(""))
+            .collect();
+        assert_eq!(ranks, ["instance-3", "instance-2"], "{text}");
+        assert!(text.contains("behind"));
+    }
+}
