@@ -6,56 +6,72 @@
 # share of statements each proxy sent to replicas (from its /metrics/prometheus). A
 # measurement tool, never a test.
 #
-# usage: bench/levels.sh [--bin PATH] [--reps N] [--time S] [--threads N]
-# Needs: a running `myquorum up` with its defaults (primary 127.0.0.1:3401, replicas
-# 3402-3404, HTTP 127.0.0.1:9000), sysbench, python3, curl.
+# usage: bench/levels.sh [--bin PATH] [--reps N] [--time S] [--threads N] [--primary-port P]
+#        [--proxy-port P] [--proxy-http P] [--own-port P] [--out FILE]
+# Needs: a running `myquorum up` (by default with its defaults: primary 127.0.0.1:3401,
+# replicas 3402-3404, proxy 6033, HTTP 127.0.0.1:9000; --primary-port/--proxy-port/--proxy-http
+# name another one's), sysbench, python3, curl. Its own two proxies listen on 6133/6132/9100
+# and 6233/6232/9200, or --own-port P .. P+5. --out keeps the per-run lines.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN="$HERE/../target/release/myquorum"
 REPS=3
 TIME=15
 THREADS=8
+PRIMARY=3401
+PROXY=6033
+PROXY_HTTP=9000
+EV=(6133 6132 9100)
+NW=(6233 6232 9200)
+OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --bin) BIN="$2"; shift 2 ;;
         --reps) REPS="$2"; shift 2 ;;
         --time) TIME="$2"; shift 2 ;;
         --threads) THREADS="$2"; shift 2 ;;
+        --primary-port) PRIMARY="$2"; shift 2 ;;
+        --proxy-port) PROXY="$2"; shift 2 ;;
+        --proxy-http) PROXY_HTTP="$2"; shift 2 ;;
+        --own-port) EV=("$2" $(($2 + 1)) $(($2 + 2))); NW=($(($2 + 3)) $(($2 + 4)) $(($2 + 5))); shift 2 ;;
+        --out) OUT="$2"; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
 WORK="$(mktemp -d)"
 SB=(--db-driver=mysql --mysql-user=app --mysql-password=app --mysql-db=app --tables=4 --table-size=10000)
-cat >"$WORK/eventual.toml" <<TOML
+# serve_toml MYSQL ADMIN HTTP LEVEL-LINES: a `serve` config in front of the running sandbox.
+serve_toml() {
+    cat <<TOML
 [listen]
-mysql = "127.0.0.1:6133"
-admin = "127.0.0.1:6132"
+mysql = "127.0.0.1:$1"
+admin = "127.0.0.1:$2"
 [proxy]
-default_consistency = "EVENTUAL"
+$4
 primary = "instance-1"
 users = [{ name = "app", password = "app" }]
 nodes = [
-  { id = "instance-1", addr = "127.0.0.1:3401" },
-  { id = "instance-2", addr = "127.0.0.1:3402" },
-  { id = "instance-3", addr = "127.0.0.1:3403" },
-  { id = "instance-4", addr = "127.0.0.1:3404" },
+  { id = "instance-1", addr = "127.0.0.1:$PRIMARY" },
+  { id = "instance-2", addr = "127.0.0.1:$((PRIMARY + 1))" },
+  { id = "instance-3", addr = "127.0.0.1:$((PRIMARY + 2))" },
+  { id = "instance-4", addr = "127.0.0.1:$((PRIMARY + 3))" },
 ]
 [control_plane]
-listen = "127.0.0.1:9100"
+listen = "127.0.0.1:$3"
 TOML
-sed -e 's/6133/6233/; s/6132/6232/; s/9100/9200/' \
-    -e 's/default_consistency = "EVENTUAL"/default_consistency = "CAUSAL"\ncausal_wait_ms = 0/' \
-    "$WORK/eventual.toml" >"$WORK/nowait.toml"
+}
+serve_toml "${EV[@]}" 'default_consistency = "EVENTUAL"' >"$WORK/eventual.toml"
+serve_toml "${NW[@]}" $'default_consistency = "CAUSAL"\ncausal_wait_ms = 0' >"$WORK/nowait.toml"
 "$BIN" serve --config "$WORK/eventual.toml" >"$WORK/serve.log" 2>&1 &
 SERVE=$!
 "$BIN" serve --config "$WORK/nowait.toml" >"$WORK/nowait.log" 2>&1 &
 NOWAIT=$!
-trap 'kill -INT $SERVE $NOWAIT 2>/dev/null; wait $SERVE $NOWAIT 2>/dev/null; sysbench oltp_common "${SB[@]}" --mysql-host=127.0.0.1 --mysql-port=3401 cleanup >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+trap 'kill -INT $SERVE $NOWAIT 2>/dev/null; wait $SERVE $NOWAIT 2>/dev/null; sysbench oltp_common "${SB[@]}" --mysql-host=127.0.0.1 --mysql-port=$PRIMARY cleanup >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 for log in serve nowait; do
     for _ in $(seq 1 60); do grep -q "control plane listening" "$WORK/$log.log" 2>/dev/null && break; sleep 1; done
 done
-sysbench oltp_common "${SB[@]}" --mysql-host=127.0.0.1 --mysql-port=3401 cleanup >/dev/null 2>&1 || true
-sysbench oltp_common "${SB[@]}" --mysql-host=127.0.0.1 --mysql-port=3401 --threads=4 prepare >/dev/null
+sysbench oltp_common "${SB[@]}" --mysql-host=127.0.0.1 --mysql-port=$PRIMARY cleanup >/dev/null 2>&1 || true
+sysbench oltp_common "${SB[@]}" --mysql-host=127.0.0.1 --mysql-port=$PRIMARY --threads=4 prepare >/dev/null
 sleep 3
 
 # routes PORT: "primary replica" statement counts of the proxy whose HTTP port is PORT
@@ -79,9 +95,9 @@ for rep in $(seq 1 "$REPS"); do
         [ $((rep % 3)) -eq 0 ] && order="EVENTUAL CAUSAL CAUSAL-nowait"
         for level in $order; do
             case "$level" in
-                CAUSAL) port=6033; http=9000 ;;
-                CAUSAL-nowait) port=6233; http=9200 ;;
-                *) port=6133; http=9100 ;;
+                CAUSAL) port=$PROXY; http=$PROXY_HTTP ;;
+                CAUSAL-nowait) port=${NW[0]}; http=${NW[2]} ;;
+                *) port=${EV[0]}; http=${EV[2]} ;;
             esac
             read -r p0 r0 < <(routes $http)
             # Autocommit statements (--skip_trx) so reads may leave the primary; concurrent
@@ -96,6 +112,7 @@ for rep in $(seq 1 "$REPS"); do
         done
     done
 done
+[ -n "$OUT" ] && cp "$WORK/runs.txt" "$OUT"
 python3 - "$WORK/runs.txt" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]).read().splitlines()[1:]]

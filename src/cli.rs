@@ -29,6 +29,19 @@ pub enum Command {
     /// Print the effective configuration (defaults + file + environment + flags) as TOML,
     /// passwords and tokens shown as `***`.
     Config(ConfigArgs),
+    /// Show the cluster through the control plane: topology, roles, lag, epoch, quorum, health.
+    Status(crate::admin_cli::StatusArgs),
+    /// Planned, lossless handover of the primary role to a healthy replica.
+    Switchover(crate::admin_cli::SwitchoverArgs),
+    /// Promote a replica now (SEER's choice unless `--to`); the old primary is fenced.
+    Failover(crate::admin_cli::FailoverArgs),
+    /// Start a stopped node (sandbox) and rejoin it as a read-only replica.
+    Rejoin(crate::admin_cli::RejoinArgs),
+    /// SEER's ranking of the replicas as the next primary (a dry run).
+    Elect(crate::admin_cli::ElectArgs),
+    /// Load and check the cluster through the proxy: concurrent, lag, failover, performance,
+    /// read-after-write or all.
+    Stress(crate::stress::StressArgs),
 }
 
 /// Options of `myquorum config`.

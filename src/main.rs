@@ -3,10 +3,11 @@
 use clap::Parser;
 use myquorum::cli::{Cli, Command};
 use myquorum::settings::Settings;
+use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let filter = cli.log.clone().unwrap_or_else(|| "info".to_owned());
     tracing_subscriber::fmt()
@@ -19,7 +20,9 @@ async fn main() -> anyhow::Result<()> {
             // The sandbox re-creates the old system, whose services had their own ports.
             settings.control_plane.legacy_ports = true;
             myquorum::up::apply_flags(&mut settings, &args);
-            myquorum::up::run(settings).await
+            myquorum::up::run(settings)
+                .await
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             if let Some(l) = args.listen {
@@ -31,7 +34,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(l) = args.http_listen {
                 settings.control_plane.listen = l;
             }
-            myquorum::serve::run(settings).await
+            myquorum::serve::run(settings)
+                .await
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Config(args) => {
             let toml = if args.show_secrets {
@@ -40,7 +45,13 @@ async fn main() -> anyhow::Result<()> {
                 settings.to_toml_redacted()
             };
             print!("{toml}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Status(args) => Ok(myquorum::admin_cli::status(&settings, args).await),
+        Command::Switchover(args) => Ok(myquorum::admin_cli::switchover(&settings, args).await),
+        Command::Failover(args) => Ok(myquorum::admin_cli::failover(&settings, args).await),
+        Command::Rejoin(args) => Ok(myquorum::admin_cli::rejoin(&settings, args).await),
+        Command::Elect(args) => Ok(myquorum::admin_cli::elect(&settings, args).await),
+        Command::Stress(args) => Ok(myquorum::stress::run(&settings, args).await),
     }
 }
