@@ -54,7 +54,6 @@
   const fmtInt = (n) => (n === null || n === undefined ? dash : Number(n).toLocaleString('en-US'));
   const fmtRate = (v) => (v === null || v === undefined ? dash : (v < 10 ? v.toFixed(1) : Math.round(v)) + ' /s');
   const fmtWrites = (n) => (n === null || n === undefined ? dash : `${fmtInt(n)} write${n === 1 ? '' : 's'}`);
-  const fmtPct = (v) => (v === null || v === undefined ? dash : (v * 100).toFixed(1) + ' %');
   const yesNo = (b) => (b === null || b === undefined ? dash : b ? 'yes' : 'no');
 
   function kv(pairs) {
@@ -665,7 +664,7 @@
         row('fresh reads', (x) => fmtInt(x.fresh_reads)),
         row('stale reads', (x) => fmtInt(x.stale_reads)),
         row('failed', (x) => fmtInt(x.failed)),
-        row('stale read rate', (x) => fmtPct(x.stale_read_rate)),
+        row('stale read rate', (x) => `${x.stale_read_rate.toFixed(1)} %`),
         row('write latency avg', (x) => fmtMs(x.avg_write_latency_ms)),
         row('read latency avg', (x) => fmtMs(x.avg_read_latency_ms)),
         row('reads by node', (x) => Object.entries(x.reads_by_node).map(([n, c]) => `${n}: ${c}`).join(', ') || dash),
@@ -786,7 +785,7 @@
           const r = await api('POST', '/query', body);
           out.replaceChildren(...queryView(r));
           out.dataset.state = 'ok';
-          if (r.is_write) refreshTables();
+          if (r.is_write) { refreshTables(); refreshDataCount(); }
         } catch (e) {
           const code = e.body && e.body.error && typeof e.body.error === 'object' && e.body.error.code
             ? ` [${e.body.error.code}${e.body.error.sqlstate ? ' / ' + e.body.error.sqlstate : ''}]` : '';

@@ -1,0 +1,290 @@
+"""Drives the dashboard in headless Chromium (Debian's chromium + chromium-driver) against a
+running control plane: token prompt, four node cards, a STRONG write from the query console
+and its timestamp in the per-table view, live charts receiving points, keyboard use of a
+confirmation, phone width and dark theme, then a switchover through the page that moves the
+primary card. Screenshots go to --artifacts.
+
+Exit codes: 0 every check passed; 1 a check failed; 77 Chromium (or its driver) cannot start
+here, which the calling test reports as a loud skip.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+SKIP = 77
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError as e:  # a broken test venv is a failure, not a skip
+    print(f"FAIL: selenium is missing from {sys.executable} ({e}); run scripts/setup.sh", file=sys.stderr)
+    sys.exit(1)
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def log(msg):
+    print(f"[dashboard] {msg}", flush=True)
+
+
+def first_existing(names, paths):
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    for path in paths:
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def start_browser(profile):
+    chromium = first_existing(["chromium", "chromium-browser"], ["/usr/lib/chromium/chromium"])
+    driver_bin = first_existing(["chromedriver"], ["/usr/lib/chromium/chromedriver"])
+    if not chromium or not driver_bin:
+        print(
+            f"SKIP: Chromium cannot start here: chromium={chromium} chromedriver={driver_bin} "
+            "(scripts/setup.sh installs Debian's chromium and chromium-driver)",
+            file=sys.stderr,
+        )
+        sys.exit(SKIP)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}", "--window-size=1400,1000"]:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(service=Service(executable_path=driver_bin), options=opts)
+    except WebDriverException as e:
+        print(f"SKIP: Chromium cannot start here: {e.msg or e}", file=sys.stderr)
+        sys.exit(SKIP)
+    log(f"browser: {driver.capabilities.get('browserVersion')} ({chromium})")
+    return driver
+
+
+class Checks:
+    def __init__(self, driver, base, artifacts):
+        self.d = driver
+        self.base = base
+        self.artifacts = artifacts
+        self.console = []
+
+    def wait(self, what, cond, timeout=30):
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.2).until(lambda d: cond())
+        except TimeoutException:
+            self.shot(f"timeout-{what.replace(' ', '-')[:40]}")
+            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+
+    def css(self, sel):
+        return self.d.find_elements(By.CSS_SELECTOR, sel)
+
+    def one(self, sel):
+        return self.d.find_element(By.CSS_SELECTOR, sel)
+
+    def shot(self, name):
+        path = os.path.join(self.artifacts, f"{name}.png")
+        self.d.save_screenshot(path)
+        log(f"screenshot {path}")
+
+    def drain_console(self):
+        for entry in self.d.get_log("browser"):
+            self.console.append(entry)
+            log(f"console {entry['level']}: {entry['message']}")
+
+    def open_section(self, anchor):
+        self.d.execute_script(f"document.getElementById('{anchor}').scrollIntoView();")
+        time.sleep(0.3)
+
+    def primary_card(self):
+        cards = self.css('#nodes .card[data-role="primary"]')
+        return cards[0].get_attribute("data-node") if cards else None
+
+
+def run(c, token):
+    d = c.d
+    d.get(c.base + "/")
+    assert "myquorum" in d.title, d.title
+
+    # The API needs a token: the page asks for it (never in the URL) before any admin call.
+    c.wait("token dialog", lambda: c.one("#token-dialog").get_attribute("open") is not None)
+    c.shot("01-token-prompt")
+    field = c.one("#token-input")
+    field.send_keys(token)
+    field.send_keys(Keys.ENTER)
+    c.wait("token dialog closed", lambda: c.one("#token-dialog").get_attribute("open") is None)
+    assert token not in d.current_url
+    stored = d.execute_script("return sessionStorage.getItem('myquorum.token');")
+    assert stored == token, f"token kept in sessionStorage, got {stored!r}"
+
+    # Four nodes, one primary.
+    c.wait("four node cards", lambda: len(c.css("#nodes .card")) == 4)
+    ids = sorted(card.get_attribute("data-node") for card in c.css("#nodes .card"))
+    assert ids == ["instance-1", "instance-2", "instance-3", "instance-4"], ids
+    assert c.primary_card() == "instance-1", c.primary_card()
+    c.wait("data count loaded with the token", lambda: "users:" in c.one("#data-count").text and "rows" in c.one("#data-count").text)
+
+    # A STRONG write from the console, its timestamp, then the per-table view shows it.
+    c.open_section("console")
+    sql = c.one("#query-sql")
+    sql.clear()
+    email = f"dash-{int(time.time() * 1000)}@example.com"
+    sql.send_keys(f"INSERT INTO users (name, email) VALUES ('dashboard', '{email}')")
+    Select(c.one("#query-level")).select_by_visible_text("STRONG")
+    sql.send_keys(Keys.CONTROL, Keys.ENTER)  # the keyboard shortcut runs it
+    c.wait("query result", lambda: c.css('#query-result [data-field="timestamp"]') or c.css('#query-result [data-field="error"]'))
+    errors = c.css('#query-result [data-field="error"]')
+    assert not errors, f"the STRONG write failed: {errors[0].text}"
+    ts_text = c.one('#query-result [data-field="timestamp"]').text
+    assert ts_text.replace(",", "").isdigit(), f"timestamp shown: {ts_text!r}"
+    ts = int(ts_text.replace(",", ""))
+    quorum = c.one('#query-result [data-field="quorum"]').text
+    level = c.one('#query-result [data-field="level"]').text
+    assert level == "STRONG", level
+    assert quorum == "achieved", f"quorum outcome shown: {quorum!r}"
+    log(f"STRONG write timestamp {ts}, quorum {quorum}")
+    c.shot("02-console-strong-write")
+
+    def users_ts():
+        for row in c.css("#ts-table tr[data-table]"):
+            name = row.get_attribute("data-table")
+            if name.endswith(".users") or name == "users":
+                cells = row.find_elements(By.CSS_SELECTOR, '[data-field="primary-ts"]')
+                if cells:
+                    return int(cells[0].text.replace(",", "") or 0)
+        return None
+
+    c.wait(f"users at timestamp {ts} in the per-table view", lambda: users_ts() == ts, timeout=20)
+    c.open_section("tables")
+    c.shot("03-table-timestamps")
+
+    # The same SELECT at EVENTUAL shows rows.
+    sql.clear()
+    sql.send_keys(f"SELECT id, name, email FROM users WHERE email = '{email}'")
+    Select(c.one("#query-level")).select_by_visible_text("EVENTUAL")
+    c.one("#query-run").click()
+    c.wait("read result rows", lambda: len(c.css("#query-rows tbody tr")) >= 1, timeout=20)
+
+    # Charts receive points from the event stream.
+    c.open_section("charts")
+    for chart in ["chart-lag", "chart-probe", "chart-qps"]:
+        c.wait(
+            f"{chart} has points",
+            lambda: int(c.one(f"#{chart}").get_attribute("data-points") or 0) >= 3,
+            timeout=30,
+        )
+        lines = c.css(f"#{chart} svg polyline")
+        assert lines, f"{chart}: no line drawn"
+    c.shot("04-charts")
+
+    # Keyboard: a confirmation is refused with Escape, nothing happens.
+    c.open_section("stress")
+    before = c.one("#data-count").text
+    clear = c.one("#data-clear")
+    clear.send_keys(Keys.ENTER)
+    c.wait("confirmation open", lambda: c.one("#confirm-dialog").get_attribute("open") is not None)
+    focused = d.switch_to.active_element.text
+    assert focused == "Cancel", f"focus starts on Cancel, found {focused!r}"
+    d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    c.wait("confirmation closed", lambda: c.one("#confirm-dialog").get_attribute("open") is None)
+    time.sleep(0.5)
+    assert c.one("#data-count").text == before, "Escape must not clear the data"
+
+    # Full page, desktop width, then phone width (no sideways scrolling) and the dark theme.
+    c.open_section("overview")
+    c.shot("05-overview-desktop")
+    height = d.execute_script("return document.documentElement.scrollHeight;")
+    d.set_window_size(1400, min(int(height) + 150, 6000))
+    time.sleep(0.6)
+    c.shot("06-full-page-desktop")
+    d.set_window_size(390, 844)
+    time.sleep(0.8)
+    overflow = d.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;"
+    )
+    c.shot("07-phone")
+    assert overflow <= 1, f"phone width scrolls sideways by {overflow} px"
+    d.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+    )
+    time.sleep(0.5)
+    bg = d.execute_script("return getComputedStyle(document.body).backgroundColor;")
+    c.shot("08-phone-dark")
+    assert bg != "rgb(246, 247, 249)", f"dark theme not applied: {bg}"
+    d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    d.set_window_size(1400, 1000)
+    time.sleep(0.5)
+
+    # A switchover through the page, confirmed, moves the primary card.
+    c.open_section("failover")
+    target = "instance-2"
+    c.wait("switchover targets", lambda: target in [o.get_attribute("value") for o in c.css("#switchover-target option")])
+    Select(c.one("#switchover-target")).select_by_value(target)
+    c.one("#switchover").click()
+    c.wait("confirmation open", lambda: c.one("#confirm-dialog").get_attribute("open") is not None)
+    c.shot("09-switchover-confirm")
+    c.one("#confirm-ok").click()
+    c.wait(f"{target} is the primary card", lambda: c.primary_card() == target, timeout=90)
+    c.wait("switchover result logged", lambda: any("switchover" in li.text for li in c.css("#failover-log li")), timeout=60)
+    entry = c.css("#failover-log li")[0]
+    assert "ok" in (entry.get_attribute("class") or ""), f"switchover failed: {entry.text}"
+    pill = c.one("#pill-primary").text
+    assert target in pill, pill
+    c.shot("10-after-switchover")
+    log(f"primary card moved to {target}; log: {entry.text}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--artifacts", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.artifacts, exist_ok=True)
+    profile = tempfile.mkdtemp(prefix="myquorum-chromium-")
+    driver = start_browser(profile)
+    checks = Checks(driver, args.url.rstrip("/"), args.artifacts)
+    status = 0
+    try:
+        run(checks, args.token)
+        checks.drain_console()
+        severe = [e for e in checks.console if e["level"] == "SEVERE"]
+        if severe:
+            raise AssertionError(f"console errors: {[e['message'] for e in severe]}")
+        log("every browser check passed")
+    except Exception:  # any failure, with a screenshot of the page as it was
+        traceback.print_exc()
+        try:
+            checks.drain_console()
+            checks.shot("99-failure")
+        except WebDriverException:
+            pass
+        status = 1
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
