@@ -180,12 +180,14 @@
   const series = new Map();
   let latest = null;
 
+  let seriesStart = null;
   function push(key, t, v) {
     if (v === null || v === undefined || Number.isNaN(v)) return;
     let s = series.get(key);
     if (!s) { s = []; series.set(key, s); }
     if (s.length && s[s.length - 1][0] >= t) return;
     s.push([t, v]);
+    if (seriesStart === null || t < seriesStart) seriesStart = t;
     while (s.length && s[0][0] < t - WINDOW_S) s.shift();
   }
 
@@ -227,11 +229,15 @@
     const H = Math.max(100, Math.round(box.height) || 180);
     const padL = 58, padR = 8, padT = 8, padB = 18;
     const now = latest ? latest.t / 1000 : Date.now() / 1000;
-    const t0 = now - WINDOW_S;
+    // The window grows with the data, from 1 minute to WINDOW_S, so a page just opened is
+    // readable too.
+    const span = seriesStart === null ? 0 : now - seriesStart;
+    const windowS = Math.min(WINDOW_S, Math.max(60, Math.ceil(span / 30) * 30));
+    const t0 = now - windowS;
     let max = 0, points = 0;
     for (const line of lines) for (const [t, v] of series.get(line.key) || []) if (t >= t0) max = Math.max(max, v);
     const yMax = niceMax(max, least);
-    const x = (t) => padL + ((t - t0) / WINDOW_S) * (W - padL - padR);
+    const x = (t) => padL + ((t - t0) / windowS) * (W - padL - padR);
     const y = (v) => padT + (1 - v / yMax) * (H - padT - padB);
     const parts = [];
     for (let i = 0; i <= 4; i++) {
@@ -241,9 +247,11 @@
       label.textContent = fmt(v);
       parts.push(label);
     }
-    for (let m = 5; m >= 0; m--) {
-      const label = svg('text', { class: 'axis', x: x(now - m * 60), y: H - 4, 'text-anchor': m === 5 ? 'start' : m === 0 ? 'end' : 'middle' });
-      label.textContent = m === 0 ? 'now' : `−${m} min`;
+    const tick = windowS <= 120 ? 15 : 60;
+    for (let back = Math.floor(windowS / tick) * tick; back >= 0; back -= tick) {
+      const anchor = back === windowS ? 'start' : back === 0 ? 'end' : 'middle';
+      const label = svg('text', { class: 'axis', x: x(now - back), y: H - 4, 'text-anchor': anchor });
+      label.textContent = back === 0 ? 'now' : tick === 60 ? `−${back / 60} min` : `−${back} s`;
       parts.push(label);
     }
     lines.forEach((line, i) => {
@@ -251,11 +259,13 @@
       points += data.length;
       // A gap of more than 2.5 s (no statements, or a node that changed role) breaks the line.
       let seg = [];
+      const color = line.color ?? i % 8;
       const flush = () => {
-        if (seg.length === 1) seg.push([seg[0][0] + 0.5, seg[0][1]]);
-        if (seg.length > 1) {
+        if (seg.length === 1) {
+          parts.push(svg('circle', { class: `dot f${color}`, cx: x(seg[0][0]).toFixed(1), cy: y(seg[0][1]).toFixed(1), r: 2.5 }));
+        } else if (seg.length > 1) {
           parts.push(svg('polyline', {
-            class: `line s${line.color ?? i % 8}${line.dash ? ' dash' + line.dash : ''}`,
+            class: `line s${color}${line.dash ? ' dash' + line.dash : ''}`,
             points: seg.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' '),
           }));
         }

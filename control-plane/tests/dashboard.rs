@@ -130,6 +130,10 @@ async fn dashboard_in_a_real_browser() {
         .starts_with("text/event-stream"));
     let got = snapshots(&mut stream, 2).await;
     let snap = got.last().expect("a snapshot");
+    eprintln!(
+        "one snapshot: {} bytes of JSON",
+        serde_json::to_string(snap).map_or(0, |s| s.len())
+    );
     assert_eq!(snap["auth_required"], true, "{snap:#}");
     assert_eq!(snap["primary"], "instance-1");
     assert_eq!(
@@ -165,6 +169,11 @@ async fn dashboard_in_a_real_browser() {
         "{snap:#}"
     );
     drop(stream);
+    let (_, doc) = h.get("/openapi.json").await;
+    assert!(
+        doc["paths"]["/events"]["get"].is_object(),
+        "/events documented"
+    );
 
     // The page in headless Chromium.
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");

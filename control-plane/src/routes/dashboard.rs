@@ -55,8 +55,12 @@ pub async fn asset(uri: Uri) -> Response {
     (headers, asset.body).into_response()
 }
 
-/// The event stream: an `snapshot` event per kept snapshot, oldest first, then one per new
+/// The event stream: a `snapshot` event per kept snapshot, oldest first, then one per new
 /// snapshot. A client too slow to keep up skips snapshots rather than holding them.
+#[utoipa::path(get, path = "/events", tag = "dashboard",
+    responses((status = 200, content_type = "text/event-stream",
+        description = "Server-Sent Events: `snapshot` events, each a JSON cluster snapshot (the \
+                       last 5 minutes at once, then one per second); ends at server shutdown")))]
 pub async fn events(State(cp): State<ControlPlane>) -> impl IntoResponse {
     let (history, live) = cp.feed().subscribe();
     let closed = Box::pin(cp.feed().closed());
