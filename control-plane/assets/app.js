@@ -567,7 +567,10 @@
     }, (r) => h('p', {}, `${r.message} (${r.stopped_container})`)));
 
     $('#step-elect').addEventListener('click', (e) => runStep('elect', e.currentTarget,
-      () => api('POST', '/elect-leader', {}),
+      async () => {
+        const r = await api('POST', '/elect-leader', {});
+        return Object.assign({ message: `SEER picks ${r.leader_id} (score ${r.score.toFixed(3)})` }, r);
+      },
       (r) => {
         const select = $('#promote-target');
         if (![...select.options].some((o) => o.value === r.leader_id)) select.append(h('option', { value: r.leader_id }, r.leader_id));
@@ -613,7 +616,8 @@
     try {
       const d = await api('GET', '/admin/stress-test/data-count');
       el.classList.remove('muted');
-      el.textContent = `users: ${fmtInt(d.users)} rows · products: ${fmtInt(d.products)} rows · total: ${fmtInt(d.total)} rows`;
+      const rows = (n) => `${fmtInt(n)} row${n === 1 ? '' : 's'}`;
+      el.textContent = `users: ${rows(d.users)} · products: ${rows(d.products)} · total: ${rows(d.total)}`;
     } catch (e) {
       el.textContent = e.message;
     }

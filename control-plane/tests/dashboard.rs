@@ -6,13 +6,14 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use myquorum_control_plane::ControlPlaneConfig;
 use myquorum_proxy::quorum::FailureThreshold;
 use myquorum_sandbox::Cluster;
 use serde_json::Value;
-use support::Harness;
+use support::{Harness, SandboxNodes};
 
 const TOKEN: &str = "dashboard-test-token";
 
@@ -20,14 +21,17 @@ const TOKEN: &str = "dashboard-test-token";
 const SKIP: i32 = 77;
 
 fn config() -> ControlPlaneConfig {
-    ControlPlaneConfig {
+    let mut config = ControlPlaneConfig {
         token: Some(TOKEN.to_owned()),
         collector_interval_ms: 200,
         // Far beyond the harness's 15 s stop timeout: if an open event stream held shutdown
         // for the grace period, `Harness::stop` would fail.
         shutdown_grace_ms: 60_000,
         ..ControlPlaneConfig::default()
-    }
+    };
+    // The page walks the failover steps itself: no automatic failover in between.
+    config.failover.automatic = false;
+    config
 }
 
 /// The test venv's Python: `MYQUORUM_PYTHON`, else `<repo>/.venv/bin/python`.
@@ -75,11 +79,12 @@ async fn snapshots(resp: &mut reqwest::Response, n: usize) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dashboard_in_a_real_browser() {
-    let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
+    let cluster = Arc::new(Cluster::start_for_tests(4).await.expect("cluster starts"));
     let mut proxy = support::proxy_config(&cluster, FailureThreshold::Count(1));
     // The demo tables' database, for the stress panel's data count and the console's SQL.
     proxy.engine_database = Some("app".into());
-    let h = Harness::start_with(proxy, "127.0.0.1:0", config()).await;
+    let nodes = Arc::new(SandboxNodes(Arc::clone(&cluster)));
+    let h = Harness::start_with(proxy, Some(nodes), "127.0.0.1:0", config()).await;
 
     // The page and its files: embedded, typed, not framable, no script from elsewhere.
     let page = h.http.get(h.url("/")).send().await.expect("GET /");

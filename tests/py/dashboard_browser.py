@@ -1,8 +1,10 @@
 """Drives the dashboard in headless Chromium (Debian's chromium + chromium-driver) against a
-running control plane: token prompt, four node cards, a STRONG write from the query console
-and its timestamp in the per-table view, live charts receiving points, keyboard use of a
-confirmation, phone width and dark theme, then a switchover through the page that moves the
-primary card. Screenshots go to --artifacts.
+running control plane with a server launcher and no automatic failover: token prompt, four
+node cards, a STRONG write from the query console and its timestamp in the per-table view,
+live charts receiving points, keyboard use of a confirmation, phone width and dark theme, the
+failover step by step (stop the primary, SEER election, promote, restart the old primary as a
+replica), then a switchover through the page that moves the primary card back. Screenshots go
+to --artifacts.
 
 Exit codes: 0 every check passed; 1 a check failed; 77 Chromium (or its driver) cannot start
 here, which the calling test reports as a loud skip.
@@ -101,6 +103,12 @@ class Checks:
     def one(self, sel):
         return self.d.find_element(By.CSS_SELECTOR, sel)
 
+    def click(self, sel):
+        """Scrolls `sel` to the middle of the window (clear of the sticky header), clicks it."""
+        el = self.one(sel)
+        self.d.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
+        el.click()
+
     def shot(self, name):
         path = os.path.join(self.artifacts, f"{name}.png")
         self.d.save_screenshot(path)
@@ -115,9 +123,29 @@ class Checks:
         self.d.execute_script(f"document.getElementById('{anchor}').scrollIntoView();")
         time.sleep(0.3)
 
+    # Cards and tables are redrawn every second: read them in one script, not element by
+    # element (an element read across two calls may have been replaced in between).
+    def cards(self):
+        return self.d.execute_script(
+            "return [...document.querySelectorAll('#nodes .card')].map(c => "
+            "({node: c.dataset.node, role: c.dataset.role, healthy: c.dataset.healthy}));"
+        )
+
+    def card(self, node):
+        return next((c for c in self.cards() if c["node"] == node), {})
+
     def primary_card(self):
-        cards = self.css('#nodes .card[data-role="primary"]')
-        return cards[0].get_attribute("data-node") if cards else None
+        return next((c["node"] for c in self.cards() if c["role"] == "primary"), None)
+
+    def table_ts(self, suffix):
+        return self.d.execute_script(
+            "for (const r of document.querySelectorAll('#ts-table tr[data-table]')) {"
+            "  if (r.dataset.table.endsWith(arguments[0])) {"
+            "    const cell = r.querySelector('[data-field=\"primary-ts\"]');"
+            "    return cell ? cell.textContent : null; } }"
+            "return null;",
+            suffix,
+        )
 
 
 def run(c, token):
@@ -137,11 +165,11 @@ def run(c, token):
     assert stored == token, f"token kept in sessionStorage, got {stored!r}"
 
     # Four nodes, one primary.
-    c.wait("four node cards", lambda: len(c.css("#nodes .card")) == 4)
-    ids = sorted(card.get_attribute("data-node") for card in c.css("#nodes .card"))
+    c.wait("four node cards", lambda: len(c.cards()) == 4)
+    ids = sorted(card["node"] for card in c.cards())
     assert ids == ["instance-1", "instance-2", "instance-3", "instance-4"], ids
     assert c.primary_card() == "instance-1", c.primary_card()
-    c.wait("data count loaded with the token", lambda: "users:" in c.one("#data-count").text and "rows" in c.one("#data-count").text)
+    c.wait("data count loaded with the token", lambda: "users:" in c.one("#data-count").text and "total:" in c.one("#data-count").text)
 
     # A STRONG write from the console, its timestamp, then the per-table view shows it.
     c.open_section("console")
@@ -165,13 +193,8 @@ def run(c, token):
     c.shot("02-console-strong-write")
 
     def users_ts():
-        for row in c.css("#ts-table tr[data-table]"):
-            name = row.get_attribute("data-table")
-            if name.endswith(".users") or name == "users":
-                cells = row.find_elements(By.CSS_SELECTOR, '[data-field="primary-ts"]')
-                if cells:
-                    return int(cells[0].text.replace(",", "") or 0)
-        return None
+        text = c.table_ts("users")
+        return int(text.replace(",", "")) if text and text.replace(",", "").isdigit() else None
 
     c.wait(f"users at timestamp {ts} in the per-table view", lambda: users_ts() == ts, timeout=20)
     c.open_section("tables")
@@ -181,7 +204,7 @@ def run(c, token):
     sql.clear()
     sql.send_keys(f"SELECT id, name, email FROM users WHERE email = '{email}'")
     Select(c.one("#query-level")).select_by_visible_text("EVENTUAL")
-    c.one("#query-run").click()
+    c.click("#query-run")
     c.wait("read result rows", lambda: len(c.css("#query-rows tbody tr")) >= 1, timeout=20)
 
     # Charts receive points from the event stream.
@@ -235,22 +258,57 @@ def run(c, token):
     d.set_window_size(1400, 1000)
     time.sleep(0.5)
 
-    # A switchover through the page, confirmed, moves the primary card.
+    # Failover step by step, each confirmed where it changes something, each result shown.
     c.open_section("failover")
-    target = "instance-2"
-    c.wait("switchover targets", lambda: target in [o.get_attribute("value") for o in c.css("#switchover-target option")])
-    Select(c.one("#switchover-target")).select_by_value(target)
-    c.one("#switchover").click()
+
+    def step(name, confirm=True, timeout=90):
+        c.click(f"#step-{name}")
+        if confirm:
+            c.wait("confirmation open", lambda: c.one("#confirm-dialog").get_attribute("open") is not None)
+            c.click("#confirm-ok")
+        li = f'#steps li[data-step="{name}"]'
+        c.wait(f"step {name} done", lambda: c.one(li).get_attribute("data-state") in ("ok", "error"), timeout)
+        text = c.one(li).find_element(By.CSS_SELECTOR, ".step-result").text
+        log(f"step {name}: {text.splitlines()[0] if text else ''}")
+        assert c.one(li).get_attribute("data-state") == "ok", f"step {name} failed: {text}"
+        return text
+
+    old_primary = c.primary_card()
+    step("stop")
+    c.wait(f"{old_primary} card unhealthy", lambda: c.card(old_primary).get("healthy") == "false")
+    elected = step("elect", confirm=False)
+    assert "SEER picks" in elected, elected
+    assert len(c.css('#steps li[data-step="elect"] tbody tr')) == 3, "three candidates with scores"
+    leader = d.execute_script("return document.getElementById('promote-target').value;")
+    assert leader != old_primary and leader in elected, (leader, elected)
+    c.shot("09-failover-elected")
+    step("promote")
+    c.wait(f"{leader} is the primary card", lambda: c.primary_card() == leader)
+    step("restart", timeout=120)
+    c.wait(
+        f"{old_primary} back as a healthy replica",
+        lambda: c.card(old_primary) == {"node": old_primary, "role": "replica", "healthy": "true"},
+        timeout=60,
+    )
+    c.shot("10-failover-steps-done")
+    log(f"step by step: {old_primary} stopped, {leader} promoted, {old_primary} rejoined")
+
+    # A switchover through the page, confirmed, moves the primary card (to a replica that
+    # was not just rejoined: one whose position the watchers have followed all along).
+    target = next(n for n in ("instance-2", "instance-3", "instance-4") if n != leader)
+    pick = "const s = document.getElementById('switchover-target'); s.value = arguments[0]; return s.value;"
+    c.wait(f"{target} offered for the switchover", lambda: d.execute_script(pick, target) == target)
+    c.click("#switchover")
     c.wait("confirmation open", lambda: c.one("#confirm-dialog").get_attribute("open") is not None)
-    c.shot("09-switchover-confirm")
-    c.one("#confirm-ok").click()
+    c.shot("11-switchover-confirm")
+    c.click("#confirm-ok")
     c.wait(f"{target} is the primary card", lambda: c.primary_card() == target, timeout=90)
     c.wait("switchover result logged", lambda: any("switchover" in li.text for li in c.css("#failover-log li")), timeout=60)
     entry = c.css("#failover-log li")[0]
     assert "ok" in (entry.get_attribute("class") or ""), f"switchover failed: {entry.text}"
     pill = c.one("#pill-primary").text
     assert target in pill, pill
-    c.shot("10-after-switchover")
+    c.shot("12-after-switchover")
     log(f"primary card moved to {target}; log: {entry.text}")
 
 
