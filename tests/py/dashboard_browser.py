@@ -219,8 +219,22 @@ def run(c, token):
         assert lines, f"{chart}: no line drawn"
     c.shot("04-charts")
 
-    # Keyboard: a confirmation is refused with Escape, nothing happens.
+    # The stress panel: a small STRONG run, its results and the data count after it.
     c.open_section("stress")
+    Select(c.one("#stress-test")).select_by_value("concurrent-writes")
+    size = c.one("#stress-size")
+    size.clear()
+    size.send_keys("20")
+    Select(c.one("#stress-level")).select_by_visible_text("STRONG")
+    c.click("#stress-run")
+    c.wait("stress results", lambda: c.css('#stress-result [data-field="throughput"]'), timeout=60)
+    summary = c.one("#stress-result").text
+    assert "20 / 20" in summary and "ops/s" in summary and "STRONG" in summary, summary
+    c.wait("data count after the run", lambda: "users: 21 rows" in c.one("#data-count").text, timeout=20)
+    c.shot("05-stress")
+    log("stress: " + " | ".join(summary.splitlines()[:2]))
+
+    # Keyboard: a confirmation is refused with Escape, nothing happens.
     before = c.one("#data-count").text
     clear = c.one("#data-clear")
     clear.send_keys(Keys.ENTER)
@@ -234,7 +248,7 @@ def run(c, token):
 
     # Full page, desktop width, then phone width (no sideways scrolling) and the dark theme.
     c.open_section("overview")
-    c.shot("05-overview-desktop")
+    c.shot("05b-overview-desktop")
     height = d.execute_script("return document.documentElement.scrollHeight;")
     d.set_window_size(1400, min(int(height) + 150, 6000))
     time.sleep(0.6)
