@@ -268,6 +268,9 @@ def run(c, token):
     bg = d.execute_script("return getComputedStyle(document.body).backgroundColor;")
     c.shot("08-phone-dark")
     assert bg != "rgb(246, 247, 249)", f"dark theme not applied: {bg}"
+    d.set_window_size(1400, min(int(height) + 150, 6000))
+    time.sleep(0.6)
+    c.shot("08b-full-page-desktop-dark")
     d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     d.set_window_size(1400, 1000)
     time.sleep(0.5)
