@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use myquorum_control_plane::ControlPlaneConfig;
 use myquorum_proxy::quorum::FailureThreshold;
 use myquorum_sandbox::Cluster;
 use serde_json::Value;
-use support::{Harness, SandboxNodes};
+use support::{root, Harness, SandboxNodes};
 
 const TOKEN: &str = "dashboard-test-token";
 
@@ -47,6 +47,46 @@ fn python() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Runs the browser script with `args` against `h`; false when Chromium cannot start here
+/// (said loudly), panics when a check fails.
+async fn browser(h: &Harness, artifacts: &Path, args: &[&str]) -> bool {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/py/dashboard_browser.py"
+    );
+    let run = tokio::process::Command::new(python())
+        .arg(script)
+        .args(["--url", &h.base, "--token", TOKEN, "--artifacts"])
+        .arg(artifacts)
+        .args(args)
+        .env("PYTHONUNBUFFERED", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(400), run)
+        .await
+        .expect("browser checks finish within 400 s")
+        .expect("python runs");
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match out.status.code() {
+        Some(0) => true,
+        Some(SKIP) => {
+            eprintln!("SKIPPED the browser checks: Chromium cannot start here (see above)");
+            false
+        }
+        _ => panic!(
+            "browser checks {args:?} failed ({:?}); screenshots in {}",
+            out.status,
+            artifacts.display()
+        ),
+    }
 }
 
 /// Reads `n` `snapshot` events from an open `/events` response.
@@ -180,42 +220,26 @@ async fn dashboard_in_a_real_browser() {
         "/events documented"
     );
 
-    // The page in headless Chromium.
+    // The page in headless Chromium: first everything but failover, with instance-4's SQL
+    // thread stopped so the table view has a lagging replica to highlight; then, with it
+    // caught up, the failover steps and a switchover.
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     eprintln!("dashboard screenshots: {}", artifacts.display());
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/py/dashboard_browser.py"
-    );
-    let run = tokio::process::Command::new(python())
-        .arg(script)
-        .args(["--url", &h.base, "--token", TOKEN, "--artifacts"])
-        .arg(&artifacts)
-        .env("PYTHONUNBUFFERED", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(400), run)
-        .await
-        .expect("browser checks finish within 400 s")
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
-    match out.status.code() {
-        Some(0) => {}
-        Some(SKIP) => {
-            eprintln!("SKIPPED the browser checks: Chromium cannot start here (see above)")
-        }
-        _ => panic!(
-            "browser checks failed ({:?}); screenshots in {}",
-            out.status,
-            artifacts.display()
-        ),
+    root(&cluster, "instance-4", "STOP SLAVE SQL_THREAD").await;
+    let ran = browser(
+        &h,
+        &artifacts,
+        &["--phase", "overview", "--lagging", "instance-4"],
+    )
+    .await;
+    root(&cluster, "instance-4", "START SLAVE SQL_THREAD").await;
+    h.until("/metrics", "instance-4 caught up and healthy", |m| {
+        let n = support::node(m, "instance-4");
+        n["is_healthy"] == true && n["replication_lag"] == 0
+    })
+    .await;
+    if ran {
+        browser(&h, &artifacts, &["--phase", "failover"]).await;
     }
 
     // Shutdown with an event stream open: the stream ends, shutdown does not wait 60 s.

@@ -1,10 +1,12 @@
 """Drives the dashboard in headless Chromium (Debian's chromium + chromium-driver) against a
-running control plane with a server launcher and no automatic failover: token prompt, four
-node cards, a STRONG write from the query console and its timestamp in the per-table view,
-live charts receiving points, keyboard use of a confirmation, phone width and dark theme, the
-failover step by step (stop the primary, SEER election, promote, restart the old primary as a
-replica), then a switchover through the page that moves the primary card back. Screenshots go
-to --artifacts.
+running control plane with a server launcher and no automatic failover, in two phases (the
+caller changes the cluster in between). `overview`: token prompt, four node cards, a STRONG
+write from the query console and its timestamp in the per-table view, the lagging replica
+highlighted there, live charts receiving points, a stress run, keyboard use of a
+confirmation, phone width and dark theme. `failover`: the failover step by step (stop the
+primary, SEER election, promote, restart the old primary as a replica), then a switchover
+through the page that moves the primary card. No console errors in either. Screenshots go to
+--artifacts.
 
 Exit codes: 0 every check passed; 1 a check failed; 77 Chromium (or its driver) cannot start
 here, which the calling test reports as a loud skip.
@@ -148,7 +150,8 @@ class Checks:
         )
 
 
-def run(c, token):
+def open_page(c, token):
+    """Loads the page, answers its token prompt, waits for the four node cards."""
     d = c.d
     d.get(c.base + "/")
     assert "myquorum" in d.title, d.title
@@ -169,6 +172,12 @@ def run(c, token):
     ids = sorted(card["node"] for card in c.cards())
     assert ids == ["instance-1", "instance-2", "instance-3", "instance-4"], ids
     assert c.primary_card() == "instance-1", c.primary_card()
+
+
+def run_overview(c, token, lagging):
+    """Everything but failover; `lagging` is a replica whose SQL thread the caller stopped."""
+    d = c.d
+    open_page(c, token)
     c.wait("data count loaded with the token", lambda: "users:" in c.one("#data-count").text and "total:" in c.one("#data-count").text)
 
     # A STRONG write from the console, its timestamp, then the per-table view shows it.
@@ -197,6 +206,16 @@ def run(c, token):
         return int(text.replace(",", "")) if text and text.replace(",", "").isdigit() else None
 
     c.wait(f"users at timestamp {ts} in the per-table view", lambda: users_ts() == ts, timeout=20)
+    if lagging:
+        # The lagging replica's cell of the all-writes row is highlighted.
+        marked = (
+            "const head = [...document.querySelectorAll('#ts-table thead th')].map(t => t.textContent);"
+            "const col = head.indexOf(arguments[0]);"
+            "const row = document.querySelector('#ts-table tr[data-table=\"*\"]');"
+            "return col < 0 || !row || !row.children[col] ? '' : row.children[col].className;"
+        )
+        c.wait(f"{lagging}'s lag highlighted", lambda: "lag" in (d.execute_script(marked, lagging) or ""), timeout=20)
+        log(f"{lagging} highlighted as lagging: {d.execute_script(marked, lagging)}")
     c.open_section("tables")
     c.shot("03-table-timestamps")
 
@@ -271,9 +290,12 @@ def run(c, token):
     d.set_window_size(1400, min(int(height) + 150, 6000))
     time.sleep(0.6)
     c.shot("08b-full-page-desktop-dark")
-    d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
-    d.set_window_size(1400, 1000)
-    time.sleep(0.5)
+
+
+def run_failover(c, token):
+    """The failover steps, then a switchover, all through the page."""
+    d = c.d
+    open_page(c, token)
 
     # Failover step by step, each confirmed where it changes something, each result shown.
     c.open_section("failover")
@@ -334,6 +356,8 @@ def main():
     ap.add_argument("--url", required=True)
     ap.add_argument("--token", required=True)
     ap.add_argument("--artifacts", required=True)
+    ap.add_argument("--phase", choices=["overview", "failover"], required=True)
+    ap.add_argument("--lagging", help="a replica whose SQL thread is stopped (overview)")
     args = ap.parse_args()
     os.makedirs(args.artifacts, exist_ok=True)
     profile = tempfile.mkdtemp(prefix="myquorum-chromium-")
@@ -341,17 +365,20 @@ def main():
     checks = Checks(driver, args.url.rstrip("/"), args.artifacts)
     status = 0
     try:
-        run(checks, args.token)
+        if args.phase == "overview":
+            run_overview(checks, args.token, args.lagging)
+        else:
+            run_failover(checks, args.token)
         checks.drain_console()
         severe = [e for e in checks.console if e["level"] == "SEVERE"]
         if severe:
             raise AssertionError(f"console errors: {[e['message'] for e in severe]}")
-        log("every browser check passed")
+        log(f"every browser check of the {args.phase} phase passed")
     except Exception:  # any failure, with a screenshot of the page as it was
         traceback.print_exc()
         try:
             checks.drain_console()
-            checks.shot("99-failure")
+            checks.shot(f"99-failure-{args.phase}")
         except WebDriverException:
             pass
         status = 1
