@@ -2,6 +2,7 @@
 # Installs what myquorum needs and is missing, and nothing else. Idempotent.
 #   - MariaDB server + client (mariadbd, mariadb, mariadb-install-db)   via apt-get
 #   - haproxy and sysbench (used by bench/)                              via apt-get
+#   - chromium and chromium-driver (the dashboard's browser tests)       via apt-get
 #   - a Python venv at .venv with tests/py/requirements.txt              via python3 -m venv + pip
 #   - cargo-nextest, only when missing and a prebuilt one can be had; otherwise test.sh uses cargo test
 # Works as root (CI, fresh Debian 12) and as a non-root developer with sudo.
@@ -66,6 +67,16 @@ if ! have mariadbd; then
     log "ERROR: mariadbd still not found (looked in PATH and /usr/sbin)."
     log "       On Debian/Ubuntu: apt-get install -y mariadb-server mariadb-client"
     exit 1
+fi
+
+# --- Chromium (the dashboard's browser tests) --------------------------------
+# Debian's chromium and its driver; without them those tests skip loudly.
+if ! have chromium || ! have chromedriver; then
+    if [ "${SUDO[0]:-}" = none ]; then
+        log "WARNING: chromium/chromium-driver missing and no root or sudo: the dashboard's browser tests will skip"
+    else
+        apt_install chromium chromium-driver
+    fi
 fi
 
 # --- Python venv ------------------------------------------------------------

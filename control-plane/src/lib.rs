@@ -13,6 +13,7 @@ pub mod cabinet;
 pub mod collector;
 pub mod config;
 pub mod consistency_metrics;
+pub mod dashboard;
 pub mod error;
 pub mod failover;
 pub mod guard;

@@ -4,7 +4,9 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{cabinet, data, failover, metrics, query, seer, stress, timestamps, topology};
+use crate::routes::{
+    cabinet, dashboard, data, failover, metrics, query, seer, stress, timestamps, topology,
+};
 
 /// The coordinator API.
 #[derive(OpenApi)]
@@ -41,6 +43,7 @@ use crate::routes::{cabinet, data, failover, metrics, query, seer, stress, times
         stress::read_write_mix,
         stress::consistency_comparison,
         stress::read_after_write,
+        dashboard::events,
     )
 )]
 pub struct ApiDoc;

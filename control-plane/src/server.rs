@@ -70,6 +70,10 @@ pub async fn serve(
         state.clone(),
         stop_rx.clone(),
     ));
+    tasks.spawn(crate::dashboard::feed::run_sampler(
+        state.clone(),
+        stop_rx.clone(),
+    ));
     state
         .collector()
         .wait_first_round(config.probe_timeout())
@@ -82,6 +86,13 @@ pub async fn serve(
 
     info!(addr = %local, auth = state.auth_required(), "control plane listening");
     let app = crate::routes::coordinator(state.clone());
+    // Event streams never end on their own: end them as soon as shutdown starts, so the
+    // shutdown grace is spent on real requests.
+    let feed_state = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        feed_state.feed().close();
+    };
     serve_http(listener, app, limits(&config), shutdown).await;
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(STOP_GRACE, async {

@@ -15,6 +15,7 @@ use myquorum_proxy::engine::{Engine, EngineLimits};
 use crate::collector::{Collector, NodeMetrics};
 use crate::config::ControlPlaneConfig;
 use crate::consistency_metrics::ConsistencyMetrics;
+use crate::dashboard::feed::Feed;
 use crate::failover::FailoverState;
 
 /// The control plane's state; cheap to clone (one `Arc`).
@@ -42,6 +43,8 @@ struct Inner {
     failover: FailoverState,
     /// Stops and starts servers (the sandbox under `myquorum up`; None under `serve`).
     nodes: Option<Arc<dyn NodeControl>>,
+    /// The dashboard's live data and event streams.
+    feed: Feed,
 }
 
 /// Stopping, starting and persisting what the proxy did not start itself: implemented by
@@ -148,6 +151,7 @@ impl ControlPlane {
                 auth_required: AtomicBool::new(false),
                 failover: FailoverState::default(),
                 nodes,
+                feed: Feed::default(),
             }),
         }
     }
@@ -194,6 +198,11 @@ impl ControlPlane {
         if let Some(nodes) = &self.inner.nodes {
             nodes.topology_changed(&topology.primary().id, topology.epoch());
         }
+    }
+
+    /// The dashboard's live data (`GET /events`).
+    pub fn feed(&self) -> &Feed {
+        &self.inner.feed
     }
 
     /// The collector.

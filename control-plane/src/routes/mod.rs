@@ -2,6 +2,7 @@
 //! The failover paths answer 501 ([`failover`]) until failover lands.
 
 pub mod cabinet;
+pub mod dashboard;
 pub mod data;
 pub mod failover;
 pub mod metrics;
@@ -70,6 +71,9 @@ pub fn coordinator(state: ControlPlane) -> Router {
         .route("/elect-leader", post(seer::elect_leader))
         .route("/consistency-metrics", get(query::consistency_metrics))
         .route("/openapi.json", get(crate::openapi::openapi_json))
+        .route("/", get(dashboard::asset))
+        .route("/assets/{file}", get(dashboard::asset))
+        .route("/events", get(dashboard::events))
         .merge(admin)
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), browser_guards))

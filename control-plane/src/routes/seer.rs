@@ -67,7 +67,8 @@ pub fn required_position(cp: &ControlPlane) -> (u64, String) {
     (highest, basis.to_owned())
 }
 
-fn facts(view: &ClusterView, exclude: &[String]) -> Vec<CandidateFacts> {
+/// SEER's facts about every replica of `view`, those in `exclude` marked excluded.
+pub(crate) fn facts(view: &ClusterView, exclude: &[String]) -> Vec<CandidateFacts> {
     view.replicas()
         .map(|n| CandidateFacts {
             id: n.metrics.id.clone(),

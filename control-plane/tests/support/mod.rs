@@ -3,9 +3,12 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use myquorum_control_plane::{ControlPlane, ControlPlaneConfig, ControlPlaneError, LegacyListen};
+use myquorum_control_plane::{
+    ControlPlane, ControlPlaneConfig, ControlPlaneError, LegacyListen, NodeControl,
+};
 use myquorum_proxy::quorum::FailureThreshold;
 use myquorum_proxy::ProxyConfig;
 use myquorum_sandbox::testing::TestProxy;
@@ -68,8 +71,19 @@ impl Harness {
         http_addr: &str,
         config: ControlPlaneConfig,
     ) -> Harness {
-        let proxy = TestProxy::start_with(proxy_config(cluster, t)).await;
-        let state = ControlPlane::new(proxy.handle.clone(), config);
+        Self::start_with(proxy_config(cluster, t), None, http_addr, config).await
+    }
+
+    /// [`Self::start`] with a proxy configuration of the caller's and, optionally, a server
+    /// launcher (the paths that stop and start servers answer 409 without one).
+    pub async fn start_with(
+        proxy: ProxyConfig,
+        nodes: Option<Arc<dyn NodeControl>>,
+        http_addr: &str,
+        config: ControlPlaneConfig,
+    ) -> Harness {
+        let proxy = TestProxy::start_with(proxy).await;
+        let state = ControlPlane::with_nodes(proxy.handle.clone(), config, nodes);
         let listener = TcpListener::bind(http_addr).await.expect("bind http");
         let port = listener.local_addr().expect("addr").port();
         let (http_stop, http_until) = stopper();
@@ -195,6 +209,25 @@ pub fn node<'a>(metrics: &'a Value, id: &str) -> &'a Value {
         .as_array()
         .and_then(|a| a.iter().find(|m| m["replica_id"] == id))
         .unwrap_or_else(|| panic!("{id} in {metrics:#}"))
+}
+
+/// A sandbox cluster as the control plane's server launcher (as `myquorum up` has it), so
+/// `/admin/stop-master*`, `/admin/start-instance` and `/admin/restart-old-master` work.
+#[derive(Debug)]
+pub struct SandboxNodes(pub Arc<Cluster>);
+
+impl NodeControl for SandboxNodes {
+    fn stop(&self, id: &str) -> myquorum_control_plane::state::BoxFuture<'_, Result<(), String>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.0.stop_node(&id).await.map_err(|e| e.to_string()) })
+    }
+
+    fn start(&self, id: &str) -> myquorum_control_plane::state::BoxFuture<'_, Result<(), String>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.0.start_node(&id).await.map_err(|e| e.to_string()) })
+    }
+
+    fn topology_changed(&self, _primary: &str, _epoch: u64) {}
 }
 
 /// Runs `sql` as root on the node of `cluster` named `node`.
