@@ -68,8 +68,19 @@ impl Harness {
         http_addr: &str,
         config: ControlPlaneConfig,
     ) -> Harness {
+        Self::start_with_nodes(cluster, t, http_addr, config, None).await
+    }
+
+    /// [`Self::start`] with a server launcher, for the paths that stop and start servers.
+    pub async fn start_with_nodes(
+        cluster: &Cluster,
+        t: FailureThreshold,
+        http_addr: &str,
+        config: ControlPlaneConfig,
+        nodes: Option<std::sync::Arc<dyn myquorum_control_plane::NodeControl>>,
+    ) -> Harness {
         let proxy = TestProxy::start_with(proxy_config(cluster, t)).await;
-        let state = ControlPlane::new(proxy.handle.clone(), config);
+        let state = ControlPlane::with_nodes(proxy.handle.clone(), config, nodes);
         let listener = TcpListener::bind(http_addr).await.expect("bind http");
         let port = listener.local_addr().expect("addr").port();
         let (http_stop, http_until) = stopper();
