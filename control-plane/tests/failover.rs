@@ -317,3 +317,45 @@ async fn killing_the_primary_loses_no_strong_write() {
     drop(conn);
     h.stop().await;
 }
+
+/// `/admin/stop-master` stops the primary and fails over exactly once: the detector, which
+/// sees the primary die in the middle, does not run a failover of its own before or after
+/// the request's (two in a row would move the role off the node just promoted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stop_master_fails_over_once_despite_the_detector() {
+    let cluster = Arc::new(Cluster::start_for_tests(4).await.expect("cluster starts"));
+    let mut cfg = config();
+    // The detector would declare the primary dead well before the request's failover ends.
+    cfg.failover.check_interval_ms = 50;
+    cfg.failover.failed_checks = 1;
+    cfg.failover.cooldown_ms = 0;
+    let h = Harness::start_with(
+        support::proxy_config(&cluster, FailureThreshold::Count(1)),
+        Some(Arc::new(support::SandboxNodes(Arc::clone(&cluster)))),
+        "127.0.0.1:0",
+        cfg,
+    )
+    .await;
+    let (code, before) = h.get("/status").await;
+    assert_eq!(code, 200);
+    assert_eq!(before["epoch"], 1);
+    let (code, answer) = h.post("/admin/stop-master", "{}").await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["success"], true, "{answer}");
+    assert_eq!(answer["old_master"], "instance-1");
+    let promoted = answer["new_master"]
+        .as_str()
+        .expect("new_master")
+        .to_owned();
+    // Long enough for the detector to have run many checks against the stopped node.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, after) = h.get("/status").await;
+    assert_eq!(after["epoch"], 2, "one failover, not two: {after}");
+    assert_eq!(after["current_master"]["id"], promoted.as_str(), "{after}");
+    let mut app = h.app_conn(true).await;
+    app.query_drop("CREATE TABLE app.after_stop (id INT PRIMARY KEY)")
+        .await
+        .expect("the new primary takes writes");
+    drop(app);
+    h.stop().await;
+}

@@ -167,17 +167,32 @@ impl FailoverState {
 }
 
 /// Ends the failover bracket on every path out of [`run`].
-struct Bracket<'a>(&'a myquorum_proxy::cluster::ClusterHandle);
+/// The one failover allowed to run now, claimed until dropped: while it is held, the
+/// detector's automatic attempts and other operators' requests get
+/// [`FailoverError::InProgress`], and statements for the primary wait.
+#[must_use = "the claim is released when dropped"]
+pub struct Claim<'a>(&'a myquorum_proxy::cluster::ClusterHandle);
 
-impl Drop for Bracket<'_> {
+impl Drop for Claim<'_> {
     fn drop(&mut self) {
         self.0.end_failover();
     }
 }
 
+/// Claims the failover slot ([`FailoverError::InProgress`] when one runs). An operator path
+/// that first stops the primary (`/admin/stop-master`) claims before stopping it, so the
+/// detector, seeing the primary gone, cannot run a failover of its own in between (two
+/// failovers in a row would promote twice and move the role off the node just promoted).
+pub fn claim(cp: &ControlPlane) -> Result<Claim<'_>, FailoverError> {
+    let cluster = cp.context().cluster();
+    if !cluster.begin_failover() {
+        return Err(FailoverError::InProgress);
+    }
+    Ok(Claim(cluster))
+}
+
 /// Runs one failover away from the primary in force (see the module docs).
 pub async fn run(cp: &ControlPlane, req: FailoverRequest) -> Result<FailoverReport, FailoverError> {
-    let started = Instant::now();
     let settings = cp.config().failover.clone();
     if req.trigger == Trigger::Automatic {
         let cooldown = Duration::from_millis(settings.cooldown_ms);
@@ -185,11 +200,18 @@ pub async fn run(cp: &ControlPlane, req: FailoverRequest) -> Result<FailoverRepo
             return Err(FailoverError::CoolDown { ago, cooldown });
         }
     }
-    let cluster = cp.context().cluster();
-    if !cluster.begin_failover() {
-        return Err(FailoverError::InProgress);
-    }
-    let _bracket = Bracket(cluster);
+    let claim = claim(cp)?;
+    run_claimed(cp, req, claim).await
+}
+
+/// [`run`] with the failover slot already claimed (the claim is released at the end).
+pub async fn run_claimed(
+    cp: &ControlPlane,
+    req: FailoverRequest,
+    claim: Claim<'_>,
+) -> Result<FailoverReport, FailoverError> {
+    let started = Instant::now();
+    let _claim = claim;
     let result = run_inner(cp, &req, started).await;
     match &result {
         Ok(report) => {

@@ -117,6 +117,9 @@ pub async fn stop_master(
     let nodes = cp
         .nodes()
         .ok_or(FailoverError::NoNodeControl("/admin/stop-master"))?;
+    // Claimed before the stop: the detector sees the primary die but cannot fail over on its
+    // own in between, so this request's failover is the only one.
+    let claim = failover::claim(&cp)?;
     let primary = cp.context().cluster().topology().primary().id.clone();
     nodes
         .stop(&primary)
@@ -133,7 +136,7 @@ pub async fn stop_master(
         force: false,
     };
     Ok(Json(FailoverResponse::of(
-        failover::run(&cp, request).await?,
+        failover::run_claimed(&cp, request, claim).await?,
     )))
 }
 
