@@ -205,6 +205,9 @@
     for (const [route, p] of Object.entries(st.latency_ms || {})) {
       for (const q of ['p50', 'p95', 'p99']) push(`lat:${route}:${q}`, t, p[q]);
     }
+    for (const [level, p] of Object.entries(st.latency_by_level_ms || {})) {
+      for (const q of ['p50', 'p95', 'p99']) push(`latl:${level}:${q}`, t, p[q]);
+    }
     const qw = st.quorum_wait_ms || {};
     for (const q of ['p50', 'p95', 'p99']) push(`qw:${q}`, t, qw[q]);
   }
@@ -304,6 +307,11 @@
       ['p50', 'p95', 'p99'].forEach((q, d) => lat.push({ key: `lat:${route}:${q}`, label: `${route} ${q}`, color: r === 0 ? 0 : 1, dash: d }));
     });
     drawChart('chart-latency', lat, (v) => fmtMs(v));
+    const latl = [];
+    ['EVENTUAL', 'CAUSAL', 'STRONG'].forEach((level, c) => {
+      ['p50', 'p95', 'p99'].forEach((q, d) => latl.push({ key: `latl:${level}:${q}`, label: `${level} ${q}`, color: c + 2, dash: d }));
+    });
+    drawChart('chart-latency-level', latl, (v) => fmtMs(v));
     const qps = [{ key: 'qps:total', label: 'total', color: 7 }];
     let c = 0;
     for (const key of [...series.keys()].filter((k) => k.startsWith('qps:') && k !== 'qps:total').sort()) {

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use myquorum_proxy::limits::Refusal;
-use myquorum_proxy::metrics::{Histogram, RouteLabel, StatementMetrics, BUCKETS_MS, LEVELS};
+use myquorum_proxy::metrics::{HistogramRead, RouteLabel, StatementMetrics, BUCKETS_MS, LEVELS};
 
 use crate::state::{ControlPlane, NodeView};
 
@@ -59,6 +59,8 @@ pub const POOL_BUSY: &str = "myquorum_pool_busy";
 pub const QUERIES: &str = "myquorum_queries_total";
 /// Histogram, per route: statement latency through the proxy, in seconds.
 pub const QUERY_LATENCY: &str = "myquorum_query_latency_seconds";
+/// Histogram, per consistency level: statement latency through the proxy, in seconds.
+pub const QUERY_LATENCY_BY_LEVEL: &str = "myquorum_query_latency_by_level_seconds";
 /// Histogram: how long STRONG writes waited for their Cabinet quorum, in seconds.
 pub const QUORUM_WAIT: &str = "myquorum_quorum_wait_seconds";
 
@@ -279,11 +281,23 @@ fn render_statements(out: &mut Text, m: &StatementMetrics) {
         );
     }
     out.head(
+        QUERY_LATENCY_BY_LEVEL,
+        "histogram",
+        "statement latency through the proxy by consistency level (seconds)",
+    );
+    for level in LEVELS {
+        out.histogram(
+            QUERY_LATENCY_BY_LEVEL,
+            &format!("consistency=\"{level}\""),
+            m.latency_at_level(level),
+        );
+    }
+    out.head(
         QUORUM_WAIT,
         "histogram",
         "STRONG writes' wait for their quorum (seconds)",
     );
-    out.histogram(QUORUM_WAIT, "", &m.quorum_wait);
+    out.histogram(QUORUM_WAIT, "", m.quorum_wait.read());
 }
 
 /// The text being built.
@@ -296,8 +310,8 @@ impl Text {
     }
 
     /// One histogram's `_bucket` (cumulative, `le` in seconds), `_sum` and `_count` lines.
-    fn histogram(&mut self, name: &str, labels: &str, h: &Histogram) {
-        let (buckets, count, sum_ms) = h.read();
+    fn histogram(&mut self, name: &str, labels: &str, read: HistogramRead) {
+        let (buckets, count, sum_ms) = read;
         let sep = if labels.is_empty() { "" } else { "," };
         for (bound, n) in BUCKETS_MS.iter().zip(buckets) {
             let le = format!("{labels}{sep}le=\"{}\"", bound / 1000.0);

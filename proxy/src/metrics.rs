@@ -41,6 +41,24 @@ pub const LEVELS: [Consistency; 3] = [
     Consistency::Causal,
 ];
 
+/// What [`Histogram::read`] returns: cumulative counts per bucket (same order as
+/// [`BUCKETS_MS`]), total count, sum in milliseconds.
+pub type HistogramRead = (Vec<u64>, u64, f64);
+
+/// Sums reads of several histograms (they share [`BUCKETS_MS`]).
+fn merged<'a>(histograms: impl Iterator<Item = &'a Histogram>) -> HistogramRead {
+    let mut out = (vec![0; BUCKETS_MS.len()], 0, 0.0);
+    for h in histograms {
+        let (buckets, count, sum_ms) = h.read();
+        for (total, n) in out.0.iter_mut().zip(buckets) {
+            *total += n;
+        }
+        out.1 += count;
+        out.2 += sum_ms;
+    }
+    out
+}
+
 /// A cumulative histogram of durations.
 #[derive(Debug, Default)]
 pub struct Histogram {
@@ -66,7 +84,7 @@ impl Histogram {
     }
 
     /// Cumulative counts per bucket (same order as [`BUCKETS_MS`]), total count, sum in ms.
-    pub fn read(&self) -> (Vec<u64>, u64, f64) {
+    pub fn read(&self) -> HistogramRead {
         let buckets = self
             .buckets
             .iter()
@@ -82,8 +100,9 @@ impl Histogram {
 pub struct StatementMetrics {
     /// Statements by route (index of [`RouteLabel::ALL`]) and level (index of [`LEVELS`]).
     queries: [[AtomicU64; 3]; 2],
-    /// Statement latency (proxy + server) by route.
-    latency: [Histogram; 2],
+    /// Statement latency (proxy + server) by route and level: one histogram per statement
+    /// whichever way it is read (per route or per level, merged on read).
+    latency: [[Histogram; 3]; 2],
     /// How long STRONG writes waited for their quorum.
     pub quorum_wait: Histogram,
 }
@@ -101,7 +120,7 @@ impl StatementMetrics {
     pub fn statement(&self, route: RouteLabel, level: Consistency, elapsed: Duration) {
         let r = route as usize;
         self.queries[r][level_index(level)].fetch_add(1, Ordering::Relaxed);
-        self.latency[r].observe(elapsed);
+        self.latency[r][level_index(level)].observe(elapsed);
     }
 
     /// Statements counted for `route` and `level`.
@@ -109,9 +128,18 @@ impl StatementMetrics {
         self.queries[route as usize][level_index(level)].load(Ordering::Relaxed)
     }
 
-    /// The latency histogram of `route`.
-    pub fn latency(&self, route: RouteLabel) -> &Histogram {
-        &self.latency[route as usize]
+    /// Statement latency on `route`, every level.
+    pub fn latency(&self, route: RouteLabel) -> HistogramRead {
+        merged(self.latency[route as usize].iter())
+    }
+
+    /// Statement latency at `level`, every route.
+    pub fn latency_at_level(&self, level: Consistency) -> HistogramRead {
+        merged(
+            self.latency
+                .iter()
+                .map(|by_level| &by_level[level_index(level)]),
+        )
     }
 }
 
@@ -135,10 +163,25 @@ mod tests {
         assert_eq!(m.queries(RouteLabel::Replica, Consistency::Eventual), 1);
         assert_eq!(m.queries(RouteLabel::Primary, Consistency::Strong), 1);
         assert_eq!(m.queries(RouteLabel::Primary, Consistency::Eventual), 0);
-        let (buckets, count, sum) = m.latency(RouteLabel::Replica).read();
+        let (buckets, count, sum) = m.latency(RouteLabel::Replica);
         assert_eq!(count, 1);
         assert_eq!(buckets[1], 0, "0.7 ms is not <= 0.5 ms");
         assert_eq!(buckets[2], 1, "0.7 ms <= 1 ms");
         assert!((sum - 0.7).abs() < 1e-9);
+        m.statement(
+            RouteLabel::Replica,
+            Consistency::Strong,
+            Duration::from_millis(2),
+        );
+        let (_, count, sum) = m.latency(RouteLabel::Replica);
+        assert_eq!(count, 2, "a route merges its levels");
+        assert!((sum - 2.7).abs() < 1e-9);
+        let (buckets, count, _) = m.latency_at_level(Consistency::Strong);
+        assert_eq!(
+            count, 2,
+            "a level merges its routes: 3 ms on the primary, 2 ms on a replica"
+        );
+        assert_eq!(buckets[2], 0);
+        assert_eq!(m.latency_at_level(Consistency::Causal).1, 0);
     }
 }

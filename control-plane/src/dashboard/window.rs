@@ -33,15 +33,16 @@ pub struct WindowStats {
     pub throughput_qps: f64,
     /// Statements per second by `route/LEVEL` (`primary/STRONG`, `replica/EVENTUAL`, ...).
     pub qps: BTreeMap<String, f64>,
-    /// Statement latency by route (`primary`, `replica`): the proxy keeps one histogram per
-    /// route, not per level.
+    /// Statement latency by route (`primary`, `replica`), every level.
     pub latency_ms: BTreeMap<String, Percentiles>,
+    /// Statement latency by consistency level (`EVENTUAL`, `STRONG`, `CAUSAL`), every route.
+    pub latency_by_level_ms: BTreeMap<String, Percentiles>,
     /// STRONG writes' wait for their Cabinet quorum.
     pub quorum_wait_ms: Percentiles,
 }
 
 /// One histogram read: cumulative bucket counts, count, sum (ms).
-type Read = (Vec<u64>, u64, f64);
+type Read = myquorum_proxy::metrics::HistogramRead;
 
 /// The previous reads, to subtract from the next ones.
 #[derive(Debug, Default)]
@@ -53,6 +54,7 @@ pub struct Window {
 struct Previous {
     queries: Vec<u64>,
     latency: Vec<Read>,
+    latency_by_level: Vec<Read>,
     quorum_wait: Read,
 }
 
@@ -61,13 +63,12 @@ fn read_all(m: &StatementMetrics) -> Previous {
         .iter()
         .flat_map(|r| LEVELS.iter().map(move |l| m.queries(*r, *l)))
         .collect();
-    let latency = RouteLabel::ALL
-        .iter()
-        .map(|r| m.latency(*r).read())
-        .collect();
+    let latency = RouteLabel::ALL.iter().map(|r| m.latency(*r)).collect();
+    let latency_by_level = LEVELS.iter().map(|l| m.latency_at_level(*l)).collect();
     Previous {
         queries,
         latency,
+        latency_by_level,
         quorum_wait: m.quorum_wait.read(),
     }
 }
@@ -105,11 +106,17 @@ impl Window {
             .zip(now.latency.iter().zip(&before.latency))
             .map(|(r, (now, before))| (r.as_str().to_owned(), percentiles(now, before)))
             .collect();
+        let latency_by_level_ms = LEVELS
+            .iter()
+            .zip(now.latency_by_level.iter().zip(&before.latency_by_level))
+            .map(|(l, (now, before))| (l.to_string(), percentiles(now, before)))
+            .collect();
         WindowStats {
             interval_s,
             throughput_qps: per_s(total),
             qps,
             latency_ms,
+            latency_by_level_ms,
             quorum_wait_ms: percentiles(&now.quorum_wait, &before.quorum_wait),
         }
     }

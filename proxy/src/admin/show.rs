@@ -181,8 +181,8 @@ pub fn metrics(shared: &ProxyContext) -> ResultSet {
             ]);
         }
     }
-    let mut summary = |name: &str, labels: String, h: &crate::metrics::Histogram| {
-        let (_, count, sum_ms) = h.read();
+    let mut summary = |name: &str, labels: String, read: crate::metrics::HistogramRead| {
+        let (_, count, sum_ms) = read;
         let mean = if count == 0 {
             0.0
         } else {
@@ -206,7 +206,7 @@ pub fn metrics(shared: &ProxyContext) -> ResultSet {
             m.latency(route),
         );
     }
-    summary("quorum_wait", String::new(), &m.quorum_wait);
+    summary("quorum_wait", String::new(), m.quorum_wait.read());
     for (reason, count) in shared.registry.pin_counts() {
         rs.push(vec![
             Some("pins_total".to_owned()),
