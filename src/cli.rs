@@ -93,4 +93,8 @@ pub struct ServeArgs {
     /// Address of the HTTP control plane. Default 127.0.0.1:9000.
     #[arg(long)]
     pub http_listen: Option<String>,
+    /// Start even when the start-up check of the servers (control user's privileges,
+    /// log_bin, log_slave_updates, gtid_strict_mode, binlog format, read_only) finds problems.
+    #[arg(long)]
+    pub skip_preflight: bool,
 }

@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             if let Some(l) = args.http_listen {
                 settings.control_plane.listen = l;
             }
-            myquorum::serve::run(settings)
+            myquorum::serve::run(settings, !args.skip_preflight)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }

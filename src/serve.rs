@@ -9,9 +9,28 @@ use tokio_util::sync::CancellationToken;
 
 use crate::settings::{Mode, Settings};
 
-/// Runs the proxy until Ctrl-C / SIGTERM. Every section is validated before anything binds.
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+/// Runs the proxy until Ctrl-C / SIGTERM. Every section is validated before anything binds;
+/// with `preflight`, the servers are checked too (the control user's privileges and the
+/// settings failover depends on) and every problem is named before the proxy refuses to start.
+pub async fn run(settings: Settings, preflight: bool) -> anyhow::Result<()> {
     settings.validate(Mode::Serve)?;
+    if preflight {
+        let timeout =
+            std::time::Duration::from_millis(settings.control_plane.failover.control_timeout_ms);
+        let findings = myquorum_control_plane::preflight::check(&settings.proxy, timeout).await;
+        if !findings.is_empty() {
+            let list: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
+            anyhow::bail!(
+                "the servers are not ready for myquorum serve ({} problems; --skip-preflight starts anyway):\n{}",
+                findings.len(),
+                list.join("\n")
+            );
+        }
+        tracing::info!(
+            nodes = settings.proxy.nodes.len(),
+            "start-up check of the servers passed"
+        );
+    }
     let listeners = Listeners::bind(&settings).await?;
     run_listeners(&settings, listeners, crate::shutdown::on_signal(), None).await
 }

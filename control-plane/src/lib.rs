@@ -21,6 +21,7 @@ pub mod history;
 pub mod http;
 pub mod legacy;
 pub mod openapi;
+pub mod preflight;
 pub mod probe;
 pub mod prometheus;
 pub mod routes;
