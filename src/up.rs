@@ -67,6 +67,7 @@ pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
 /// bound or any MariaDB server started.
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     settings.validate(Mode::Up)?;
+    enable_backend_tls(&mut settings)?;
     let ca = enable_tls(&mut settings)?;
     let listeners = Listeners::bind(&settings).await?;
     let stop = crate::shutdown::on_signal();
@@ -101,6 +102,20 @@ fn enable_tls(settings: &mut Settings) -> anyhow::Result<Option<PathBuf>> {
     tls.cert = Some(files.cert);
     tls.key = Some(files.key);
     Ok(Some(files.ca))
+}
+
+/// With `[sandbox] tls = true` the servers serve TLS with the work dir's CA; the proxy then
+/// connects to them over TLS verified against that CA, unless `[proxy.backend_tls]` already
+/// names one. Off by default: the sandbox's servers and the proxy talk over loopback on one
+/// machine, where TLS buys nothing and costs a handshake per backend connection.
+fn enable_backend_tls(settings: &mut Settings) -> anyhow::Result<()> {
+    if !settings.sandbox.tls || settings.proxy.backend_tls.ca.is_some() {
+        return Ok(());
+    }
+    let files = TlsFiles::ensure(&settings.sandbox.work_dir.join("tls"))
+        .context("generating the sandbox's TLS certificates")?;
+    settings.proxy.backend_tls.ca = Some(files.ca);
+    Ok(())
 }
 
 /// Points the proxy at the started sandbox's nodes, primary and application user.

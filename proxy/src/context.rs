@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::backend::{Pool, ServerInfo};
+use crate::backend::{BackendTls, Pool, ServerInfo};
 use crate::classify::Classifier;
 use crate::cluster::ClusterHandle;
 use crate::config::{ProxyConfig, UserConfig};
@@ -49,9 +49,15 @@ pub struct ProxyContext {
 impl ProxyContext {
     /// The context of a proxy whose configuration was validated and whose primary answered
     /// `server` at start-up.
-    pub(crate) fn new(config: ProxyConfig, server: ServerInfo, cluster: ClusterHandle) -> Self {
+    /// `backend_tls` is `[proxy.backend_tls]` loaded (None: plaintext backends).
+    pub(crate) fn new(
+        config: ProxyConfig,
+        server: ServerInfo,
+        cluster: ClusterHandle,
+        backend_tls: Option<BackendTls>,
+    ) -> Self {
         Self {
-            pool: Pool::new(config.pool.clone()),
+            pool: Pool::with_tls(config.pool.clone(), backend_tls),
             cluster,
             classifier: Classifier::new(CLASSIFIER_CACHE),
             metrics: StatementMetrics::default(),
