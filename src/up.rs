@@ -155,8 +155,13 @@ fn print_banner(settings: &Settings, cluster: &Cluster, ca: Option<&std::path::P
     }
     println!("  proxy       MySQL    {}", settings.listen.mysql);
     println!("  proxy       admin    {}", settings.listen.admin);
+    let scheme = if settings.control_plane.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "  control     HTTP     http://{}",
+        "  control     HTTP     {scheme}://{}",
         settings.control_plane.listen
     );
     println!();

@@ -18,6 +18,7 @@ pub mod failover;
 pub mod guard;
 pub mod history;
 pub mod http;
+pub mod https;
 pub mod legacy;
 pub mod openapi;
 pub mod probe;

@@ -44,6 +44,7 @@ pub async fn serve(
         reason,
     })?;
     state.set_auth_required(config.token.is_some());
+    let tls = config.tls.acceptor()?;
 
     let shared = state.context();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -80,9 +81,9 @@ pub async fn serve(
         state.set_legacy_addrs(bound);
     }
 
-    info!(addr = %local, auth = state.auth_required(), "control plane listening");
+    info!(addr = %local, auth = state.auth_required(), https = tls.is_some(), "control plane listening");
     let app = crate::routes::coordinator(state.clone());
-    serve_http(listener, app, limits(&config), shutdown).await;
+    serve_http(listener, app, limits(&config), tls, shutdown).await;
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(STOP_GRACE, async {
         while tasks.join_next().await.is_some() {}
@@ -137,7 +138,7 @@ async fn start_legacy(
                     }
                 }
             };
-            serve_http(listener, router, limits, until_stop).await;
+            serve_http(listener, router, limits, None, until_stop).await;
         });
     }
     bound
