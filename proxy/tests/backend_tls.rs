@@ -1,7 +1,8 @@
 //! Cluster-tier tests of TLS from the proxy to its backends (`[proxy.backend_tls]`, issue 14
 //! item 5): a 2-node sandbox whose servers serve TLS with the CA the sandbox generates, its
 //! application and control accounts altered `REQUIRE SSL` (so any plaintext login of the
-//! proxy fails), and proxies verifying the servers against that CA or against a foreign one.
+//! proxy fails), and proxies verifying the servers against that CA or against a foreign one;
+//! plus the identity check (`verify_identity`) against an in-process TLS server.
 
 mod support;
 
@@ -199,4 +200,82 @@ async fn a_server_without_tls_is_refused() {
         "names the node: {error}"
     );
     cluster.stop().await.expect("cluster stops");
+}
+
+/// A TLS server on loopback serving `files`' certificate (valid for `localhost` and
+/// `127.0.0.1`); completes one handshake per connection and holds it open briefly.
+async fn tls_server(files: &TlsFiles) -> std::net::SocketAddr {
+    let config = myquorum_proxy::tls::server_config(&files.cert, &files.key, "test.tls")
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(stream) = acceptor.accept(socket).await {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    drop(stream);
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The certificate checks of `[proxy.backend_tls]` on their own, against an in-process TLS
+/// server: the node's host is checked against the certificate's names (`127.0.0.1` and
+/// `localhost` pass, another name fails) unless `verify_identity = false`, which still
+/// refuses a certificate from another CA.
+#[tokio::test]
+async fn identity_is_checked_unless_turned_off_and_the_chain_always() {
+    let dir = std::env::temp_dir().join(format!("myquorum-btls-it-{}", std::process::id()));
+    let files = TlsFiles::ensure(&dir.join("tls")).expect("certificates");
+    let foreign = TlsFiles::ensure(&dir.join("foreign")).expect("foreign certificates");
+    let server = tls_server(&files).await;
+    let tls = |ca: &std::path::Path, verify_identity: bool| {
+        myquorum_proxy::backend::BackendTls::from_config(&BackendTlsConfig {
+            ca: Some(ca.to_path_buf()),
+            verify_identity,
+            ..BackendTlsConfig::default()
+        })
+        .expect("valid")
+        .expect("on")
+    };
+    let handshake = |tls: myquorum_proxy::backend::BackendTls, name: &'static str| async move {
+        let socket = tokio::net::TcpStream::connect(server)
+            .await
+            .expect("connect");
+        tls.handshake(&format!("{name}:{}", server.port()), socket)
+            .await
+            .map(drop)
+    };
+    let strict = tls(&files.ca, true);
+    handshake(strict.clone(), "127.0.0.1")
+        .await
+        .expect("the IP is in the certificate");
+    handshake(strict.clone(), "localhost")
+        .await
+        .expect("the name is in the certificate");
+    let wrong_name = handshake(strict, "db.example")
+        .await
+        .expect_err("another name is refused");
+    assert!(
+        wrong_name.to_string().contains("not valid for name"),
+        "{wrong_name}"
+    );
+    handshake(tls(&files.ca, false), "db.example")
+        .await
+        .expect("verify_identity = false lets another name through");
+    let wrong_ca = handshake(tls(&foreign.ca, false), "127.0.0.1")
+        .await
+        .expect_err("the chain is still checked");
+    assert!(
+        wrong_ca.to_string().contains("invalid peer certificate"),
+        "{wrong_ca}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
