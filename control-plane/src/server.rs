@@ -55,6 +55,7 @@ pub async fn serve(
         domain: shared.config().gtid_domain,
         interval: config.collector_interval(),
         timeout: config.probe_timeout(),
+        ssl: shared.backend_ssl_opts(),
     };
     let context = std::sync::Arc::clone(shared);
     let is_primary: collector::RoleOf =

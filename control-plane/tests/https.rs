@@ -1,7 +1,9 @@
-//! HTTPS on the coordinator API (`[control_plane.tls]`, issue 14 item 5) against a real
-//! 2-node sandbox: the control plane serves a certificate signed by the sandbox CA; a client
-//! verifying it against that CA gets answers, a client trusting another CA is refused in the
-//! handshake, and plain HTTP to the TLS port gets no HTTP answer.
+//! TLS in the control plane (issue 14 item 5) against a real 2-node sandbox serving TLS: the
+//! coordinator API serves HTTPS (`[control_plane.tls]`) with a certificate signed by the
+//! sandbox CA; a client verifying it against that CA gets answers, a client trusting another
+//! CA is refused in the handshake, and plain HTTP to the TLS port gets no HTTP answer. The
+//! control account is altered `REQUIRE SSL`, so the metrics collector's probes (and the
+//! proxy's own control connections) only log in over TLS (`[proxy.backend_tls]`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use myquorum_control_plane::https::HttpTlsConfig;
 use myquorum_control_plane::{ControlPlane, ControlPlaneConfig};
+use myquorum_proxy::{BackendTlsConfig, ProxyConfig};
 use myquorum_sandbox::testing::TestProxy;
 use myquorum_sandbox::{Cluster, TlsFiles};
 use rustls::pki_types::pem::PemObject;
@@ -55,16 +58,39 @@ async fn https_get(addr: SocketAddr, ca: &Path, path: &str) -> Result<String, st
     Ok(get(tls, path).await)
 }
 
+/// The JSON body of an HTTP answer.
+fn body(answer: &str) -> serde_json::Value {
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap_or(("", ""));
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
 /// Serves the API over HTTPS with the sandbox CA's certificate: `/status` and `/health` answer
-/// 200 to a client that verifies the certificate (and the IP address in it); a client that
-/// trusts another CA fails the handshake; plain HTTP gets no HTTP answer; shutdown is clean.
+/// 200 to a client that verifies the certificate (and the IP address in it), and `/metrics`
+/// reports every node healthy (the collector's probes log in over TLS as the `REQUIRE SSL`
+/// control account); a client that trusts another CA fails the handshake; plain HTTP gets no
+/// HTTP answer; shutdown is clean.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_serves_https_verified_against_the_ca() {
-    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let cluster = Cluster::start_for_tests_with(2, true)
+        .await
+        .expect("TLS cluster starts");
     let work = cluster.config().work_dir.clone();
-    let files = TlsFiles::ensure(&work.join("tls")).expect("certificates");
+    let files = cluster.tls_files().expect("the cluster serves TLS").clone();
     let foreign = TlsFiles::ensure(&work.join("foreign-tls")).expect("foreign certificates");
-    let proxy = TestProxy::start(&cluster).await;
+    let control_user = cluster.config().control_user.clone();
+    myquorum_sandbox::testing::root(
+        cluster.primary(),
+        &format!("ALTER USER '{control_user}'@'%' REQUIRE SSL"),
+    )
+    .await;
+    let proxy = TestProxy::start_with(ProxyConfig {
+        backend_tls: BackendTlsConfig {
+            ca: Some(files.ca.clone()),
+            ..BackendTlsConfig::default()
+        },
+        ..myquorum_sandbox::testing::proxy_config(&cluster)
+    })
+    .await;
     let config = ControlPlaneConfig {
         tls: HttpTlsConfig {
             cert: Some(files.cert.clone()),
@@ -96,6 +122,20 @@ async fn the_api_serves_https_verified_against_the_ca() {
     assert!(status.contains(&cluster.primary().id), "{status}");
     let health = https_get(addr, &files.ca, "/health").await.expect("HTTPS");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let mut metrics = serde_json::Value::Null;
+    for _ in 0..50 {
+        metrics = body(&https_get(addr, &files.ca, "/metrics").await.expect("HTTPS"));
+        let nodes = metrics["replicas"].as_array().cloned().unwrap_or_default();
+        if nodes.len() == 2 && nodes.iter().all(|n| n["is_healthy"] == true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let nodes = metrics["replicas"].as_array().cloned().unwrap_or_default();
+    assert!(
+        nodes.len() == 2 && nodes.iter().all(|n| n["is_healthy"] == true),
+        "the collector's TLS probes log in to every node: {metrics}"
+    );
 
     let distrusted = https_get(addr, &foreign.ca, "/status").await;
     let error = distrusted.expect_err("a certificate from another CA is refused");

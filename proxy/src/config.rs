@@ -62,7 +62,8 @@ pub struct TlsConfig {
 
 /// TLS from the proxy to its backends (`[proxy.backend_tls]`). Off unless `ca` is set; then
 /// every connection of the data path and the HTTP engine, and every control connection
-/// (quorum watchers, start-up checks, admin port commands), switches to TLS before logging in
+/// (quorum watchers, start-up check, the control plane's probes and failover), switches to TLS
+/// before logging in
 /// and verifies the server's certificate against `ca`. There is no plaintext fallback: a server
 /// that does not offer TLS or whose certificate does not verify is refused.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

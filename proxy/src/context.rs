@@ -85,6 +85,12 @@ impl ProxyContext {
         &self.pool
     }
 
+    /// TLS options for control connections to the servers (`[proxy.backend_tls]`), for the
+    /// control plane's own mysql_async connections; None: plaintext.
+    pub fn backend_ssl_opts(&self) -> Option<mysql_async::SslOpts> {
+        self.pool.tls().map(BackendTls::ssl_opts)
+    }
+
     /// The live client sessions and pin counters.
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -174,6 +174,35 @@ async fn backend_connections_use_tls_verified_against_the_ca() {
     drop(conn);
     proxy.stop().await;
 
+    // With the default pool, TLS connections go back to the pool and are reused: the
+    // liveness probe of idle connections sees the socket under TLS and keeps them.
+    let pooled = TestProxy::start_with(ProxyConfig {
+        pool: PoolConfig::default(),
+        ..config_with_ca(&cluster, &files.ca)
+    })
+    .await;
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        let mut c = pooled.conn().await;
+        let one: Option<u32> = c.query_first("SELECT 1").await.expect("query");
+        assert_eq!(one, Some(1));
+        c.disconnect().await.expect("disconnect");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let stats = &pooled.handle.context().pool().stats;
+    let (opened, reused, discarded) = (
+        stats.opened.load(std::sync::atomic::Ordering::Relaxed),
+        stats.reused.load(std::sync::atomic::Ordering::Relaxed),
+        stats.discarded.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    eprintln!(
+        "10 logins + SELECT 1 over pooled TLS backends: {:?}; opened {opened}, reused {reused}, discarded {discarded}",
+        started.elapsed()
+    );
+    assert!(reused > 0, "pooled TLS connections are reused");
+    assert_eq!(discarded, 0, "no idle TLS connection was taken for dead");
+    pooled.stop().await;
+
     // A proxy that trusts another CA does not start: its first control connection fails.
     let wrong = myquorum_proxy::Proxy::start(config_with_ca(&cluster, &foreign.ca)).await;
     let error = wrong.expect_err("a proxy with the wrong CA refuses to start");

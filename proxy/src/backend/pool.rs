@@ -101,6 +101,11 @@ impl Pool {
         pool
     }
 
+    /// TLS to the backends, when `[proxy.backend_tls]` is on.
+    pub fn tls(&self) -> Option<&super::BackendTls> {
+        self.tls.as_ref()
+    }
+
     /// A connection for `key`: an idle one when a live one exists, else a new one (within
     /// the caps: see the module header).
     pub async fn get(

@@ -148,6 +148,20 @@ impl BackendTls {
     }
 }
 
+/// Whether a `mysql_async` connect failed on TLS (the server offers none, the handshake
+/// failed, or its certificate did not verify): the server is up and answering, so control
+/// connections treat it as a configuration fault to report, not as a dead node.
+pub fn is_tls_refusal(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => true,
+        mysql_async::Error::Io(mysql_async::IoError::Tls(_)) => true,
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
+    }
+}
+
 /// The name the server's certificate must carry: the host part of `host:port` (an IP
 /// address or a DNS name; brackets of an IPv6 literal removed).
 fn server_name(addr: &str) -> Result<ServerName<'static>, BackendError> {
