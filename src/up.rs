@@ -193,3 +193,35 @@ fn print_banner(settings: &Settings, cluster: &Cluster, ca: Option<&std::path::P
     );
     println!("Press Ctrl-C to stop the proxy and every server.");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[sandbox] tls = true` points `[proxy.backend_tls] ca` at the work dir's CA (made on
+    /// first use) unless the section names its own; off by default.
+    #[test]
+    fn sandbox_tls_turns_backend_tls_on_with_its_ca() {
+        let dir = std::env::temp_dir().join(format!("myquorum-up-tls-{}", std::process::id()));
+        let mut settings = Settings::default();
+        settings.sandbox.work_dir = dir.clone();
+        enable_backend_tls(&mut settings).expect("off");
+        assert_eq!(settings.proxy.backend_tls.ca, None, "off by default");
+
+        settings.sandbox.tls = true;
+        enable_backend_tls(&mut settings).expect("on");
+        let ca = dir.join("tls").join("ca.pem");
+        assert_eq!(settings.proxy.backend_tls.ca.as_deref(), Some(ca.as_path()));
+        assert!(ca.is_file(), "the CA was generated");
+
+        let own = PathBuf::from("/etc/myquorum/backend-ca.pem");
+        settings.proxy.backend_tls.ca = Some(own.clone());
+        enable_backend_tls(&mut settings).expect("kept");
+        assert_eq!(
+            settings.proxy.backend_tls.ca,
+            Some(own),
+            "an explicit CA wins"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
