@@ -308,3 +308,58 @@ async fn identity_is_checked_unless_turned_off_and_the_chain_always() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[proxy.backend_tls] cert` / `key`: with the application and control accounts altered
+/// `REQUIRE X509`, a proxy without a client certificate is refused by the server (its start-up
+/// control connection gets 1045), and one presenting the client certificate the sandbox CA
+/// signed runs queries, and a STRONG write reaches its quorum (the watchers present it too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_logs_in_to_require_x509_accounts() {
+    let cluster = Cluster::start_for_tests_with(2, true)
+        .await
+        .expect("TLS cluster starts");
+    let files = cluster.tls_files().expect("the cluster serves TLS").clone();
+    let cfg = cluster.config().clone();
+    for user in [&cfg.app_user, &cfg.control_user] {
+        support::root(
+            cluster.primary(),
+            &format!("ALTER USER '{user}'@'%' REQUIRE X509"),
+        )
+        .await;
+    }
+
+    let refused = myquorum_proxy::Proxy::start(config_with_ca(&cluster, &files.ca))
+        .await
+        .expect_err("no client certificate, no login");
+    assert!(refused.to_string().contains("1045"), "{refused}");
+    eprintln!("without a client certificate: {refused}");
+
+    let mut config = config_with_ca(&cluster, &files.ca);
+    config.backend_tls.cert = Some(files.client_cert.clone());
+    config.backend_tls.key = Some(files.client_key.clone());
+    let proxy = TestProxy::start_with(config).await;
+    let mut conn = proxy.conn().await;
+    conn.query_drop("CREATE TABLE x509_t (id INT PRIMARY KEY)")
+        .await
+        .expect("DDL as a REQUIRE X509 account");
+    let write = proxy
+        .handle
+        .engine()
+        .execute(Request {
+            sql: "INSERT INTO x509_t VALUES (1)".to_owned(),
+            consistency: Consistency::Strong,
+            after_timestamp: None,
+        })
+        .await
+        .expect("STRONG write");
+    let quorum = write.quorum.expect("a STRONG write reports its quorum");
+    assert!(quorum.achieved, "{quorum:?}");
+    let n: Option<u32> = conn
+        .query_first("SELECT COUNT(*) FROM x509_t")
+        .await
+        .expect("read");
+    assert_eq!(n, Some(1));
+    drop(conn);
+    proxy.stop().await;
+    cluster.stop().await.expect("cluster stops");
+}
