@@ -22,7 +22,9 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Serves the control plane until `shutdown` resolves.
 ///
-/// Refuses to start when `listener` is beyond loopback and no token is configured. Starts
+/// Refuses to start when `listener` is beyond loopback and no token is configured (the
+/// configuration's `listen` is also checked for TLS by `validate`, see [`crate::https`]);
+/// serves HTTPS when `[control_plane.tls]` names a certificate. Starts
 /// the collector and waits (at most one probe timeout) for its first round so the first
 /// answers are not empty; binds the legacy ports when configured, warning about (and
 /// skipping) any that is taken; then serves until `shutdown`, and stops everything.
