@@ -463,7 +463,10 @@ mod tests {
         assert!(refused(&s, Mode::Serve).contains("`control_plane.token`"));
         assert!(refused(&s, Mode::Up).contains("`control_plane.token`"));
         s.control_plane.token = Some("s3cret".to_owned());
-        s.validate(Mode::Serve).expect("with a token");
+        assert!(refused(&s, Mode::Serve).contains("`control_plane.tls`"));
+        s.control_plane.tls.allow_plaintext = true;
+        s.validate(Mode::Serve)
+            .expect("with a token and plain HTTP explicitly allowed");
     }
 
     /// `serve` needs the proxy section; `up` fills users and nodes from the sandbox.

@@ -67,6 +67,7 @@ pub fn apply_flags(settings: &mut Settings, args: &UpArgs) {
 /// bound or any MariaDB server started.
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     settings.validate(Mode::Up)?;
+    enable_backend_tls(&mut settings)?;
     let ca = enable_tls(&mut settings)?;
     let listeners = Listeners::bind(&settings).await?;
     let stop = crate::shutdown::on_signal();
@@ -101,6 +102,20 @@ fn enable_tls(settings: &mut Settings) -> anyhow::Result<Option<PathBuf>> {
     tls.cert = Some(files.cert);
     tls.key = Some(files.key);
     Ok(Some(files.ca))
+}
+
+/// With `[sandbox] tls = true` the servers serve TLS with the work dir's CA; the proxy then
+/// connects to them over TLS verified against that CA, unless `[proxy.backend_tls]` already
+/// names one. Off by default: the sandbox's servers and the proxy talk over loopback on one
+/// machine, where TLS buys nothing and costs a handshake per backend connection.
+fn enable_backend_tls(settings: &mut Settings) -> anyhow::Result<()> {
+    if !settings.sandbox.tls || settings.proxy.backend_tls.ca.is_some() {
+        return Ok(());
+    }
+    let files = TlsFiles::ensure(&settings.sandbox.work_dir.join("tls"))
+        .context("generating the sandbox's TLS certificates")?;
+    settings.proxy.backend_tls.ca = Some(files.ca);
+    Ok(())
 }
 
 /// Points the proxy at the started sandbox's nodes, primary and application user.
@@ -140,8 +155,13 @@ fn print_banner(settings: &Settings, cluster: &Cluster, ca: Option<&std::path::P
     }
     println!("  proxy       MySQL    {}", settings.listen.mysql);
     println!("  proxy       admin    {}", settings.listen.admin);
+    let scheme = if settings.control_plane.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "  control     HTTP     http://{}",
+        "  control     HTTP     {scheme}://{}",
         settings.control_plane.listen
     );
     println!();
@@ -172,4 +192,36 @@ fn print_banner(settings: &Settings, cluster: &Cluster, ca: Option<&std::path::P
         admin.map_or("admin", |u| u.password.as_str())
     );
     println!("Press Ctrl-C to stop the proxy and every server.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[sandbox] tls = true` points `[proxy.backend_tls] ca` at the work dir's CA (made on
+    /// first use) unless the section names its own; off by default.
+    #[test]
+    fn sandbox_tls_turns_backend_tls_on_with_its_ca() {
+        let dir = std::env::temp_dir().join(format!("myquorum-up-tls-{}", std::process::id()));
+        let mut settings = Settings::default();
+        settings.sandbox.work_dir = dir.clone();
+        enable_backend_tls(&mut settings).expect("off");
+        assert_eq!(settings.proxy.backend_tls.ca, None, "off by default");
+
+        settings.sandbox.tls = true;
+        enable_backend_tls(&mut settings).expect("on");
+        let ca = dir.join("tls").join("ca.pem");
+        assert_eq!(settings.proxy.backend_tls.ca.as_deref(), Some(ca.as_path()));
+        assert!(ca.is_file(), "the CA was generated");
+
+        let own = PathBuf::from("/etc/myquorum/backend-ca.pem");
+        settings.proxy.backend_tls.ca = Some(own.clone());
+        enable_backend_tls(&mut settings).expect("kept");
+        assert_eq!(
+            settings.proxy.backend_tls.ca,
+            Some(own),
+            "an explicit CA wins"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

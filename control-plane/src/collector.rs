@@ -175,6 +175,8 @@ pub struct ProbeSettings {
     pub interval: Duration,
     /// Bound on one probe.
     pub timeout: Duration,
+    /// TLS of the probes' connections (`[proxy.backend_tls]`); None: plaintext.
+    pub ssl: Option<mysql_async::SslOpts>,
 }
 
 /// Tells a probe task whether its node is the primary now: the collector follows the
@@ -198,6 +200,7 @@ pub fn spawn(
             &settings.password,
             settings.domain,
             is_primary(&node.id),
+            settings.ssl.clone(),
         );
         tasks.spawn(run_node(
             Arc::clone(collector),

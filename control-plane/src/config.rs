@@ -137,6 +137,8 @@ pub struct ControlPlaneConfig {
     pub probe_timeout_ms: u64,
     /// Failover detection and bounds.
     pub failover: FailoverSettings,
+    /// HTTPS on the coordinator API; required beyond loopback unless explicitly waived.
+    pub tls: crate::https::HttpTlsConfig,
 }
 
 impl Default for ControlPlaneConfig {
@@ -158,6 +160,7 @@ impl Default for ControlPlaneConfig {
             collector_interval_ms: 500,
             probe_timeout_ms: 2_000,
             failover: FailoverSettings::default(),
+            tls: crate::https::HttpTlsConfig::default(),
         }
     }
 }
@@ -178,6 +181,9 @@ impl ControlPlaneConfig {
         }
         check_token(self.token.as_deref(), &listen)
             .map_err(|reason| invalid("control_plane.token", reason))?;
+        self.tls.acceptor()?;
+        crate::https::check_tls(&self.tls, &listen)
+            .map_err(|reason| invalid("control_plane.tls", reason))?;
         for (key, value) in [
             ("control_plane.query_max_rows", self.query_max_rows as u64),
             ("control_plane.query_max_bytes", self.query_max_bytes as u64),
@@ -332,7 +338,12 @@ mod tests {
         let err = config.validate().expect_err("no token");
         assert!(err.to_string().contains("control_plane.token"), "{err}");
         config.token = Some("s3cret".to_owned());
-        config.validate().expect("token set");
+        let err = config.validate().expect_err("no TLS");
+        assert!(err.to_string().contains("control_plane.tls"), "{err}");
+        config.tls.allow_plaintext = true;
+        config
+            .validate()
+            .expect("token set, plain HTTP explicitly allowed");
     }
 
     #[test]

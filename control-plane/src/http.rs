@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, warn};
 
@@ -29,11 +30,14 @@ pub struct HttpLimits {
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets
 /// requests in flight finish for at most [`HttpLimits::shutdown_grace`] (idle keep-alive
-/// connections close at once), and drops whatever is left.
+/// connections close at once), and drops whatever is left. With `tls`, every connection runs
+/// a TLS handshake first (bounded by the header read timeout) and one that fails it (plain
+/// HTTP included) is closed.
 pub async fn serve_http(
     listener: TcpListener,
     router: Router,
     limits: HttpLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let graceful = GracefulShutdown::new();
@@ -60,16 +64,38 @@ pub async fn serve_http(
                     }
                     router.clone().call(req)
                 });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_read_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                conns.spawn(async move {
-                    if let Err(error) = conn.await {
-                        debug!(%peer, %error, "HTTP connection ended with an error");
+                let builder = builder(limits);
+                match &tls {
+                    None => {
+                        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                        conns.spawn(async move {
+                            if let Err(error) = conn.await {
+                                debug!(%peer, %error, "HTTP connection ended with an error");
+                            }
+                        });
                     }
-                });
+                    Some(acceptor) => {
+                        let handshake = acceptor.accept(stream);
+                        let watcher = graceful.watcher();
+                        conns.spawn(async move {
+                            let stream = match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(error)) => {
+                                    debug!(%peer, %error, "HTTPS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    debug!(%peer, "HTTPS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                            if let Err(error) = conn.await {
+                                debug!(%peer, %error, "HTTPS connection ended with an error");
+                            }
+                        });
+                    }
+                }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
@@ -87,4 +113,13 @@ pub async fn serve_http(
         conns.abort_all();
     }
     while conns.join_next().await.is_some() {}
+}
+
+/// The HTTP/1 connection settings of every listener.
+fn builder(limits: HttpLimits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
 }

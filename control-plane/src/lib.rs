@@ -19,6 +19,7 @@ pub mod failover;
 pub mod guard;
 pub mod history;
 pub mod http;
+pub mod https;
 pub mod legacy;
 pub mod openapi;
 pub mod preflight;

@@ -191,6 +191,11 @@ pub async fn check(config: &ProxyConfig, connect_timeout: Duration) -> Vec<Findi
         password: config.control_password.clone(),
         domain: config.gtid_domain,
         connect_timeout,
+        // A bad `[proxy.backend_tls]` was refused by the settings' validation already.
+        ssl: myquorum_proxy::backend::BackendTls::from_config(&config.backend_tls)
+            .ok()
+            .flatten()
+            .map(|tls| tls.ssl_opts()),
     };
     let mut findings = Vec::new();
     for node in &config.nodes {

@@ -52,13 +52,15 @@ pub struct Prober {
 }
 
 impl Prober {
-    /// A prober for `node`, logging in as the control user over TCP.
+    /// A prober for `node`, logging in as the control user over TCP (TLS with `ssl`:
+    /// `[proxy.backend_tls]`).
     pub fn new(
         node: &BackendNode,
         user: &str,
         password: &str,
         domain: u32,
         is_primary: bool,
+        ssl: Option<mysql_async::SslOpts>,
     ) -> Self {
         let (host, port) = match node.addr.rsplit_once(':') {
             Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(3306)),
@@ -72,6 +74,7 @@ impl Prober {
             .user(Some(user.to_owned()))
             .pass(Some(password.to_owned()))
             .prefer_socket(false)
+            .ssl_opts(ssl)
             .into();
         Self {
             opts,

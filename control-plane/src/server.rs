@@ -22,7 +22,9 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Serves the control plane until `shutdown` resolves.
 ///
-/// Refuses to start when `listener` is beyond loopback and no token is configured. Starts
+/// Refuses to start when `listener` is beyond loopback and no token is configured (the
+/// configuration's `listen` is also checked for TLS by `validate`, see [`crate::https`]);
+/// serves HTTPS when `[control_plane.tls]` names a certificate. Starts
 /// the collector and waits (at most one probe timeout) for its first round so the first
 /// answers are not empty; binds the legacy ports when configured, warning about (and
 /// skipping) any that is taken; then serves until `shutdown`, and stops everything.
@@ -44,6 +46,7 @@ pub async fn serve(
         reason,
     })?;
     state.set_auth_required(config.token.is_some());
+    let tls = config.tls.acceptor()?;
 
     let shared = state.context();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -54,6 +57,7 @@ pub async fn serve(
         domain: shared.config().gtid_domain,
         interval: config.collector_interval(),
         timeout: config.probe_timeout(),
+        ssl: shared.backend_ssl_opts(),
     };
     let context = std::sync::Arc::clone(shared);
     let is_primary: collector::RoleOf =
@@ -84,7 +88,7 @@ pub async fn serve(
         state.set_legacy_addrs(bound);
     }
 
-    info!(addr = %local, auth = state.auth_required(), "control plane listening");
+    info!(addr = %local, auth = state.auth_required(), https = tls.is_some(), "control plane listening");
     let app = crate::routes::coordinator(state.clone());
     // Event streams never end on their own: end them as soon as shutdown starts, so the
     // shutdown grace is spent on real requests.
@@ -93,7 +97,7 @@ pub async fn serve(
         shutdown.await;
         feed_state.feed().close();
     };
-    serve_http(listener, app, limits(&config), shutdown).await;
+    serve_http(listener, app, limits(&config), tls, shutdown).await;
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(STOP_GRACE, async {
         while tasks.join_next().await.is_some() {}
@@ -148,7 +152,7 @@ async fn start_legacy(
                     }
                 }
             };
-            serve_http(listener, router, limits, until_stop).await;
+            serve_http(listener, router, limits, None, until_stop).await;
         });
     }
     bound

@@ -60,6 +60,37 @@ pub struct TlsConfig {
     pub require_tls: bool,
 }
 
+/// TLS from the proxy to its backends (`[proxy.backend_tls]`). Off unless `ca` is set; then
+/// every connection of the data path and the HTTP engine, and every control connection
+/// (quorum watchers, start-up check, the control plane's probes and failover), switches to TLS
+/// before logging in
+/// and verifies the server's certificate against `ca`. There is no plaintext fallback: a server
+/// that does not offer TLS or whose certificate does not verify is refused.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackendTlsConfig {
+    /// PEM file with the CA certificate(s) the servers' certificates must chain to.
+    pub ca: Option<PathBuf>,
+    /// Also check that the certificate names the host of the node's `addr` (DNS name or IP
+    /// address in its subjectAltName). Default true; false checks the chain only.
+    pub verify_identity: bool,
+    /// PEM file with a client certificate to present (accounts created `REQUIRE X509`).
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    pub key: Option<PathBuf>,
+}
+
+impl Default for BackendTlsConfig {
+    fn default() -> Self {
+        Self {
+            ca: None,
+            verify_identity: true,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
 /// A MariaDB server the proxy may route to.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +229,8 @@ pub struct ProxyConfig {
     pub io_threads: usize,
     /// TLS on the MySQL and admin ports.
     pub tls: TlsConfig,
+    /// TLS from the proxy to the backends (off by default).
+    pub backend_tls: BackendTlsConfig,
     /// Caps and timeouts of the client side (`[proxy.limits]`).
     pub limits: LimitsConfig,
     /// Directory where the proxy keeps what must survive its own restart: the highest
@@ -236,6 +269,7 @@ impl Default for ProxyConfig {
             shutdown_grace_ms: 10_000,
             io_threads: 0,
             tls: TlsConfig::default(),
+            backend_tls: BackendTlsConfig::default(),
             limits: LimitsConfig::default(),
             state_dir: None,
             failover_wait_ms: 10_000,
@@ -336,6 +370,7 @@ impl ProxyConfig {
     /// TLS: the certificate and key must load; `require_tls` and `require_ssl` accounts need
     /// them.
     fn validate_tls(&self) -> Result<(), ConfigError> {
+        crate::backend::tls::BackendTls::from_config(&self.backend_tls)?;
         let on = crate::tls::ServerTls::from_config(&self.tls)?.is_some();
         if on {
             return Ok(());

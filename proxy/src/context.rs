@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::backend::{Pool, ServerInfo};
+use crate::backend::{BackendTls, Pool, ServerInfo};
 use crate::classify::Classifier;
 use crate::cluster::ClusterHandle;
 use crate::config::{ProxyConfig, UserConfig};
@@ -49,9 +49,15 @@ pub struct ProxyContext {
 impl ProxyContext {
     /// The context of a proxy whose configuration was validated and whose primary answered
     /// `server` at start-up.
-    pub(crate) fn new(config: ProxyConfig, server: ServerInfo, cluster: ClusterHandle) -> Self {
+    /// `backend_tls` is `[proxy.backend_tls]` loaded (None: plaintext backends).
+    pub(crate) fn new(
+        config: ProxyConfig,
+        server: ServerInfo,
+        cluster: ClusterHandle,
+        backend_tls: Option<BackendTls>,
+    ) -> Self {
         Self {
-            pool: Pool::new(config.pool.clone()),
+            pool: Pool::with_tls(config.pool.clone(), backend_tls),
             cluster,
             classifier: Classifier::new(CLASSIFIER_CACHE),
             metrics: StatementMetrics::default(),
@@ -77,6 +83,12 @@ impl ProxyContext {
     /// The backend connection pool, for its statistics and idle counts.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// TLS options for control connections to the servers (`[proxy.backend_tls]`), for the
+    /// control plane's own mysql_async connections; None: plaintext.
+    pub fn backend_ssl_opts(&self) -> Option<mysql_async::SslOpts> {
+        self.pool.tls().map(BackendTls::ssl_opts)
     }
 
     /// The live client sessions and pin counters.

@@ -393,7 +393,8 @@ impl EngineUpstream<'_> {
                 continue;
             }
             match self.index(&node.id).await {
-                Ok(_) | Err(BackendError::Refused { .. }) => return (topology, node),
+                Ok(_) => return (topology, node),
+                Err(e) if e.server_answered() => return (topology, node),
                 Err(_) => {
                     ctx.cluster.primary_unreachable(&node.id);
                     ctx.cluster.wait_failover(topology.epoch(), deadline).await;

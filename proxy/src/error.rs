@@ -86,6 +86,15 @@ pub enum BackendError {
         /// Address tried.
         addr: String,
     },
+    /// TLS to the backend (`[proxy.backend_tls]`) failed: the server does not offer it, or
+    /// its certificate does not verify against the CA. Never retried in plaintext.
+    #[error("TLS to backend {addr} failed: {reason}")]
+    Tls {
+        /// Address tried.
+        addr: String,
+        /// What failed (the certificate check, the handshake, or a server without TLS).
+        reason: String,
+    },
     /// The connection broke (reset, EOF) while the proxy was using it.
     #[error("lost connection to backend: {0}")]
     Io(#[from] io::Error),
@@ -118,6 +127,15 @@ pub enum BackendError {
         /// The cap that was reached.
         cap: usize,
     },
+}
+
+impl BackendError {
+    /// The server answered (with an error packet, or with TLS the proxy cannot accept): it is
+    /// up, so the failure is the client's to see, not a reason to suspect the node is down
+    /// and wait for a failover.
+    pub fn server_answered(&self) -> bool {
+        matches!(self, Self::Refused { .. } | Self::Tls { .. })
+    }
 }
 
 /// Why a client session ended or a command failed, decided once: `Fatal` closes the
@@ -330,6 +348,13 @@ impl From<&BackendError> for MysqlError {
         match e {
             BackendError::Connect { .. } | BackendError::ConnectTimeout { .. } => Self {
                 code: 2003,
+                state: "HY000",
+                message: format!("myquorum: {e}"),
+            },
+            // CR_SSL_CONNECTION_ERROR: what a client connecting to that server directly with
+            // the same CA would report.
+            BackendError::Tls { .. } => Self {
+                code: 2026,
                 state: "HY000",
                 message: format!("myquorum: {e}"),
             },

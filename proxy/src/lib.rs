@@ -35,7 +35,8 @@ pub mod tls;
 pub mod workers;
 
 pub use config::{
-    BackendNode, LimitsConfig, PoolConfig, ProxyConfig, QuorumConfig, TlsConfig, UserConfig,
+    BackendNode, BackendTlsConfig, LimitsConfig, PoolConfig, ProxyConfig, QuorumConfig, TlsConfig,
+    UserConfig,
 };
 pub use error::ProxyError;
 pub use server::{serve, Proxy};

@@ -7,8 +7,9 @@
 //!
 //! [`PacketIo`] is generic over its stream: in production it is a `TcpStream` (the default
 //! type parameter), in unit tests an in-memory stream carrying hand-built packets, and on the
-//! client side a [`crate::tls::ClientStream`] (a socket that may switch to TLS). What only a socket can do (Nagle, liveness probes) lives
-//! in `impl PacketIo<TcpStream>`.
+//! client side a [`crate::tls::ClientStream`] (a socket that may switch to TLS), on the backend
+//! side a [`crate::backend::BackendStream`] (the same for `[proxy.backend_tls]`). The liveness
+//! probe of idle connections needs the socket under the stream ([`Socket`]).
 
 use bytes::{Buf, BufMut, BytesMut};
 use std::io;
@@ -79,15 +80,34 @@ impl PacketIo<TcpStream> {
         let _ = stream.set_nodelay(true);
         Self::over(stream)
     }
+}
 
+/// A stream over one TCP socket (plain, or TLS over it): what the liveness probe of idle
+/// connections ([`PacketIo::is_stale`]) looks at.
+pub trait Socket {
+    /// The socket under the stream; None once it is gone.
+    fn socket(&self) -> Option<&TcpStream>;
+}
+
+impl Socket for TcpStream {
+    fn socket(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+impl<S: Socket> PacketIo<S> {
     /// True when the peer has closed the socket or sent unsolicited bytes: such an idle
-    /// connection must not be reused. Never blocks.
+    /// connection must not be reused. Never blocks. (Over TLS any unread record counts too:
+    /// an idle backend sends nothing, so a record is an alert or the connection's end.)
     pub fn is_stale(&self) -> bool {
         if !self.rbuf.is_empty() {
             return true;
         }
+        let Some(socket) = self.stream.socket() else {
+            return true;
+        };
         let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
+        match socket.try_read(&mut probe) {
             Ok(_) => true,
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }

@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use crate::backend::conn::probe;
-use crate::backend::ServerInfo;
+use crate::backend::{BackendTls, ServerInfo};
 use crate::cluster::{AckLog, ClusterHandle, PersistedTopology, Resumed, StateError};
 use crate::config::{BackendNode, ProxyConfig};
 use crate::context::ProxyContext;
@@ -57,7 +57,9 @@ impl Proxy {
             .ok_or_else(|| ConfigError::invalid("proxy.primary", "unknown node"))?;
         let server = probe_until_up(&primary, config.pool.connect_timeout()).await?;
         info!(version = %server.version, node = %primary.id, "backend probed");
-        let max_allowed_packet = check_primary(&primary, &config).await?;
+        let backend_tls = BackendTls::from_config(&config.backend_tls)?;
+        let ssl = backend_tls.as_ref().map(BackendTls::ssl_opts);
+        let max_allowed_packet = check_primary(&primary, &config, ssl.clone()).await?;
         if config.max_packet_size == 0 {
             // A client packet the server would refuse is refused by the proxy first (1153),
             // without buffering more than the server accepts.
@@ -78,6 +80,7 @@ impl Proxy {
         template.failure_threshold = config.quorum.failure_threshold;
         template.timeout = Duration::from_millis(config.quorum.timeout_ms);
         template.domain = config.gtid_domain;
+        template.ssl = ssl;
         let quorum = if replicas.is_empty() {
             None
         } else {
@@ -96,7 +99,7 @@ impl Proxy {
             tracker_template: Some(template),
         };
         let cluster = ClusterHandle::resume(&config, quorum, resumed);
-        let mut shared = ProxyContext::new(config, server, cluster);
+        let mut shared = ProxyContext::new(config, server, cluster, backend_tls);
         shared.tls = tls;
         Ok(Self {
             shared: Arc::new(shared),
@@ -210,7 +213,11 @@ async fn refuse(mut io: PacketIo<ClientStream>, e: &MysqlError) {
 /// Checks the primary over a control connection and returns its `max_allowed_packet`: one GTID
 /// domain (DESIGN.md section 3), its binlog position must name at most one domain, the
 /// configured one.
-async fn check_primary(primary: &BackendNode, config: &ProxyConfig) -> Result<u64, ProxyError> {
+async fn check_primary(
+    primary: &BackendNode,
+    config: &ProxyConfig,
+    ssl: Option<mysql_async::SslOpts>,
+) -> Result<u64, ProxyError> {
     use mysql_async::prelude::Queryable;
     let (host, port) = primary
         .addr
@@ -227,7 +234,8 @@ async fn check_primary(primary: &BackendNode, config: &ProxyConfig) -> Result<u6
         .tcp_port(port)
         .user(Some(config.control_user.clone()))
         .pass(Some(config.control_password.clone()))
-        .prefer_socket(false);
+        .prefer_socket(false)
+        .ssl_opts(ssl);
     let control_error = |e: mysql_async::Error| ProxyError::Control {
         node: primary.id.clone(),
         message: e.to_string(),

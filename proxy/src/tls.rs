@@ -7,7 +7,7 @@
 //! handshake ([`ServerTls`], built once from `[proxy.tls]`) and the stream a session reads and
 //! writes ([`ClientStream`]), which is a plain socket until the client asks for TLS.
 //!
-//! The backend side is independent: backend connections stay plaintext (see README, "TLS").
+//! The backend side is independent: [`crate::backend::tls`] (`[proxy.backend_tls]`).
 
 use bytes::{Buf, Bytes};
 use rustls::pki_types::pem::PemObject;
@@ -63,24 +63,7 @@ impl ServerTls {
             }
             (Some(c), Some(k)) => (c, k),
         };
-        let chain = read_chain(cert)?;
-        let key_der = read_key(key)?;
-        // ring, not aws-lc-rs: it builds with a C compiler alone. rustls deprecated its ring
-        // provider for lacking post-quantum key exchange; classic X25519/ECDHE is what MySQL
-        // clients offer today.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigError::invalid("proxy.tls", e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key_der)
-            .map_err(|e| {
-                ConfigError::invalid(
-                    "proxy.tls.key",
-                    format!("{} does not fit the certificate: {e}", key.display()),
-                )
-            })?;
+        let server = server_config(cert, key, "proxy.tls")?;
         Ok(Some(Self {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             require: config.require_tls,
@@ -88,8 +71,41 @@ impl ServerTls {
     }
 }
 
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let bad = |reason: String| ConfigError::invalid("proxy.tls.cert", reason);
+/// A rustls server configuration serving the certificate chain in `cert` with the private
+/// key in `key`; errors name `section.cert` or `section.key`. Shared by the MySQL-protocol
+/// ports and the control plane's HTTPS listener (`[control_plane.tls]`).
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    section: &str,
+) -> Result<rustls::ServerConfig, ConfigError> {
+    let chain = read_chain(cert, &format!("{section}.cert"))?;
+    let key_der = read_key(key, &format!("{section}.key"))?;
+    // ring, not aws-lc-rs: it builds with a C compiler alone. rustls deprecated its ring
+    // provider for lacking post-quantum key exchange; classic X25519/ECDHE is what MySQL
+    // clients offer today.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::invalid(section, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| {
+            ConfigError::invalid(
+                format!("{section}.key"),
+                format!("{} does not fit the certificate: {e}", key.display()),
+            )
+        })
+}
+
+/// The certificates of a PEM file (at least one); errors name `config_key`, the setting that
+/// gave the path.
+pub(crate) fn read_chain(
+    path: &Path,
+    config_key: &str,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let bad = |reason: String| ConfigError::invalid(config_key, reason);
     let iter = CertificateDer::pem_file_iter(path)
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
     let chain = iter
@@ -101,8 +117,12 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> 
     Ok(chain)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
-    let bad = |reason: String| ConfigError::invalid("proxy.tls.key", reason);
+/// The private key of a PEM file; errors name `config_key`, the setting that gave the path.
+pub(crate) fn read_key(
+    path: &Path,
+    config_key: &str,
+) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    let bad = |reason: String| ConfigError::invalid(config_key, reason);
     if let Err(e) = std::fs::metadata(path) {
         return Err(bad(format!("cannot read {}: {e}", path.display())));
     }

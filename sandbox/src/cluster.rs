@@ -10,7 +10,7 @@ use crate::process::{self, Watchdog};
 use crate::replication as repl;
 use crate::template::{self, NODE_CNF};
 use crate::topology::Topology;
-use crate::{make_primary_writable, NodeInfo, SandboxConfig, SandboxError};
+use crate::{make_primary_writable, NodeInfo, SandboxConfig, SandboxError, TlsFiles};
 
 /// How often `start_for_tests` picks new ports when one turned out to be taken.
 const PORT_ATTEMPTS: usize = 5;
@@ -26,6 +26,8 @@ pub struct Cluster {
     epoch: u64,
     mariadbd: PathBuf,
     cnf: PathBuf,
+    /// The servers' TLS files (`config.tls`); None: plaintext only.
+    tls: Option<TlsFiles>,
     /// One slot per node; `None` once stopped or killed.
     children: Mutex<Vec<Option<Child>>>,
     _watchdog: Option<Watchdog>,
@@ -47,6 +49,12 @@ impl Cluster {
     /// if killed, or if the Cluster lives in a static and is never dropped). The template
     /// datadir is shared between test binaries, so only the first one pays for it.
     pub async fn start_for_tests(nodes: usize) -> Result<Cluster, SandboxError> {
+        Self::start_for_tests_with(nodes, false).await
+    }
+
+    /// [`Self::start_for_tests`], with every server serving TLS when `tls` (see
+    /// [`SandboxConfig::tls`]; the CA is [`Self::tls_files`]).
+    pub async fn start_for_tests_with(nodes: usize, tls: bool) -> Result<Cluster, SandboxError> {
         let work_dir = tempfile::Builder::new()
             .prefix("myquorum-test-")
             .tempdir()
@@ -63,6 +71,7 @@ impl Cluster {
                 work_dir: work_dir.clone(),
                 nodes,
                 base_port: free_port_range(nodes)?,
+                tls,
                 ..SandboxConfig::default()
             };
             match start_in(
@@ -88,6 +97,12 @@ impl Cluster {
                 other => return other.map_err(|f| f.error),
             }
         }
+    }
+
+    /// The CA, certificate and key the servers serve TLS with; None when started without
+    /// ([`SandboxConfig::tls`]).
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// Every node, instance-1 first.
@@ -188,7 +203,7 @@ impl Cluster {
                 return Ok(()); // already running
             }
         }
-        let mut child = process::spawn(node, &self.mariadbd, &self.cnf)?;
+        let mut child = process::spawn(node, &self.mariadbd, &self.cnf, self.tls.as_ref())?;
         if let Err(e) = process::wait_ready(node, &mut child).await {
             let _ = process::kill_child(node, &mut child).await;
             return Err(e);
@@ -302,6 +317,14 @@ async fn start_in(
         Ok(p) => p,
         Err(e) => return Err(fail(e, watchdog)),
     };
+    let tls = if config.tls {
+        match TlsFiles::ensure(&work_dir.join("tls")) {
+            Ok(files) => Some(files),
+            Err(e) => return Err(fail(e, watchdog)),
+        }
+    } else {
+        None
+    };
     let bootstrapped = topology.is_some();
     let topology = topology.unwrap_or_else(|| Topology {
         primary: "instance-1".into(),
@@ -317,6 +340,7 @@ async fn start_in(
         primary,
         epoch: topology.epoch,
         cnf: work_dir.join("node.cnf"),
+        tls,
         children: Mutex::new(nodes.iter().map(|_| None).collect()),
         nodes,
         mariadbd,
@@ -425,7 +449,8 @@ async fn prepare(
 async fn spawn_all(cluster: &Cluster) -> Result<(), SandboxError> {
     let mut tasks = JoinSet::new();
     for (i, node) in cluster.nodes.iter().enumerate() {
-        let mut child = process::spawn(node, &cluster.mariadbd, &cluster.cnf)?;
+        let mut child =
+            process::spawn(node, &cluster.mariadbd, &cluster.cnf, cluster.tls.as_ref())?;
         let node = node.clone();
         tasks.spawn(async move {
             let ready = process::wait_ready(&node, &mut child).await;

@@ -33,6 +33,10 @@ pub struct SandboxConfig {
     pub control_password: String,
     /// Path to `mariadbd`; `None` searches `PATH`, `/usr/sbin` and `/usr/bin`.
     pub mariadbd: Option<PathBuf>,
+    /// Start every server with TLS (`ssl_cert`, `ssl_key`, `ssl_ca`) from the CA and server
+    /// certificate in `work_dir/tls` (generated on first use, the same files `myquorum up`
+    /// gives the proxy's ports). Default false.
+    pub tls: bool,
 }
 
 impl Default for SandboxConfig {
@@ -48,6 +52,7 @@ impl Default for SandboxConfig {
             control_user: "myquorum".into(),
             control_password: "myquorum".into(),
             mariadbd: None,
+            tls: false,
         }
     }
 }

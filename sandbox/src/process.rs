@@ -11,15 +11,21 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command};
 
 use crate::node::{root_conn, running_as_root, NodeInfo};
-use crate::SandboxError;
+use crate::{SandboxError, TlsFiles};
 
 /// How long a node may take to accept connections: 2 cores run 4 servers plus tests.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a graceful shutdown may take before SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Starts mariadbd for `node` with `cnf` as its option file, and records its pid.
-pub(crate) fn spawn(node: &NodeInfo, mariadbd: &Path, cnf: &Path) -> Result<Child, SandboxError> {
+/// Starts mariadbd for `node` with `cnf` as its option file (and TLS from `tls` when given),
+/// and records its pid.
+pub(crate) fn spawn(
+    node: &NodeInfo,
+    mariadbd: &Path,
+    cnf: &Path,
+    tls: Option<&TlsFiles>,
+) -> Result<Child, SandboxError> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -46,8 +52,13 @@ pub(crate) fn spawn(node: &NodeInfo, mariadbd: &Path, cnf: &Path) -> Result<Chil
         .arg(format!("--server-id={}", node.server_id))
         .arg(format!("--report-host={}", node.host))
         .arg(format!("--report-port={}", node.port))
-        .arg(format!("--tmpdir={}", tmp.display()))
-        .env("TMPDIR", &tmp)
+        .arg(format!("--tmpdir={}", tmp.display()));
+    if let Some(tls) = tls {
+        cmd.arg(format!("--ssl-cert={}", tls.cert.display()))
+            .arg(format!("--ssl-key={}", tls.key.display()))
+            .arg(format!("--ssl-ca={}", tls.ca.display()));
+    }
+    cmd.env("TMPDIR", &tmp)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)

@@ -125,6 +125,13 @@ async fn check(
                 Err(super::FailoverError::Sql { message, .. }) if is_server_error(&message) => {
                     return Check::Alive;
                 }
+                // TLS refused (logged by the connection): the server answered; a certificate
+                // problem is not a dead primary.
+                Err(super::FailoverError::Sql { statement, .. })
+                    if statement == super::sql::TLS_CONNECT =>
+                {
+                    return Check::Alive;
+                }
                 Err(_) => return Check::Gone,
             }
         }

@@ -255,6 +255,7 @@ pub fn control(cp: &ControlPlane) -> Control {
         password: config.control_password.clone(),
         domain: config.gtid_domain,
         connect_timeout: Duration::from_millis(cp.config().failover.control_timeout_ms),
+        ssl: cp.context().backend_ssl_opts(),
     }
 }
 

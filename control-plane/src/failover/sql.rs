@@ -22,7 +22,14 @@ pub struct Control {
     pub domain: u32,
     /// Bound on connecting to a node.
     pub connect_timeout: Duration,
+    /// TLS of the control connections (`[proxy.backend_tls]`); None: plaintext.
+    pub ssl: Option<mysql_async::SslOpts>,
 }
+
+/// The `statement` of the error a control connection reports when TLS to the node failed
+/// (no TLS offered, certificate not verified): the node answered, so the failover detector
+/// counts it alive rather than dead.
+pub const TLS_CONNECT: &str = "connect (TLS)";
 
 impl Control {
     /// A control connection to `node`, bounded by `connect_timeout`.
@@ -36,9 +43,14 @@ impl Control {
             .tcp_port(port)
             .user(Some(self.user.clone()))
             .pass(Some(self.password.clone()))
-            .prefer_socket(false);
+            .prefer_socket(false)
+            .ssl_opts(self.ssl.clone());
         match tokio::time::timeout(self.connect_timeout, Conn::new(opts)).await {
             Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) if myquorum_proxy::backend::tls::is_tls_refusal(&e) => {
+                tracing::error!(node = %node.id, error = %e, "control connection refused: TLS failed");
+                Err(sql_error(node, TLS_CONNECT, &e))
+            }
             Ok(Err(e)) => Err(sql_error(node, "connect", &e)),
             Err(_) => Err(FailoverError::Sql {
                 node: node.id.clone(),

@@ -20,10 +20,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The shared proxy configuration for `cluster` ([`myquorum_sandbox::testing::proxy_config`])
-/// with failure threshold `t`.
+/// with failure threshold `t`. A cluster serving TLS is reached over TLS verified against its
+/// CA (`[proxy.backend_tls]`).
 pub fn proxy_config(cluster: &Cluster, t: FailureThreshold) -> ProxyConfig {
     let mut config = myquorum_sandbox::testing::proxy_config(cluster);
     config.quorum.failure_threshold = t;
+    config.backend_tls.ca = cluster.tls_files().map(|f| f.ca.clone());
     config
 }
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::tls::{BackendStream, BackendTls};
 use crate::config::BackendNode;
 use crate::error::BackendError;
 use crate::packet::{parse_err, PacketIo};
@@ -124,8 +125,8 @@ pub struct BackendKey {
 /// A logged-in backend connection.
 #[derive(Debug)]
 pub struct BackendConn {
-    /// Framed socket.
-    pub io: PacketIo,
+    /// Framed socket, plain or TLS (`[proxy.backend_tls]`).
+    pub io: PacketIo<BackendStream>,
     /// The server's thread id (what `CONNECTION_ID()` returns on it).
     pub thread_id: u32,
     /// Pool key.
@@ -165,27 +166,51 @@ pub async fn probe(
 }
 
 /// Opens and logs in a connection for `key` with `password`, forwarding the client's
-/// connection attributes, then turns on `last_gtid` tracking.
+/// connection attributes, then turns on `last_gtid` tracking. With `tls`, the connection
+/// switches to TLS after the greeting (SSLRequest, handshake, certificate verified) and the
+/// login runs encrypted; a server that does not offer TLS is refused, never used in
+/// plaintext.
 pub async fn connect(
     node: &BackendNode,
     key: BackendKey,
     password: &str,
     attrs: &HashMap<String, String>,
     limit: std::time::Duration,
+    tls: Option<&BackendTls>,
 ) -> Result<BackendConn, BackendError> {
     let addr = node.addr.clone();
     let run = async {
         let stream = tcp_connect(&node.addr).await?;
-        let mut io = PacketIo::new(stream);
+        let mut io = PacketIo::over(BackendStream::plain(stream));
         let greeting = io.read_packet(MAX_CONTROL_PACKET).await.map_err(read_err)?;
         let hs = parse_greeting(&greeting.payload)?;
         let thread_id = hs.connection_id();
         let nonce = hs.nonce();
+        let mut flags = key.capabilities;
+        let mut seq = greeting.next_seq();
+        if let Some(tls) = tls {
+            if !hs.capabilities().contains(CapabilityFlags::CLIENT_SSL) {
+                return Err(BackendError::Tls {
+                    addr: node.addr.clone(),
+                    reason: "the server does not offer TLS (start it with ssl_cert and ssl_key)"
+                        .to_owned(),
+                });
+            }
+            flags |= CapabilityFlags::CLIENT_SSL.bits();
+            io.send_packet(seq, &ssl_request(flags, &key)).await?;
+            if !io.rbuf.is_empty() {
+                return Err(BackendError::Protocol(
+                    "the server spoke before the TLS handshake".to_owned(),
+                ));
+            }
+            io.stream_mut().start_tls(tls, &node.addr).await?;
+            seq = seq.wrapping_add(1);
+        }
         let scramble = scramble_native(&nonce, password.as_bytes())
             .map(|s| s.to_vec())
             .unwrap_or_default();
-        let response = handshake_response(&key, &scramble, attrs);
-        io.send_packet(greeting.next_seq(), &response).await?;
+        let response = handshake_response(flags, &key, &scramble, attrs);
+        io.send_packet(seq, &response).await?;
         loop {
             let reply = io.read_packet(MAX_CONTROL_PACKET).await.map_err(read_err)?;
             match reply.payload.first() {
@@ -530,19 +555,35 @@ fn parse_greeting(payload: &[u8]) -> Result<HandshakePacket<'_>, BackendError> {
         .map_err(|e| BackendError::Protocol(format!("greeting: {e}")))
 }
 
+/// The SSLRequest: the fixed 32-byte head of a handshake response (capabilities with
+/// CLIENT_SSL, max packet, collation, filler, MariaDB capabilities), sent before the TLS
+/// handshake.
+fn ssl_request(flags: u32, key: &BackendKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    put_response_head(&mut out, flags, key);
+    out
+}
+
+/// The head both the SSLRequest and the handshake response start with (32 bytes).
+fn put_response_head(out: &mut Vec<u8>, flags: u32, key: &BackendKey) {
+    out.put_u32_le(flags);
+    out.put_u32_le(0x0100_0000);
+    out.put_u8(key.collation);
+    out.put_slice(&[0u8; 19]);
+    out.put_u32_le(key.mariadb_capabilities);
+}
+
 /// Builds HandshakeResponse41 by hand: mysql_common's builder fixes the collation, and the
-/// backend must use the client's.
+/// backend must use the client's. `flags` are the key's capabilities, plus CLIENT_SSL on a
+/// TLS connection.
 fn handshake_response(
+    flags: u32,
     key: &BackendKey,
     scramble: &[u8],
     attrs: &HashMap<String, String>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
-    out.put_u32_le(key.capabilities);
-    out.put_u32_le(0x0100_0000);
-    out.put_u8(key.collation);
-    out.put_slice(&[0u8; 19]);
-    out.put_u32_le(key.mariadb_capabilities);
+    put_response_head(&mut out, flags, key);
     out.put_slice(key.user.as_bytes());
     out.put_u8(0);
     out.put_lenenc_str(scramble);

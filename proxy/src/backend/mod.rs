@@ -2,6 +2,8 @@
 
 pub mod conn;
 pub mod pool;
+pub mod tls;
 
 pub use conn::{BackendConn, BackendKey, ServerInfo};
 pub use pool::Pool;
+pub use tls::{BackendStream, BackendTls};

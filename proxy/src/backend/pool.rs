@@ -73,13 +73,21 @@ pub struct Pool {
     nodes: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Counters.
     pub stats: PoolStats,
+    /// TLS to the backends (`[proxy.backend_tls]`); None: plaintext.
+    tls: Option<super::BackendTls>,
 }
 
 impl Pool {
     /// An empty pool. Inside a tokio runtime it also starts its reaper, which ends when the
     /// pool is dropped.
     pub fn new(config: PoolConfig) -> Arc<Self> {
+        Self::with_tls(config, None)
+    }
+
+    /// [`Self::new`], opening every connection over TLS when `tls` is given.
+    pub fn with_tls(config: PoolConfig, tls: Option<super::BackendTls>) -> Arc<Self> {
         let pool = Arc::new(Self {
+            tls,
             idle: Mutex::new(HashMap::new()),
             global: Arc::new(Semaphore::new(config.max_connections)),
             nodes: Mutex::new(HashMap::new()),
@@ -91,6 +99,11 @@ impl Pool {
             runtime.spawn(reaper(Arc::downgrade(&pool)));
         }
         pool
+    }
+
+    /// TLS to the backends, when `[proxy.backend_tls]` is on.
+    pub fn tls(&self) -> Option<&super::BackendTls> {
+        self.tls.as_ref()
     }
 
     /// A connection for `key`: an idle one when a live one exists, else a new one (within
@@ -110,8 +123,14 @@ impl Pool {
             self.stats.discarded.fetch_add(1, Ordering::Relaxed);
         }
         let permits = self.permits(&key.node).await?;
-        let mut conn =
-            conn::connect(node, key, password, attrs, self.config.connect_timeout()).await?;
+        let timeout = self.config.connect_timeout();
+        let mut conn = conn::connect(node, key, password, attrs, timeout, self.tls.as_ref())
+            .await
+            .inspect_err(|e| {
+                if matches!(e, BackendError::Tls { .. }) {
+                    tracing::error!(node = %node.id, error = %e, "backend connection refused: TLS failed");
+                }
+            })?;
         conn.permits = Some(permits);
         self.stats.opened.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
@@ -373,7 +392,7 @@ mod tests {
 
     fn conn(stream: TcpStream) -> BackendConn {
         BackendConn {
-            io: PacketIo::new(stream),
+            io: PacketIo::over(crate::backend::BackendStream::plain(stream)),
             thread_id: 1,
             key: BackendKey {
                 user: "app".to_owned(),

@@ -15,7 +15,7 @@ use crate::backend::conn::COM_QUERY;
 use crate::classify::{Classified, Consistency, Kind, PinReason, WarningsQuery};
 use crate::cluster::Topology;
 use crate::config::{BackendNode, CausalScope};
-use crate::error::{BackendError, MysqlError, SessionError};
+use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
 use crate::pipeline::{self, Committed, Plan, Request};
 use crate::quorum::QuorumOutcome;
@@ -163,7 +163,8 @@ impl Session {
             self.drop_conn(id);
         }
         match self.ensure_conn(id).await {
-            Ok(_) | Err(BackendError::Refused { .. }) => true,
+            Ok(_) => true,
+            Err(e) if e.server_answered() => true,
             Err(e) => {
                 debug!(node = id, error = %e, "the primary is unreachable");
                 false

@@ -316,10 +316,7 @@ impl Session {
                 continue;
             }
             match self.ensure_conn(&topology.primary().id).await {
-                Err(e)
-                    if !matches!(e, BackendError::Refused { .. })
-                        && tokio::time::Instant::now() < deadline =>
-                {
+                Err(e) if !e.server_answered() && tokio::time::Instant::now() < deadline => {
                     ctx.cluster.primary_unreachable(&topology.primary().id);
                     ctx.cluster.wait_failover(topology.epoch(), deadline).await;
                 }

@@ -44,6 +44,8 @@ pub struct TrackerConfig {
     /// With nothing pending a watcher sleeps until a write arrives, but refreshes its
     /// replica's position and health this often (for the status view, not for waiters).
     pub heartbeat: Duration,
+    /// TLS of the watchers' control connections (`[proxy.backend_tls]`); None: plaintext.
+    pub ssl: Option<mysql_async::SslOpts>,
 }
 
 impl TrackerConfig {
@@ -58,6 +60,7 @@ impl TrackerConfig {
             domain: 0,
             wait_slice: Duration::from_millis(500),
             heartbeat: Duration::from_secs(2),
+            ssl: None,
         }
     }
 }
@@ -181,7 +184,12 @@ impl QuorumTracker {
         let t = config.failure_threshold.resolve(nodes)?;
         let mut targets = Vec::with_capacity(config.replicas.len());
         for node in &config.replicas {
-            targets.push(watcher::control_opts(node, &config.user, &config.password)?);
+            targets.push(watcher::control_opts(
+                node,
+                &config.user,
+                &config.password,
+                config.ssl.as_ref(),
+            )?);
         }
         let ids = config.replicas.iter().map(|n| n.id.clone()).collect();
         let shared = Arc::new(Shared {

@@ -39,11 +39,13 @@ pub(super) struct WatchSettings {
     pub heartbeat: Duration,
 }
 
-/// Control-connection options for `node`: TCP (never the unix socket), no database.
+/// Control-connection options for `node`: TCP (never the unix socket), no database, TLS
+/// when `ssl` is given.
 pub(super) fn control_opts(
     node: &BackendNode,
     user: &str,
     password: &str,
+    ssl: Option<&mysql_async::SslOpts>,
 ) -> Result<Opts, QuorumError> {
     let bad = || QuorumError::Address {
         node: node.id.clone(),
@@ -58,6 +60,7 @@ pub(super) fn control_opts(
         .user(Some(user.to_owned()))
         .pass(Some(password.to_owned()))
         .prefer_socket(false)
+        .ssl_opts(ssl.cloned())
         .into())
 }
 
@@ -236,8 +239,8 @@ mod tests {
             id: "instance-2".to_owned(),
             addr: addr.to_owned(),
         };
-        assert!(control_opts(&node("127.0.0.1:3307"), "u", "p").is_ok());
-        assert!(control_opts(&node("127.0.0.1"), "u", "p").is_err());
-        assert!(control_opts(&node("127.0.0.1:x"), "u", "p").is_err());
+        assert!(control_opts(&node("127.0.0.1:3307"), "u", "p", None).is_ok());
+        assert!(control_opts(&node("127.0.0.1"), "u", "p", None).is_err());
+        assert!(control_opts(&node("127.0.0.1:x"), "u", "p", None).is_err());
     }
 }
