@@ -228,6 +228,7 @@ fn statement(s: Stmt<'_>) -> Classified {
         return Classified::unparseable();
     }
     let mut c = one(s.nested(f + 1));
+    c.sets_tracking = list.iter().any(|&(a, _)| names_tracking(s, a));
     let Some(&(a, b)) = list.iter().find(|&&r| is_ours(s, r)) else {
         return c;
     };
@@ -258,6 +259,18 @@ fn statement(s: Stmt<'_>) -> Classified {
         rewritten,
     });
     c
+}
+
+/// Token `a` (the start of a `SET STATEMENT` item) names `session_track_system_variables`.
+fn names_tracking(s: Stmt<'_>, a: usize) -> bool {
+    s.t.get(a).is_some_and(|t| {
+        let text = match t.tok {
+            Tok::SysVar => strip_scope(&t.text(s.sql)[2..]),
+            Tok::Quoted => unbacktick(t.text(s.sql)),
+            _ => t.text(s.sql),
+        };
+        text.eq_ignore_ascii_case(b"session_track_system_variables")
+    })
 }
 
 /// The byte offsets where token `a` starts and token `b - 1` ends; None for an empty range.

@@ -333,6 +333,15 @@ pub struct Classified {
     /// `SET DEFAULT ROLE`, a quoted first name, or multi-statement text. Only the first
     /// assignment is looked at.
     pub session_setting: bool,
+    /// `SHOW [FULL] PROCESSLIST` (`Some(full)`), answered by the proxy from its sessions: the
+    /// ids it lists are the proxy's connection ids, the ones `KILL` through the proxy takes.
+    pub processlist: Option<bool>,
+    /// A `SET STATEMENT` that sets `session_track_system_variables` for its statement: the
+    /// server's OK then carries the tracked variables the client asked for, which may leave out
+    /// the `last_gtid` the proxy learns its writes' GTIDs from. After such a write the proxy
+    /// reads `@@last_gtid` on the same connection before the client gets its OK, so the CAUSAL
+    /// position still advances.
+    pub sets_tracking: bool,
     /// The lexical fast path decided alone (false: sqlparser was consulted).
     pub fast_path: bool,
 }
@@ -357,6 +366,8 @@ impl Classified {
             connection_id: None,
             warnings: None,
             session_setting: false,
+            processlist: None,
+            sets_tracking: false,
             fast_path: true,
         }
     }
