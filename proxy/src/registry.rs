@@ -424,6 +424,24 @@ mod tests {
     }
 
     #[test]
+    fn database_and_state_changes_show_in_the_row() {
+        let registry = Arc::new(Registry::default());
+        let id = registry.reserve_id();
+        let session = registry.register(id, "app", peer());
+        let connected = registry.get(1).and_then(|s| s.since).expect("since login");
+        registry.set_db(1, Some(b"shop"));
+        assert_eq!(registry.get(1).and_then(|s| s.db).as_deref(), Some("shop"));
+        session.running("node1", 7);
+        let started = registry.get(1).and_then(|s| s.since).expect("since start");
+        assert!(started >= connected);
+        session.finished();
+        let ended = registry.get(1).and_then(|s| s.since).expect("since end");
+        assert!(ended >= started);
+        registry.set_db(1, None);
+        assert_eq!(registry.get(1).and_then(|s| s.db), None);
+    }
+
+    #[test]
     fn the_running_connection_is_visible_to_kill() {
         let registry = Arc::new(Registry::default());
         let id = registry.reserve_id();

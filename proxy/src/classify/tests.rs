@@ -1453,3 +1453,24 @@ fn set_statement_of_the_tracked_variables_is_flagged() {
         assert!(!c(sql).sets_tracking, "{sql}");
     }
 }
+
+/// `SHOW [FULL] PROCESSLIST` alone (a trailing `;` allowed) is answered by the proxy; other
+/// shapes go to the server.
+#[test]
+fn show_processlist_is_intercepted_in_its_exact_shapes() {
+    for (sql, full) in [
+        ("SHOW PROCESSLIST", false),
+        ("show full processlist;", true),
+        ("/* c */ SHOW FULL PROCESSLIST ;", true),
+    ] {
+        assert_eq!(c(sql).processlist, Some(full), "{sql}");
+    }
+    for sql in [
+        "SHOW PROCESSLIST; SELECT 1",
+        "SHOW FULL PROCESSLIST x",
+        "SELECT * FROM information_schema.PROCESSLIST",
+        "SHOW STATUS",
+    ] {
+        assert_eq!(c(sql).processlist, None, "{sql}");
+    }
+}
