@@ -1255,7 +1255,8 @@ fn pin_reasons_have_stable_names() {
             "unparseable",
             "transaction",
             "cursor",
-            "long_data"
+            "long_data",
+            "auto_is_null"
         ]
     );
 }
@@ -1473,4 +1474,32 @@ fn show_processlist_is_intercepted_in_its_exact_shapes() {
     ] {
         assert_eq!(c(sql).processlist, None, "{sql}");
     }
+}
+
+/// `SET sql_auto_is_null = 1` pins the session (an `IS NULL` on an auto-increment column then
+/// reads the connection's LAST_INSERT_ID); switching it off (0, OFF, DEFAULT) unpins; a
+/// global SET does neither.
+#[test]
+fn sql_auto_is_null_pins_the_session() {
+    for sql in [
+        "SET sql_auto_is_null = 1",
+        "set @@session.sql_auto_is_null=ON",
+        "SET SESSION SQL_AUTO_IS_NULL = 1, autocommit = 1",
+    ] {
+        assert_eq!(c(sql).pins, Some(PinReason::AutoIsNull), "{sql}");
+    }
+    for sql in [
+        "SET sql_auto_is_null = 0",
+        "set @@session.sql_auto_is_null=default",
+        "SET sql_auto_is_null = OFF",
+    ] {
+        let got = c(sql);
+        assert_eq!(
+            (got.pins, got.unpins),
+            (None, Some(PinReason::AutoIsNull)),
+            "{sql}"
+        );
+    }
+    let global = c("SET GLOBAL sql_auto_is_null = 1");
+    assert_eq!((global.pins, global.unpins), (None, None));
 }

@@ -169,11 +169,14 @@ pub enum PinReason {
     Cursor,
     /// COM_STMT_SEND_LONG_DATA awaiting its EXECUTE.
     LongData,
+    /// `SET sql_auto_is_null = 1`: `WHERE <auto_increment column> IS NULL` then finds the
+    /// row of the connection's LAST_INSERT_ID, which only the last write's connection knows.
+    AutoIsNull,
 }
 
 impl PinReason {
     /// Every reason, for registering metrics up front.
-    pub const ALL: [PinReason; 10] = [
+    pub const ALL: [PinReason; 11] = [
         PinReason::TableLock,
         PinReason::NamedLock,
         PinReason::TemporaryTable,
@@ -184,6 +187,7 @@ impl PinReason {
         PinReason::Transaction,
         PinReason::Cursor,
         PinReason::LongData,
+        PinReason::AutoIsNull,
     ];
 
     /// Stable label for metrics, the admin port and logs.
@@ -199,6 +203,7 @@ impl PinReason {
             PinReason::Transaction => "transaction",
             PinReason::Cursor => "cursor",
             PinReason::LongData => "long_data",
+            PinReason::AutoIsNull => "auto_is_null",
         }
     }
 }
