@@ -54,7 +54,8 @@ async fn planned_on(conn: &mut Conn, sql: &str, nodes: &[String]) -> String {
 /// EXPLAIN of a locking read, of UPDATE / DELETE / INSERT ... SELECT, and of any read inside
 /// a read-write transaction comes from the primary; EXPLAIN of a plain read goes where the
 /// read goes at the session's level (STRONG: the primary; EVENTUAL: a replica; CAUSAL: a
-/// node that has the session's writes, so EXPLAIN of a table created just before works).
+/// node that has the session's writes, so EXPLAIN of a table created just before works). A
+/// prepared SHOW WARNINGS after a prepared EXPLAIN EXTENDED reads the note where it was made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_runs_where_the_statement_would() {
     let cluster = Cluster::start_for_tests(3).await.expect("cluster starts");
@@ -109,6 +110,22 @@ async fn explain_runs_where_the_statement_would() {
             "EVENTUAL: a replica"
         );
     }
+    // The binary protocol: EXPLAIN EXTENDED executed on a replica, then a prepared SHOW
+    // WARNINGS reads that replica's note (preparing it, on the primary, must not move the
+    // connection SHOW WARNINGS reads from).
+    let plan: Vec<Row> = conn
+        .exec("EXPLAIN EXTENDED SELECT * FROM ex WHERE v = ?", (3,))
+        .await
+        .expect("prepared EXPLAIN EXTENDED");
+    assert!(!plan.is_empty());
+    let warnings: Vec<(String, u32, String)> = conn
+        .exec("SHOW WARNINGS", ())
+        .await
+        .expect("prepared SHOW WARNINGS");
+    assert!(
+        warnings.iter().any(|(_, code, _)| *code == 1003),
+        "the EXPLAIN EXTENDED note, read where the EXPLAIN ran: {warnings:?}"
+    );
     conn.query_drop("SET myquorum_consistency = DEFAULT")
         .await
         .expect("default");
