@@ -1,8 +1,13 @@
-//! The GTID of a write whose OK does not say it: `SET STATEMENT
-//! session_track_system_variables=... FOR <write>` replaces, for that one statement, the
-//! tracked variables the proxy's backend connections rely on, so the server's OK may lack the
-//! `last_gtid` entry the proxy learns its writes' positions from. Without a position the
-//! CAUSAL read that follows (on any connection) would not wait for the write.
+//! The GTID of a write whose answer does not say it, which the CAUSAL read that follows (on
+//! any connection) must still wait for:
+//! - `SET STATEMENT session_track_system_variables=... FOR <write>` replaces, for that one
+//!   statement, the tracked variables the proxy's backend connections rely on, so the
+//!   server's OK may lack the `last_gtid` entry the proxy learns its writes' positions from
+//!   (the OK is held until the position is known);
+//! - a write that fails may still have written (non-transactional tables keep the rows
+//!   before the error, and the binary log has them), and an ERR packet carries no GTID. The
+//!   ERR has already gone to the client: the position is recorded before the session's next
+//!   command, so its own next read waits for it; another connection's read in between may not.
 //!
 //! The proxy then reads the primary's binary log position on a separate pooled connection
 //! (the session's own connection must not run anything the client did not send: a statement

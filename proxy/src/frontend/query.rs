@@ -230,7 +230,13 @@ impl Session {
         if !done.error && may_change_tracking(stmt, payload) {
             self.restore_gtid_tracking().await;
         }
-        if hidden_gtid && !done.error && done.last_gtid.is_none() {
+        // A write that failed may still have written (a multi-row INSERT into a MyISAM table
+        // keeps the rows before the error, and the binary log has them), but an ERR packet
+        // carries no GTID.
+        let failed_write = done.error
+            && topology.is_primary(node)
+            && matches!(stmt.kind, Kind::Write | Kind::Ddl | Kind::Other);
+        if (hidden_gtid || failed_write) && done.last_gtid.is_none() {
             done.last_gtid = self.binlog_position(node).await;
             if done.last_gtid.is_some() {
                 self.last_gtid = done.last_gtid;
