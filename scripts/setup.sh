@@ -3,6 +3,7 @@
 #   - MariaDB server + client (mariadbd, mariadb, mariadb-install-db)   via apt-get
 #   - haproxy and sysbench (used by bench/)                              via apt-get
 #   - chromium and chromium-driver (the dashboard's browser tests)       via apt-get
+#   - Connector/J (libmariadb-java) and a JDK, mariadb-test (compat tests) via apt-get
 #   - a Python venv at .venv with tests/py/requirements.txt              via python3 -m venv + pip
 #   - cargo-nextest, only when missing and a prebuilt one can be had; otherwise test.sh uses cargo test
 # Works as root (CI, fresh Debian 12) and as a non-root developer with sudo.
@@ -77,6 +78,19 @@ if ! have chromium || ! have chromedriver; then
     else
         apt_install chromium chromium-driver
     fi
+fi
+
+# --- Client compatibility tests: Connector/J + JDK, MariaDB's test runner ------
+# tests/compat_java.rs compiles a probe with javac against Debian's Connector/J jar;
+# tests/compat_mysqltest.rs runs main-suite tests with mariadb-test.
+need=()
+[ -f /usr/share/java/mariadb-java-client.jar ] || need+=(libmariadb-java)
+if ! have javac || ! have java; then need+=(default-jdk-headless); fi
+if ! { have mariadb-test || have mysqltest; } || [ ! -d /usr/share/mysql/mysql-test/main ]; then
+    need+=(mariadb-test)
+fi
+if [ "${#need[@]}" -gt 0 ]; then
+    apt_install "${need[@]}"
 fi
 
 # --- Python venv ------------------------------------------------------------

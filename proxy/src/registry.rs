@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 use tokio::sync::Notify;
 
 /// What the proxy shows of one client session.
@@ -30,6 +30,11 @@ pub struct SessionInfo {
     pub pin: Option<&'static str>,
     /// The client connection runs over TLS (`SHOW SESSIONS`' `tls` column).
     pub tls: bool,
+    /// The session's default database (`SHOW PROCESSLIST`'s `db`), lossy UTF-8.
+    pub db: Option<String>,
+    /// When the session's current state began: its running statement started, or its last
+    /// statement ended (`SHOW PROCESSLIST`'s `Time`; filled in like `running`).
+    pub since: Option<Instant>,
 }
 
 /// The highest id handed out: ids stay within a signed 32-bit integer because some drivers
@@ -46,6 +51,8 @@ struct Running {
     node: String,
     /// That server's thread id; 0 when the session is not running anything.
     thread: u32,
+    /// When the statement started, or the last one ended.
+    since: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -143,20 +150,22 @@ impl Registration {
     /// `KILL QUERY` from another session interrupts). Costs one uncontended lock and, after
     /// the first statement, no allocation.
     pub fn running(&self, node: &str, thread: u32) {
+        let now = Instant::now();
         let mut r = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if r.node != node {
             r.node.clear();
             r.node.push_str(node);
         }
         r.thread = thread;
+        r.since = Some(now);
     }
 
     /// Records that the session's statement is over.
     pub fn finished(&self) {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .thread = 0;
+        let now = Instant::now();
+        let mut r = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        r.thread = 0;
+        r.since = Some(now);
     }
 }
 
@@ -172,6 +181,7 @@ impl Entry {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let mut info = self.info.clone();
         info.running = (running.thread != 0).then(|| (running.node.clone(), running.thread));
+        info.since = running.since;
         info
     }
 }
@@ -206,7 +216,10 @@ impl Registry {
         peer: SocketAddr,
     ) -> Registration {
         let kill = Arc::new(Notify::new());
-        let running = Arc::new(Mutex::new(Running::default()));
+        let running = Arc::new(Mutex::new(Running {
+            since: Some(Instant::now()),
+            ..Running::default()
+        }));
         // The row is in place before the reservation goes (when `id` drops at the end): the
         // id is never free in between.
         self.lock().sessions.insert(
@@ -222,6 +235,8 @@ impl Registry {
                     running: None,
                     pin: None,
                     tls: false,
+                    db: None,
+                    since: None,
                 },
                 kill: Arc::clone(&kill),
                 running: Arc::clone(&running),
@@ -295,6 +310,13 @@ impl Registry {
     pub fn set_pin(&self, id: u32, pin: Option<&'static str>) {
         if let Some(e) = self.lock().sessions.get_mut(&id) {
             e.info.pin = pin;
+        }
+    }
+
+    /// Records the session's default database (None: no database selected).
+    pub fn set_db(&self, id: u32, db: Option<&[u8]>) {
+        if let Some(e) = self.lock().sessions.get_mut(&id) {
+            e.info.db = db.map(|d| String::from_utf8_lossy(d).into_owned());
         }
     }
 
@@ -399,6 +421,24 @@ mod tests {
         registry.detach(one.id, Some("node3"));
         registry.lock().next = 2;
         assert_eq!(registry.allocate_id(), 3);
+    }
+
+    #[test]
+    fn database_and_state_changes_show_in_the_row() {
+        let registry = Arc::new(Registry::default());
+        let id = registry.reserve_id();
+        let session = registry.register(id, "app", peer());
+        let connected = registry.get(1).and_then(|s| s.since).expect("since login");
+        registry.set_db(1, Some(b"shop"));
+        assert_eq!(registry.get(1).and_then(|s| s.db).as_deref(), Some("shop"));
+        session.running("node1", 7);
+        let started = registry.get(1).and_then(|s| s.since).expect("since start");
+        assert!(started >= connected);
+        session.finished();
+        let ended = registry.get(1).and_then(|s| s.since).expect("since end");
+        assert!(ended >= started);
+        registry.set_db(1, None);
+        assert_eq!(registry.get(1).and_then(|s| s.db), None);
     }
 
     #[test]

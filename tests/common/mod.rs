@@ -214,6 +214,112 @@ impl Fixture {
         }
     }
 
+    /// A second proxy in front of the fixture's cluster, with TLS on its MySQL port (optional,
+    /// as `myquorum up` configures it) from a CA and server certificate generated under `dir`
+    /// (the same code as `myquorum up`). Returns its endpoint and the certificate files.
+    pub async fn start_tls_proxy(
+        &self,
+        dir: &Path,
+    ) -> Result<(Endpoint, myquorum_sandbox::TlsFiles), String> {
+        let files = myquorum_sandbox::TlsFiles::ensure(dir).map_err(|e| e.to_string())?;
+        let tls = myquorum_proxy::TlsConfig {
+            cert: Some(files.cert.clone()),
+            key: Some(files.key.clone()),
+            require_tls: false,
+        };
+        let endpoint = self.start_extra_proxy(move |c| c.tls = tls).await?;
+        Ok((endpoint, files))
+    }
+
+    /// Another proxy in front of the fixture's cluster, with the fixture's default
+    /// configuration changed by `adjust` (more users, TLS...), serving on a free port until
+    /// the test binary exits. Needs the sandbox cluster (not `MYQUORUM_TEST_DIRECT`).
+    pub async fn start_extra_proxy(
+        &self,
+        adjust: impl FnOnce(&mut myquorum_proxy::ProxyConfig) + Send + 'static,
+    ) -> Result<Endpoint, String> {
+        let Admin::Cluster { rt, cluster } = &self.admin else {
+            return Err(
+                "another proxy needs the sandbox cluster (MYQUORUM_TEST_DIRECT is set)".into(),
+            );
+        };
+        let mut config = myquorum_sandbox::testing::proxy_config(cluster);
+        adjust(&mut config);
+        let addr = rt
+            .spawn(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| format!("binding another proxy's port: {e}"))?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                tokio::spawn(async move {
+                    if let Err(e) =
+                        myquorum_proxy::serve(listener, config, std::future::pending()).await
+                    {
+                        eprintln!("myquorum test fixture: another proxy stopped: {e}");
+                    }
+                });
+                Ok::<_, String>(addr)
+            })
+            .await
+            .map_err(|e| format!("fixture runtime: {e}"))??;
+        Ok(Endpoint {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        })
+    }
+
+    /// Runs `statements` as root on every node of the sandbox cluster, in order, one
+    /// connection per node (for what does not replicate, such as `SET GLOBAL`). Needs the
+    /// sandbox cluster (not `MYQUORUM_TEST_DIRECT`).
+    pub async fn root_exec_all(&self, statements: Vec<String>) -> Result<(), String> {
+        let Admin::Cluster { rt, cluster } = &self.admin else {
+            return Err("running on every node needs the sandbox cluster".into());
+        };
+        let cluster = cluster.clone();
+        rt.spawn(async move {
+            for node in cluster.nodes() {
+                let mut conn = myquorum_sandbox::root_conn(node)
+                    .await
+                    .map_err(|e| format!("root connection to {}: {e}", node.id))?;
+                for s in &statements {
+                    conn.query_drop(s)
+                        .await
+                        .map_err(|e| format!("{} on {}: {e}", s, node.id))?;
+                }
+                conn.disconnect().await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| format!("fixture runtime: {e}"))?
+    }
+
+    /// Restarts replication on every replica (STOP SLAVE, START SLAVE), so that the
+    /// replication threads pick up global settings changed since they started (a replicated
+    /// `CREATE TABLE` without ENGINE uses the applying thread's `default_storage_engine`).
+    pub async fn restart_replication(&self) -> Result<(), String> {
+        let Admin::Cluster { rt, cluster } = &self.admin else {
+            return Err("restarting replication needs the sandbox cluster".into());
+        };
+        let cluster = cluster.clone();
+        rt.spawn(async move {
+            for node in cluster.replicas() {
+                let mut conn = myquorum_sandbox::root_conn(node)
+                    .await
+                    .map_err(|e| format!("root connection to {}: {e}", node.id))?;
+                for s in ["STOP SLAVE", "START SLAVE"] {
+                    conn.query_drop(s)
+                        .await
+                        .map_err(|e| format!("{s} on {}: {e}", node.id))?;
+                }
+                conn.disconnect().await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| format!("fixture runtime: {e}"))?
+    }
+
     /// Waits until every replica has applied everything the primary has written so far
     /// (no-op without a sandbox cluster). Keeps tests correct once reads go to replicas.
     pub async fn sync_replicas(&self) -> Result<(), String> {

@@ -1,7 +1,8 @@
 //! The statements the session itself must recognise, read from the same tokens as the rest of
 //! the classification: a KILL of a *proxy* connection id (mapped to a backend thread), the
-//! warnings queries the proxy completes with its own warning, and the session settings it
-//! records to replay on a connection it opens later.
+//! warnings queries the proxy completes with its own warning, `SHOW [FULL] PROCESSLIST`
+//! (answered from the proxy's sessions), and the session settings it records to replay on a
+//! connection it opens later.
 //!
 //! Each check looks at the leading keyword first and allocates nothing unless the statement
 //! has the shape, so a plain SELECT or INSERT pays a few byte comparisons. The shapes are
@@ -25,6 +26,10 @@ pub(crate) fn apply(s: Stmt<'_>, c: &mut Classified) {
             c.session_setting = !c.multi_statement && session_setting(s);
         }
         4 if s.kw(0, "KILL") => c.kill = kill(s),
+        4 if s.kw(0, "SHOW") && !c.multi_statement => {
+            c.processlist = processlist(s);
+            c.warnings = warnings(s);
+        }
         4 | 6 => c.warnings = warnings(s),
         _ => {}
     }
@@ -55,6 +60,14 @@ fn kill(s: Stmt<'_>) -> Option<Kill> {
     }
     let target = std::str::from_utf8(digits).ok()?.parse().ok()?;
     Some(Kill { query_only, target })
+}
+
+/// `SHOW [FULL] PROCESSLIST` followed by nothing or `;`: `Some(full)`.
+fn processlist(s: Stmt<'_>) -> Option<bool> {
+    let full = s.kw(1, "FULL");
+    let at = if full { 2 } else { 1 };
+    let end = s.kw(at, "PROCESSLIST") && (s.t.get(at + 1).is_none() || s.punct(at + 1, b';'));
+    end.then_some(full)
 }
 
 /// True when the statement sets session variables and can be replayed as is: `SET x = ..`,

@@ -98,6 +98,8 @@ pub(crate) fn stricter(a: Classified, b: Classified) -> Classified {
         warnings: agree(a.warnings == b.warnings).and(a.warnings),
         connection_id: agree(a.connection_id == b.connection_id).and(a.connection_id),
         session_setting: a.session_setting && b.session_setting,
+        sets_tracking: a.sets_tracking || b.sets_tracking,
+        processlist: agree(a.processlist == b.processlist).and(a.processlist),
         fast_path: a.fast_path && b.fast_path,
     }
 }

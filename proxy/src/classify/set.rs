@@ -122,6 +122,7 @@ fn assignments(s: Stmt<'_>) -> Classified {
     let mut global_scope = false;
     let mut any_global = false;
     let mut user_var = false;
+    let mut auto_is_null: Option<bool> = None;
     let mut ours: Option<(usize, Result<Option<Consistency>, SetConsistencyError>)> = None;
     for (n, &(a, b)) in list.iter().enumerate() {
         let mut k = a;
@@ -162,6 +163,8 @@ fn assignments(s: Stmt<'_>) -> Classified {
             ours = Some((n, v));
         } else if item_global {
             any_global = true;
+        } else if name.eq_ignore_ascii_case(b"sql_auto_is_null") {
+            auto_is_null = Some(switched_on(s, after_eq(s, k + 1, b), b));
         }
     }
     let mut c = Classified::of(if any_global {
@@ -171,6 +174,11 @@ fn assignments(s: Stmt<'_>) -> Classified {
     });
     if user_var {
         c.pins = Some(PinReason::UserVariable);
+    }
+    match auto_is_null {
+        Some(true) => c.pins = c.pins.or(Some(PinReason::AutoIsNull)),
+        Some(false) => c.unpins = Some(PinReason::AutoIsNull),
+        None => {}
     }
     features::scan(s).apply(&mut c);
     if let Some((n, value)) = ours {
@@ -189,6 +197,26 @@ fn assignments(s: Stmt<'_>) -> Classified {
         c.set_consistency = Some(SetConsistency { value, remainder });
     }
     c
+}
+
+/// Whether the value of a boolean assignment (tokens `v..end`) may switch it on: anything
+/// but a lone `0`, `OFF`, `FALSE` or `DEFAULT` counts as on (the narrower reading pins).
+fn switched_on(s: Stmt<'_>, v: Option<usize>, end: usize) -> bool {
+    let Some(v) = v else {
+        return true;
+    };
+    match s.t.get(v..end) {
+        Some([t]) => {
+            let text = match t.tok {
+                Tok::Str => string_text(s.sql, t).into_bytes(),
+                _ => t.text(s.sql).to_vec(),
+            };
+            !["0", "OFF", "FALSE", "DEFAULT"]
+                .iter()
+                .any(|off| text.eq_ignore_ascii_case(off.as_bytes()))
+        }
+        _ => true,
+    }
 }
 
 /// An assignment item naming myquorum_consistency (any scope form).
@@ -228,6 +256,7 @@ fn statement(s: Stmt<'_>) -> Classified {
         return Classified::unparseable();
     }
     let mut c = one(s.nested(f + 1));
+    c.sets_tracking = list.iter().any(|&(a, _)| names_tracking(s, a));
     let Some(&(a, b)) = list.iter().find(|&&r| is_ours(s, r)) else {
         return c;
     };
@@ -258,6 +287,18 @@ fn statement(s: Stmt<'_>) -> Classified {
         rewritten,
     });
     c
+}
+
+/// Token `a` (the start of a `SET STATEMENT` item) names `session_track_system_variables`.
+fn names_tracking(s: Stmt<'_>, a: usize) -> bool {
+    s.t.get(a).is_some_and(|t| {
+        let text = match t.tok {
+            Tok::SysVar => strip_scope(&t.text(s.sql)[2..]),
+            Tok::Quoted => unbacktick(t.text(s.sql)),
+            _ => t.text(s.sql),
+        };
+        text.eq_ignore_ascii_case(b"session_track_system_variables")
+    })
 }
 
 /// The byte offsets where token `a` starts and token `b - 1` ends; None for an empty range.

@@ -286,6 +286,7 @@ fn merge(parts: Vec<Classified>) -> Classified {
         c.unpins = c.unpins.or(p.unpins);
         c.fast_path &= p.fast_path;
         c.follows_last_write |= p.follows_last_write;
+        c.sets_tracking |= p.sets_tracking;
     }
     c.tables = tables.into_vec();
     c
@@ -458,7 +459,9 @@ fn show(s: Stmt<'_>) -> Classified {
 }
 
 /// DESCRIBE / EXPLAIN: a read that executes nothing, except EXPLAIN ANALYZE (MySQL executes
-/// the statement) and EXPLAIN FOR CONNECTION (one node's session).
+/// the statement) and EXPLAIN FOR CONNECTION (one node's session). `EXPLAIN <statement>`
+/// shows the plan of the node that would run `<statement>`, so it goes where that statement
+/// would go ([`explained`]); `DESCRIBE t` / `EXPLAIN t` describe a table: a plain read.
 fn explain(s: Stmt<'_>) -> Classified {
     if s.kw(1, "ANALYZE") {
         return one(s.nested(2));
@@ -466,7 +469,34 @@ fn explain(s: Stmt<'_>) -> Classified {
     if s.kw(1, "FOR") || s.kw(1, "EXTENDED") && s.kw(2, "FOR") {
         return Classified::of(Kind::PrimaryRead);
     }
+    let at = if s.kw_any(1, &["EXTENDED", "PARTITIONS"]) {
+        2
+    } else if s.kw(1, "FORMAT") && s.punct(2, b'=') {
+        4
+    } else {
+        1
+    };
+    const STATEMENTS: &[&str] = &[
+        "SELECT", "WITH", "VALUES", "TABLE", "INSERT", "REPLACE", "UPDATE", "DELETE",
+    ];
+    if s.kw_any(at, STATEMENTS) || s.punct(at, b'(') {
+        return explained(&one(s.nested(at)));
+    }
     Classified::of(Kind::Read)
+}
+
+/// `EXPLAIN <inner>`: routed like `<inner>` (a plain read stays a read, at the session's
+/// level, sticky or following the last write as `<inner>` would), anything else goes to the
+/// primary, where `<inner>` would run. Nothing is executed, so no session state is created
+/// and no table is written.
+fn explained(inner: &Classified) -> Classified {
+    let plain = inner.kind == Kind::Read && inner.pins.is_none() && !inner.multi_statement;
+    Classified {
+        sticky: plain && inner.sticky,
+        follows_last_write: plain && inner.follows_last_write,
+        fast_path: inner.fast_path,
+        ..Classified::of(if plain { Kind::Read } else { Kind::PrimaryRead })
+    }
 }
 
 /// ANALYZE TABLE is maintenance (DDL); MariaDB's ANALYZE <stmt> executes <stmt>.

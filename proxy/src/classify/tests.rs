@@ -80,9 +80,22 @@ const KINDS: &[(&str, Kind)] = &[
     // reads of many shapes
     ("DESCRIBE t", Read),
     ("DESC db.t", Read),
-    ("EXPLAIN SELECT * FROM t WHERE a = 1 FOR UPDATE", Read),
+    ("EXPLAIN SELECT * FROM t WHERE a = 1", Read),
     ("EXPLAIN FORMAT=JSON SELECT 1", Read),
-    ("EXPLAIN UPDATE t SET a = 1", Read),
+    ("EXPLAIN EXTENDED SELECT a FROM t", Read),
+    ("EXPLAIN PARTITIONS (SELECT a FROM t)", Read),
+    ("DESCRIBE SELECT * FROM t", Read),
+    ("EXPLAIN t", Read),
+    ("EXPLAIN db.t a", Read),
+    // EXPLAIN goes where the explained statement would run (issue 14)
+    ("EXPLAIN SELECT * FROM t WHERE a = 1 FOR UPDATE", PrimaryRead),
+    ("EXPLAIN SELECT GET_LOCK('x', 1)", PrimaryRead),
+    ("EXPLAIN SELECT a INTO @v FROM t", PrimaryRead),
+    ("EXPLAIN SELECT NEXTVAL(s)", PrimaryRead),
+    ("EXPLAIN UPDATE t SET a = 1", PrimaryRead),
+    ("EXPLAIN FORMAT=JSON DELETE FROM t WHERE a = 1", PrimaryRead),
+    ("EXPLAIN INSERT INTO t SELECT * FROM u", PrimaryRead),
+    ("DESC REPLACE INTO t VALUES (1)", PrimaryRead),
     ("VALUES (1, 2), (3, 4)", Read),
     ("TABLE t", Read),
     ("(SELECT a FROM t1) UNION (SELECT a FROM t2)", Read),
@@ -1242,7 +1255,8 @@ fn pin_reasons_have_stable_names() {
             "unparseable",
             "transaction",
             "cursor",
-            "long_data"
+            "long_data",
+            "auto_is_null"
         ]
     );
 }
@@ -1415,4 +1429,77 @@ fn bench() {
             black_box(classify(black_box(nested.as_bytes())));
         });
     }
+}
+
+/// `SET STATEMENT session_track_system_variables=... FOR <stmt>` is flagged (the proxy then
+/// reads the write's position itself: the OK may not carry `last_gtid`), in any spelling,
+/// alone or with other variables; other SET STATEMENT lists are not.
+#[test]
+fn set_statement_of_the_tracked_variables_is_flagged() {
+    for sql in [
+        "SET STATEMENT session_track_system_variables='' FOR INSERT INTO t VALUES (1)",
+        "set statement max_statement_time=10, SESSION_TRACK_SYSTEM_VARIABLES = 'autocommit' for update t set a = 1",
+        "SET STATEMENT `session_track_system_variables`=DEFAULT FOR DELETE FROM t",
+        "SET STATEMENT session_track_system_variables='', myquorum_consistency=STRONG FOR INSERT INTO t VALUES (1)",
+    ] {
+        let got = c(sql);
+        assert!(got.sets_tracking, "{sql}");
+        assert_ne!(got.kind, Read, "{sql}");
+    }
+    for sql in [
+        "SET STATEMENT max_statement_time=10 FOR INSERT INTO t VALUES (1)",
+        "INSERT INTO t VALUES ('session_track_system_variables')",
+        "SET session_track_system_variables=''",
+    ] {
+        assert!(!c(sql).sets_tracking, "{sql}");
+    }
+}
+
+/// `SHOW [FULL] PROCESSLIST` alone (a trailing `;` allowed) is answered by the proxy; other
+/// shapes go to the server.
+#[test]
+fn show_processlist_is_intercepted_in_its_exact_shapes() {
+    for (sql, full) in [
+        ("SHOW PROCESSLIST", false),
+        ("show full processlist;", true),
+        ("/* c */ SHOW FULL PROCESSLIST ;", true),
+    ] {
+        assert_eq!(c(sql).processlist, Some(full), "{sql}");
+    }
+    for sql in [
+        "SHOW PROCESSLIST; SELECT 1",
+        "SHOW FULL PROCESSLIST x",
+        "SELECT * FROM information_schema.PROCESSLIST",
+        "SHOW STATUS",
+    ] {
+        assert_eq!(c(sql).processlist, None, "{sql}");
+    }
+}
+
+/// `SET sql_auto_is_null = 1` pins the session (an `IS NULL` on an auto-increment column then
+/// reads the connection's LAST_INSERT_ID); switching it off (0, OFF, DEFAULT) unpins; a
+/// global SET does neither.
+#[test]
+fn sql_auto_is_null_pins_the_session() {
+    for sql in [
+        "SET sql_auto_is_null = 1",
+        "set @@session.sql_auto_is_null=ON",
+        "SET SESSION SQL_AUTO_IS_NULL = 1, autocommit = 1",
+    ] {
+        assert_eq!(c(sql).pins, Some(PinReason::AutoIsNull), "{sql}");
+    }
+    for sql in [
+        "SET sql_auto_is_null = 0",
+        "set @@session.sql_auto_is_null=default",
+        "SET sql_auto_is_null = OFF",
+    ] {
+        let got = c(sql);
+        assert_eq!(
+            (got.pins, got.unpins),
+            (None, Some(PinReason::AutoIsNull)),
+            "{sql}"
+        );
+    }
+    let global = c("SET GLOBAL sql_auto_is_null = 1");
+    assert_eq!((global.pins, global.unpins), (None, None));
 }

@@ -169,11 +169,14 @@ pub enum PinReason {
     Cursor,
     /// COM_STMT_SEND_LONG_DATA awaiting its EXECUTE.
     LongData,
+    /// `SET sql_auto_is_null = 1`: `WHERE <auto_increment column> IS NULL` then finds the
+    /// row of the connection's LAST_INSERT_ID, which only the last write's connection knows.
+    AutoIsNull,
 }
 
 impl PinReason {
     /// Every reason, for registering metrics up front.
-    pub const ALL: [PinReason; 10] = [
+    pub const ALL: [PinReason; 11] = [
         PinReason::TableLock,
         PinReason::NamedLock,
         PinReason::TemporaryTable,
@@ -184,6 +187,7 @@ impl PinReason {
         PinReason::Transaction,
         PinReason::Cursor,
         PinReason::LongData,
+        PinReason::AutoIsNull,
     ];
 
     /// Stable label for metrics, the admin port and logs.
@@ -199,6 +203,7 @@ impl PinReason {
             PinReason::Transaction => "transaction",
             PinReason::Cursor => "cursor",
             PinReason::LongData => "long_data",
+            PinReason::AutoIsNull => "auto_is_null",
         }
     }
 }
@@ -333,6 +338,15 @@ pub struct Classified {
     /// `SET DEFAULT ROLE`, a quoted first name, or multi-statement text. Only the first
     /// assignment is looked at.
     pub session_setting: bool,
+    /// `SHOW [FULL] PROCESSLIST` (`Some(full)`), answered by the proxy from its sessions: the
+    /// ids it lists are the proxy's connection ids, the ones `KILL` through the proxy takes.
+    pub processlist: Option<bool>,
+    /// A `SET STATEMENT` that sets `session_track_system_variables` for its statement: the
+    /// server's OK then carries the tracked variables the client asked for, which may leave out
+    /// the `last_gtid` the proxy learns its writes' GTIDs from. After such a write the proxy
+    /// reads `@@last_gtid` on the same connection before the client gets its OK, so the CAUSAL
+    /// position still advances.
+    pub sets_tracking: bool,
     /// The lexical fast path decided alone (false: sqlparser was consulted).
     pub fast_path: bool,
 }
@@ -357,6 +371,8 @@ impl Classified {
             connection_id: None,
             warnings: None,
             session_setting: false,
+            processlist: None,
+            sets_tracking: false,
             fast_path: true,
         }
     }

@@ -109,7 +109,7 @@ impl Session {
         }
         self.release_backends();
         self.forget_session_state();
-        self.database = None;
+        self.set_database(None);
         if let Some(c) = request.collation.and_then(|c| u8::try_from(c).ok()) {
             self.hello.collation = c;
         }

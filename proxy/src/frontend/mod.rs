@@ -3,9 +3,11 @@
 pub mod change_user;
 pub mod commands;
 pub mod handshake;
+pub mod hidden_gtid;
 pub mod history;
 pub mod kill;
 pub mod prepared;
+pub mod processlist;
 pub mod query;
 pub mod session;
 pub mod statements;

@@ -31,12 +31,19 @@ impl Session {
         }
         let client_id = self.statements.peek_next_id();
         let primary = self.primary_id();
+        let sql = packet.payload[1..].to_vec();
+        let classified = self.shared.classifier.classify(&sql);
+        // Preparing SHOW WARNINGS, FOUND_ROWS(), ROW_COUNT()... must not move the connection
+        // they read from: their EXECUTE reads what the previous *statement* left on its
+        // connection (on the server, preparing them keeps those results too).
+        let previous = classified.sticky.then(|| self.previous.clone());
         let done = self
             .relay_command(packet.seq, &packet.payload, Shape::Prepare, Some(client_id))
             .await?;
+        if let Some(previous) = previous {
+            self.previous = previous;
+        }
         if let Some((backend_id, params)) = done.and_then(|s| s.prepared) {
-            let sql = packet.payload[1..].to_vec();
-            let classified = self.shared.classifier.classify(&sql);
             self.statements.insert(
                 client_id,
                 NewStatement {

@@ -56,6 +56,10 @@ impl Session {
         if stmt.reads_consistency {
             return self.answer_consistency(packet).await;
         }
+        if let Some(full) = stmt.processlist {
+            // The proxy's ids, the ones KILL takes (frontend/processlist.rs).
+            return self.show_processlist(packet, full).await;
+        }
         if let Some(column) = &stmt.connection_id {
             // The proxy's id, the one KILL takes (frontend/kill.rs).
             return self.answer_connection_id(packet, column).await;
@@ -191,8 +195,12 @@ impl Session {
             started,
         } = statement;
         let strong_write = level == Consistency::Strong && topology.is_primary(node);
+        // A write that may hide its GTID (frontend/hidden_gtid.rs): its OK waits until the
+        // proxy has the position.
+        let hidden_gtid =
+            stmt.sets_tracking && topology.is_primary(node) && !crate::route::is_plain_read(stmt);
         let summary = Summary {
-            hold_final_ok: strong_write,
+            hold_final_ok: strong_write || hidden_gtid,
             hold_gtid_ok: true,
             ..Summary::default()
         };
@@ -222,6 +230,18 @@ impl Session {
         }
         if !done.error && may_change_tracking(stmt, payload) {
             self.restore_gtid_tracking().await;
+        }
+        // A write that failed may still have written (a multi-row INSERT into a MyISAM table
+        // keeps the rows before the error, and the binary log has them), but an ERR packet
+        // carries no GTID.
+        let failed_write = done.error
+            && topology.is_primary(node)
+            && matches!(stmt.kind, Kind::Write | Kind::Ddl | Kind::Other);
+        if (hidden_gtid || failed_write) && done.last_gtid.is_none() {
+            done.last_gtid = self.binlog_position(node).await;
+            if done.last_gtid.is_some() {
+                self.last_gtid = done.last_gtid;
+            }
         }
         let held = done.held_ok.take();
         let database = done
@@ -478,7 +498,11 @@ impl Session {
         self.send_result_set(packet.next_seq(), &rs).await
     }
 
-    async fn send_result_set(&mut self, seq: u8, rs: &ResultSet) -> Result<(), SessionError> {
+    pub(super) async fn send_result_set(
+        &mut self,
+        seq: u8,
+        rs: &ResultSet,
+    ) -> Result<(), SessionError> {
         let framing = Framing::new(self.hello.capabilities, self.hello.mariadb_capabilities)
             .with_status(self.status);
         resultset::queue(&mut self.io, seq, framing, rs);

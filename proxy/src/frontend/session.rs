@@ -87,6 +87,9 @@ pub struct Session {
     /// the topology moves on, connections to a node that lost its role are dropped before
     /// the next command ([`Session::follow_topology`]).
     pub(super) seen: (u64, String),
+    /// Whether the session's user holds PROCESS (SHOW PROCESSLIST then lists every session),
+    /// once asked.
+    pub(super) process_privilege: Option<bool>,
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
@@ -156,6 +159,7 @@ pub async fn run(
         last_write: None,
         last_warnings: 0,
         generated_insert_id: false,
+        process_privilege: None,
         seen,
         framing,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
@@ -288,7 +292,7 @@ impl Session {
         };
         match self.conns[index].command_ok(&init_db(&db)).await {
             Ok(_) => {
-                self.database = Some(db);
+                self.set_database(Some(db));
                 Ok(true)
             }
             Err(e) => {
@@ -340,6 +344,25 @@ impl Session {
         self.conns.iter().position(|c| c.key.node == node)
     }
 
+    /// Records the session's default database, here and in the registry (`SHOW PROCESSLIST`).
+    pub(super) fn set_database(&mut self, db: Option<Vec<u8>>) {
+        self.shared.registry.set_db(self.id, db.as_deref());
+        self.database = db;
+    }
+
+    /// The pool key of this session's connections to node `node_id` (its user, its client's
+    /// capabilities and collation, this worker).
+    pub(super) fn backend_key(&self, node_id: &str) -> BackendKey {
+        BackendKey {
+            user: self.hello.user.name.clone(),
+            node: node_id.to_owned(),
+            capabilities: crate::capabilities::for_backend(self.hello.capabilities).bits(),
+            mariadb_capabilities: self.hello.mariadb_capabilities.bits(),
+            collation: self.hello.collation,
+            worker: crate::workers::current(),
+        }
+    }
+
     /// The session's connection to `node`, opened (with the session's database and recorded
     /// settings replayed) if it holds none yet. Returns its index in `conns`.
     pub(super) async fn ensure_conn(&mut self, node_id: &str) -> Result<usize, BackendError> {
@@ -351,14 +374,7 @@ impl Session {
                 node: node_id.to_owned(),
             }
         })?;
-        let key = BackendKey {
-            user: self.hello.user.name.clone(),
-            node: node.id.clone(),
-            capabilities: crate::capabilities::for_backend(self.hello.capabilities).bits(),
-            mariadb_capabilities: self.hello.mariadb_capabilities.bits(),
-            collation: self.hello.collation,
-            worker: crate::workers::current(),
-        };
+        let key = self.backend_key(&node.id);
         let mut conn = self
             .shared
             .pool
@@ -597,6 +613,7 @@ impl Session {
         self.generated_insert_id = false;
         self.proxy_warning = None;
         self.consistency = self.shared.config.default_consistency;
+        self.process_privilege = None;
     }
 
     fn absorb(&mut self, summary: &Summary) {
@@ -608,7 +625,7 @@ impl Session {
             self.last_gtid = Some(gtid);
         }
         if let Some(db) = &summary.schema {
-            self.database = Some(db.clone());
+            self.set_database(Some(db.clone()));
         }
         self.last_warnings = summary.warnings;
         self.generated_insert_id |= summary.generated_insert_id;
