@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::query::Routed;
 use super::session::Session;
 use super::statements::NewStatement;
+use crate::classify::hide_socket;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
 use crate::relay::Shape;
@@ -31,11 +32,17 @@ impl Session {
         }
         let client_id = self.statements.peek_next_id();
         let primary = self.primary_id();
+        // `@@socket` is NULL here too (pipeline::request_filter): the statement is prepared,
+        // and later prepared again on other nodes, with the rewritten text.
+        let payload: std::borrow::Cow<'_, [u8]> = match hide_socket(&packet.payload[1..]) {
+            Some(sql) => [&packet.payload[..1], &sql[..]].concat().into(),
+            None => (&packet.payload[..]).into(),
+        };
         let done = self
-            .relay_command(packet.seq, &packet.payload, Shape::Prepare, Some(client_id))
+            .relay_command(packet.seq, &payload, Shape::Prepare, Some(client_id))
             .await?;
         if let Some((backend_id, params)) = done.and_then(|s| s.prepared) {
-            let sql = packet.payload[1..].to_vec();
+            let sql = payload[1..].to_vec();
             let classified = self.shared.classifier.classify(&sql);
             self.statements.insert(
                 client_id,
