@@ -76,6 +76,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         _ = stop.cancelled() => anyhow::bail!("interrupted while starting the sandbox"),
     };
     wire_proxy_to(&mut settings, &cluster);
+    wipe_stale_proxy_state(&settings)?;
     print_banner(&settings, &cluster, ca.as_deref());
     let cluster = Arc::new(cluster);
     let nodes: Arc<dyn NodeControl> = Arc::new(SandboxNodes(Arc::clone(&cluster)));
@@ -133,6 +134,33 @@ fn wire_proxy_to(settings: &mut Settings, cluster: &Cluster) {
         if let Ok(dir) = cluster.config().absolute_work_dir() {
             settings.proxy.state_dir = Some(dir.join("proxy-state"));
         }
+    }
+}
+
+/// With `fresh` (`up --fresh` or `[sandbox] fresh`), removes the proxy's state directory
+/// (`proxy.state_dir`, by default `<work_dir>/proxy-state`) together with the sandbox's data:
+/// its epoch, primary, fenced nodes and acknowledged GTID describe the wiped cluster, and a
+/// proxy that resumed them would crown the old cluster's primary (or refuse every promotion
+/// for a position the new cluster never reached) in front of a brand-new cluster.
+fn wipe_stale_proxy_state(settings: &Settings) -> anyhow::Result<()> {
+    if !settings.sandbox.fresh {
+        return Ok(());
+    }
+    let Some(dir) = &settings.proxy.state_dir else {
+        return Ok(());
+    };
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {
+            tracing::info!(dir = %dir.display(), "fresh start: wiped the proxy's persisted state");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "fresh start: removing the proxy's state directory {}",
+                dir.display()
+            )
+        }),
     }
 }
 
@@ -223,5 +251,35 @@ mod tests {
             "an explicit CA wins"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A state dir holding what a proxy persisted in front of an earlier cluster.
+    fn stale_state(root: &std::path::Path) -> (Settings, PathBuf) {
+        let dir = root.join("proxy-state");
+        std::fs::create_dir_all(&dir).expect("state dir");
+        std::fs::write(
+            dir.join("cluster.json"),
+            r#"{"epoch":3,"primary":"instance-4","fenced":[]}"#,
+        )
+        .expect("cluster.json");
+        let mut settings = Settings::default();
+        settings.sandbox.work_dir = root.to_path_buf();
+        settings.proxy.state_dir = Some(dir.clone());
+        (settings, dir)
+    }
+
+    #[test]
+    fn fresh_wipes_the_proxy_state_and_a_restart_keeps_it() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (mut settings, dir) = stale_state(root.path());
+        wipe_stale_proxy_state(&settings).expect("not fresh");
+        assert!(dir.join("cluster.json").exists(), "a plain restart resumes");
+        settings.sandbox.fresh = true;
+        wipe_stale_proxy_state(&settings).expect("fresh");
+        assert!(
+            !dir.exists(),
+            "fresh starts without the old primary and epoch"
+        );
+        wipe_stale_proxy_state(&settings).expect("nothing left to wipe is fine");
     }
 }

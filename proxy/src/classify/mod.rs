@@ -14,7 +14,7 @@
 //!
 //! The same tokens also answer what the session itself must recognise ([`intercept`]): a KILL
 //! of a proxy connection id, the warnings queries the proxy completes, and the session
-//! settings it records for replay.
+//! settings it records for replay, and the `@@socket` references it hides ([`socket`]).
 //!
 //! The session's `sql_mode` is not known here, and two of its flags change where strings end
 //! (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`): text with a backslash inside quotes is read every
@@ -34,6 +34,7 @@ mod lexer;
 mod modes;
 mod parser;
 mod set;
+mod socket;
 mod statement;
 mod types;
 mod work;
@@ -45,6 +46,7 @@ mod tests;
 
 pub use cache::Classifier;
 pub use parser::MAX_PARSED_LEN;
+pub use socket::hide_socket;
 pub use types::{
     Classified, Consistency, Kill, Kind, ParseConsistencyError, PinReason, SetConsistency,
     SetConsistencyError, SetStatement, TableRef, TransactionOp, WarningsQuery,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::query::Routed;
 use super::session::Session;
 use super::statements::NewStatement;
+use crate::classify::hide_socket;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
 use crate::relay::Shape;
@@ -31,14 +32,20 @@ impl Session {
         }
         let client_id = self.statements.peek_next_id();
         let primary = self.primary_id();
-        let sql = packet.payload[1..].to_vec();
+        // `@@socket` is NULL here too (pipeline::request_filter): the statement is prepared,
+        // and later prepared again on other nodes, with the rewritten text.
+        let payload: std::borrow::Cow<'_, [u8]> = match hide_socket(&packet.payload[1..]) {
+            Some(sql) => [&packet.payload[..1], &sql[..]].concat().into(),
+            None => (&packet.payload[..]).into(),
+        };
+        let sql = payload[1..].to_vec();
         let classified = self.shared.classifier.classify(&sql);
         // Preparing SHOW WARNINGS, FOUND_ROWS(), ROW_COUNT()... must not move the connection
         // they read from: their EXECUTE reads what the previous *statement* left on its
         // connection (on the server, preparing them keeps those results too).
         let previous = classified.sticky.then(|| self.previous.clone());
         let done = self
-            .relay_command(packet.seq, &packet.payload, Shape::Prepare, Some(client_id))
+            .relay_command(packet.seq, &payload, Shape::Prepare, Some(client_id))
             .await?;
         if let Some(previous) = previous {
             self.previous = previous;

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::classify::{Classified, Consistency, SetConsistencyError};
+use crate::classify::{hide_socket, Classified, Consistency, SetConsistencyError};
 
 /// A classified statement ready to be planned.
 #[derive(Debug)]
@@ -10,7 +10,8 @@ pub struct Request<'a> {
     /// The level it runs at.
     pub level: Consistency,
     /// The text sent to the server: the client's, or with the proxy's own `SET STATEMENT
-    /// myquorum_consistency=...` assignment removed.
+    /// myquorum_consistency=...` assignment removed and `@@socket` answered as NULL
+    /// ([`hide_socket`]: a backend's unix socket must not lead a driver out of the proxy).
     pub text: Cow<'a, [u8]>,
 }
 
@@ -19,7 +20,7 @@ pub type RequestError = SetConsistencyError;
 
 /// The level `stmt` runs at and the text to send: `level` (the session's or the request's),
 /// unless a `SET STATEMENT myquorum_consistency=... FOR` (DEFAULT: `default`) or a leading
-/// comment hint overrides it.
+/// comment hint overrides it. `@@socket` references in the text become NULL.
 pub fn request_filter<'a>(
     stmt: &Classified,
     sql: &'a [u8],
@@ -39,6 +40,9 @@ pub fn request_filter<'a>(
     }
     if let Some(hint) = stmt.hint {
         request.level = hint;
+    }
+    if let Some(hidden) = hide_socket(&request.text) {
+        request.text = Cow::Owned(hidden);
     }
     Ok(request)
 }
@@ -78,5 +82,21 @@ mod tests {
             Eventual
         )
         .is_err());
+    }
+
+    #[test]
+    fn the_socket_path_is_never_asked_for() {
+        use Consistency::*;
+        assert_eq!(
+            filter("SELECT @@socket, @@wait_timeout", Causal).1,
+            "SELECT NULL AS `@@socket`, @@wait_timeout"
+        );
+        let (level, text) = filter(
+            "SET STATEMENT myquorum_consistency='STRONG' FOR SELECT @@global.socket",
+            Eventual,
+        );
+        assert_eq!(level, Strong);
+        assert!(text.ends_with("SELECT NULL AS `@@global.socket`"), "{text}");
+        assert_eq!(filter("SELECT '@@socket'", Causal).1, "SELECT '@@socket'");
     }
 }
