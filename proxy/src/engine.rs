@@ -18,6 +18,7 @@ use crate::error::{BackendError, MysqlError};
 use crate::gtid::Gtid;
 use crate::pipeline::{self, Committed, Plan, Rows, Upstream};
 use crate::quorum::QuorumOutcome;
+use crate::route::SessionState;
 
 /// utf8mb4_general_ci: the collation of engine connections.
 const ENGINE_COLLATION: u8 = 45;
@@ -208,10 +209,23 @@ impl Engine {
             causal,
             ..Plan::default()
         };
-        let (topology, node) = up.place(&stmt, level, plan).await;
-        let exchange = up.query(&node.id, &filtered.text);
-        let answer =
-            pipeline::proxy_to_upstream(ctx, &topology, &node.id, exchange, Result::is_ok).await;
+        // The answer is collected before anything leaves: a read whose node failed may
+        // always run again elsewhere when the pipeline allows it.
+        let mut retry = pipeline::retry_allowed(ctx, &stmt, level, SessionState::default());
+        let (topology, node, answer) = loop {
+            let (topology, node) = up.place(&stmt, level, plan).await;
+            let exchange = up.query(&node.id, &filtered.text);
+            let answer =
+                pipeline::proxy_to_upstream(ctx, &topology, &node.id, exchange, Result::is_ok)
+                    .await;
+            match &answer {
+                Err(e) if retry && up.timed_out.is_none() && e.connection_lost() => {
+                    pipeline::suspect(ctx, &topology, &node.id);
+                    retry = false;
+                }
+                _ => break (topology, node, answer),
+            }
+        };
         let result = match answer {
             Ok(r) => r,
             Err(e) => {

@@ -73,6 +73,13 @@ pub struct Summary {
     pub hold_gtid_ok: bool,
     /// Output with `hold_final_ok` or `hold_gtid_ok`: the final OK, framed, not yet sent.
     pub held_ok: Option<Vec<u8>>,
+    /// Input: when the backend connection fails before any byte of the answer was sent,
+    /// send the client nothing and report `lost` instead (the caller runs the read again on
+    /// another node: [`crate::pipeline::retry_allowed`]).
+    pub retry_on_loss: bool,
+    /// Output with `retry_on_loss`: the connection failed before any byte of the answer
+    /// was sent, and the client was told nothing.
+    pub lost: bool,
 }
 
 /// Where the relay stopped.

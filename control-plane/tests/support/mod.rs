@@ -68,7 +68,16 @@ impl Harness {
         http_addr: &str,
         config: ControlPlaneConfig,
     ) -> Harness {
-        let proxy = TestProxy::start_with(proxy_config(cluster, t)).await;
+        Self::start_with(proxy_config(cluster, t), http_addr, config).await
+    }
+
+    /// Starts a proxy with its own configuration and the control plane on `http_addr`.
+    pub async fn start_with(
+        proxy_config: ProxyConfig,
+        http_addr: &str,
+        config: ControlPlaneConfig,
+    ) -> Harness {
+        let proxy = TestProxy::start_with(proxy_config).await;
         let state = ControlPlane::new(proxy.handle.clone(), config);
         let listener = TcpListener::bind(http_addr).await.expect("bind http");
         let port = listener.local_addr().expect("addr").port();

@@ -5,7 +5,7 @@
 use mysql_common::constants::Command;
 use std::sync::Arc;
 
-use super::query::Routed;
+use super::query::{Ran, Routed};
 use super::session::Session;
 use super::statements::NewStatement;
 use crate::error::{MysqlError, SessionError};
@@ -70,35 +70,54 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = std::time::Instant::now();
-        let Some((topology, node)) = self
-            .place(&classified, level, on_primary, packet.next_seq())
-            .await?
-        else {
-            return Ok(());
-        };
-        let node = node.as_str();
-        let Some(backend_id) = self.prepared_on(client_id, node, packet.next_seq()).await? else {
-            return Ok(());
-        };
-        let mut payload = with_backend_id(&packet.payload, backend_id);
-        // A prepared session SET without parameters is recorded and sent to the session's
-        // other connections like its text would be (one with parameters cannot be replayed
-        // as text: it stays where it ran).
-        let mut setting = None;
-        if let Some(stmt) = self.statements.get_mut(client_id) {
-            payload = stmt.execute_payload(node, payload);
-            if stmt.params == 0 && classified.session_setting {
-                setting = Some(stmt.sql.clone());
+        let mut retry = !on_primary
+            && crate::pipeline::retry_allowed(
+                &self.shared,
+                &classified,
+                level,
+                self.routing_state(),
+            );
+        loop {
+            let Some((topology, node)) = self
+                .place(&classified, level, on_primary, packet.next_seq())
+                .await?
+            else {
+                return Ok(());
+            };
+            let node = node.as_str();
+            let Some(backend_id) = self.prepared_on(client_id, node, packet.next_seq()).await?
+            else {
+                return Ok(());
+            };
+            let mut payload = with_backend_id(&packet.payload, backend_id);
+            // A prepared session SET without parameters is recorded and sent to the session's
+            // other connections like its text would be (one with parameters cannot be replayed
+            // as text: it stays where it ran).
+            let mut setting = None;
+            if let Some(stmt) = self.statements.get_mut(client_id) {
+                payload = stmt.execute_payload(node, payload);
+                if stmt.params == 0 && classified.session_setting {
+                    setting = Some(stmt.sql.clone());
+                }
+            }
+            let statement = Routed {
+                stmt: &classified,
+                level,
+                setting: setting.as_deref(),
+                started,
+                retry,
+            };
+            match self
+                .run_routed(statement, &topology, node, packet.seq, &payload)
+                .await?
+            {
+                Ran::Answered => return Ok(()),
+                Ran::Lost => {
+                    crate::pipeline::suspect(&self.shared, &topology, node);
+                    retry = false;
+                }
             }
         }
-        let statement = Routed {
-            stmt: &classified,
-            level,
-            setting: setting.as_deref(),
-            started,
-        };
-        self.run_routed(statement, &topology, node, packet.seq, &payload)
-            .await
     }
 
     /// RESET and FETCH: mapped to the statement on the primary (where cursors and long data

@@ -38,6 +38,19 @@ pub(super) struct Routed<'a> {
     pub setting: Option<&'a [u8]>,
     /// When the proxy started on it (for the latency metric).
     pub started: Instant,
+    /// A read that may run again on another node if this one fails before any byte of its
+    /// answer reached the client ([`pipeline::retry_allowed`]).
+    pub retry: bool,
+}
+
+/// How [`Session::run_routed`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ran {
+    /// The client got the answer (or the error).
+    Answered,
+    /// A retryable read's node failed before any byte of its answer was sent, and the
+    /// client was told nothing: the caller suspects the node and plans the read again.
+    Lost,
 }
 
 impl Session {
@@ -85,21 +98,33 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = Instant::now();
-        let Some((topology, node)) = self.place(&stmt, level, false, packet.next_seq()).await?
-        else {
-            return Ok(());
-        };
         let mut payload = Vec::with_capacity(1 + text.len());
         payload.push(COM_QUERY);
         payload.extend_from_slice(&text);
-        let statement = Routed {
-            stmt: &stmt,
-            level,
-            setting: stmt.session_setting.then_some(&*text),
-            started,
-        };
-        self.run_routed(statement, &topology, &node, packet.seq, &payload)
-            .await
+        let mut retry = pipeline::retry_allowed(&self.shared, &stmt, level, self.routing_state());
+        loop {
+            let Some((topology, node)) = self.place(&stmt, level, false, packet.next_seq()).await?
+            else {
+                return Ok(());
+            };
+            let statement = Routed {
+                stmt: &stmt,
+                level,
+                setting: stmt.session_setting.then_some(&*text),
+                started,
+                retry,
+            };
+            match self
+                .run_routed(statement, &topology, &node, packet.seq, &payload)
+                .await?
+            {
+                Ran::Answered => return Ok(()),
+                Ran::Lost => {
+                    pipeline::suspect(&self.shared, &topology, &node);
+                    retry = false;
+                }
+            }
+        }
     }
 
     /// The topology and node a statement runs on (the plan phase, [`Self::choose_node`]),
@@ -182,25 +207,30 @@ impl Session {
         node: &str,
         seq: u8,
         payload: &[u8],
-    ) -> Result<(), SessionError> {
+    ) -> Result<Ran, SessionError> {
         let Routed {
             stmt,
             level,
             setting,
             started,
+            retry,
         } = statement;
         let strong_write = level == Consistency::Strong && topology.is_primary(node);
         let summary = Summary {
             hold_final_ok: strong_write,
             hold_gtid_ok: true,
+            retry_on_loss: retry,
             ..Summary::default()
         };
         let Some(mut done) = self
             .relay_routed(topology, node, seq, payload, summary)
             .await?
         else {
-            return Ok(());
+            return Ok(Ran::Answered);
         };
+        if done.lost {
+            return Ok(Ran::Lost);
+        }
         self.after_statement(stmt, setting, node, &done);
         if !done.error && self.conns.len() > 1 {
             if let Some(text) = setting {
@@ -238,10 +268,10 @@ impl Session {
         };
         let quorum = pipeline::logging(&self.shared, topology, committed).await;
         drop(database);
-        match held {
-            Some(held) => self.send_held_ok(held, quorum.as_ref()).await,
-            None => Ok(()),
+        if let Some(held) = held {
+            self.send_held_ok(held, quorum.as_ref()).await?;
         }
+        Ok(Ran::Answered)
     }
 
     /// [`Self::relay_on`] for a statement routed to `node` (COM_QUERY, COM_STMT_EXECUTE),
@@ -273,14 +303,7 @@ impl Session {
         stmt: &Classified,
         level: Consistency,
     ) -> &'t BackendNode {
-        let state = SessionState {
-            in_transaction: self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS),
-            autocommit_off: !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
-            pinned: !self.pins.is_empty(),
-            read_only_transaction: self.read_only_node.is_some(),
-            has_previous: self.previous.is_some(),
-            has_last_write: self.last_write.is_some(),
-        };
+        let state = self.routing_state();
         let sticky = self
             .read_only_node
             .as_deref()
@@ -298,6 +321,18 @@ impl Session {
             last_write,
         };
         pipeline::upstream_peer(self, topology, stmt, level, plan).await
+    }
+
+    /// The session's state as the router reads it.
+    pub(super) fn routing_state(&self) -> SessionState {
+        SessionState {
+            in_transaction: self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS),
+            autocommit_off: !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
+            pinned: !self.pins.is_empty(),
+            read_only_transaction: self.read_only_node.is_some(),
+            has_previous: self.previous.is_some(),
+            has_last_write: self.last_write.is_some(),
+        }
     }
 
     /// Session bookkeeping after a statement ran on `node`: pins, read-only transactions,

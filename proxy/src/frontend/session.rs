@@ -439,6 +439,13 @@ impl Session {
         let next_seq = seq.wrapping_add(1);
         let index = match self.ensure_conn(node).await {
             Ok(i) => i,
+            Err(e) if summary.retry_on_loss && e.connection_lost() => {
+                debug!(node, error = %e, "cannot reach the node of a retryable read");
+                return Ok(Some(Summary {
+                    lost: true,
+                    ..summary
+                }));
+            }
             Err(e) => {
                 self.send_backend_error(next_seq, &e).await?;
                 return Ok(None);
@@ -472,6 +479,9 @@ impl Session {
         // follows the last of them.
         let next_seq = backend.io.queue_packet(seq, payload);
         if let Err(e) = backend.io.flush().await {
+            if summary.retry_on_loss {
+                return Ok(Some(self.lost_quietly(node, summary, &e)));
+            }
             self.backend_lost(node, next_seq, e).await?;
             return Ok(None);
         }
@@ -506,6 +516,9 @@ impl Session {
                     return Err(SessionError::ClientGone(e));
                 }
                 Err(RelayError::Backend(e)) => {
+                    if summary.retry_on_loss && !summary.sent_any {
+                        return Ok(Some(self.lost_quietly(node, summary, &e)));
+                    }
                     self.backend_lost(node, summary.next_seq, e).await?;
                     return Ok(None);
                 }
@@ -591,6 +604,18 @@ impl Session {
         }
         if let Some(db) = &summary.schema {
             self.database = Some(db.clone());
+        }
+    }
+
+    /// The backend died under a retryable read before any byte of its answer reached the
+    /// client: drop the connection and tell the client nothing (the read runs again
+    /// elsewhere). Returns the summary marked `lost`.
+    fn lost_quietly(&mut self, node: &str, summary: Summary, e: &std::io::Error) -> Summary {
+        debug!(node, error = %e, "lost the node of a retryable read before its answer");
+        self.drop_conn(node);
+        Summary {
+            lost: true,
+            ..summary
         }
     }
 
