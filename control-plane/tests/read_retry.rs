@@ -83,12 +83,13 @@ async fn retries(h: &Harness) -> f64 {
 }
 
 /// An EVENTUAL read on a replica whose mariadbd is SIGKILLed mid-statement answers
-/// correctly from another node, through the MySQL port (another replica) and `/query` (the
-/// last replica killed too: the primary).
+/// correctly from another node, through the MySQL port (COM_QUERY, then COM_STMT_EXECUTE:
+/// another replica each time) and `/query` (the last replica killed too: the primary).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_read_on_a_killed_replica_runs_again_elsewhere() {
-    let cluster = Cluster::start_for_tests(3).await.expect("cluster starts");
+    let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
     let h = start(&cluster).await;
+    let mut replicas = vec!["instance-2", "instance-3", "instance-4"];
 
     let mut conn = h.proxy.conn().await;
     conn.query_drop("SET myquorum_consistency = 'EVENTUAL'")
@@ -102,8 +103,9 @@ async fn a_read_on_a_killed_replica_runs_again_elsewhere() {
             .await;
         answer
     });
-    let killed = running_on(&cluster, &["instance-2", "instance-3"], "retry_mysql").await;
+    let killed = running_on(&cluster, &replicas, "retry_mysql").await;
     cluster.kill_node(&killed).await.expect("kill the replica");
+    replicas.retain(|r| *r != killed);
     let answer = read.await.expect("reader");
     assert_eq!(
         answer.expect("the read was retried, not failed"),
@@ -113,11 +115,32 @@ async fn a_read_on_a_killed_replica_runs_again_elsewhere() {
     assert_eq!(retries(&h).await, 1.0, "one read retried");
     eprintln!("MySQL port: the read on {killed} was killed mid-statement and answered elsewhere");
 
-    let survivor = if killed == "instance-2" {
-        "instance-3"
-    } else {
-        "instance-2"
-    };
+    // The same for a prepared statement (binary protocol): prepared again where it reruns.
+    let mut conn = h.proxy.conn().await;
+    conn.query_drop("SET myquorum_consistency = 'EVENTUAL'")
+        .await
+        .expect("EVENTUAL");
+    let read = tokio::spawn(async move {
+        let answer: Result<Option<(i64, i64)>, _> = conn
+            .exec_first(
+                "SELECT SLEEP(?) AS retry_prepared, (SELECT COUNT(*) FROM retry_rows) AS total",
+                (2,),
+            )
+            .await;
+        answer
+    });
+    let killed = running_on(&cluster, &replicas, "retry_prepared").await;
+    cluster.kill_node(&killed).await.expect("kill the replica");
+    replicas.retain(|r| *r != killed);
+    let answer = read.await.expect("prepared reader");
+    assert_eq!(
+        answer.expect("the prepared read was retried, not failed"),
+        Some((0, 3)),
+        "the retried prepared read's answer"
+    );
+    assert_eq!(retries(&h).await, 2.0, "two reads retried");
+
+    let survivor = replicas[0];
     let body = json!({
         "query": "SELECT SLEEP(2) AS retry_http, (SELECT COUNT(*) FROM app.retry_rows) AS total",
         "consistency": "EVENTUAL",
@@ -138,7 +161,7 @@ async fn a_read_on_a_killed_replica_runs_again_elsewhere() {
         answer["executed_on"], "instance-1",
         "no replica left: the primary"
     );
-    assert_eq!(retries(&h).await, 2.0, "two reads retried");
+    assert_eq!(retries(&h).await, 3.0, "three reads retried");
     h.stop().await;
 }
 
