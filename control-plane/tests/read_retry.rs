@@ -65,6 +65,27 @@ async fn running_on(cluster: &Cluster, ids: &[&str], marker: &str) -> String {
     panic!("no node of {ids:?} ran the statement marked {marker}");
 }
 
+/// Waits (20 s at most) until node `id` holds `rows` rows in `app.retry_rows`.
+async fn holds_rows(cluster: &Cluster, id: &str, rows: u64) {
+    let node = cluster.node(id).expect("node");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut conn) = myquorum_sandbox::root_conn(node).await {
+            let n: Option<u64> = conn
+                .query_first("SELECT COUNT(*) FROM app.retry_rows")
+                .await
+                .ok()
+                .flatten();
+            let _ = conn.disconnect().await;
+            if n == Some(rows) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} did not reach {rows} rows");
+}
+
 /// `myquorum_read_retries_total` from `/metrics/prometheus`.
 async fn retries(h: &Harness) -> f64 {
     let text = h
@@ -83,8 +104,9 @@ async fn retries(h: &Harness) -> f64 {
 }
 
 /// An EVENTUAL read on a replica whose mariadbd is SIGKILLed mid-statement answers
-/// correctly from another node, through the MySQL port (COM_QUERY, then COM_STMT_EXECUTE:
-/// another replica each time) and `/query` (the last replica killed too: the primary).
+/// correctly from another node, through the MySQL port (COM_QUERY at EVENTUAL, then
+/// COM_STMT_EXECUTE at CAUSAL: another replica each time) and `/query` (the last replica
+/// killed too: the primary).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_read_on_a_killed_replica_runs_again_elsewhere() {
     let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
@@ -115,11 +137,19 @@ async fn a_read_on_a_killed_replica_runs_again_elsewhere() {
     assert_eq!(retries(&h).await, 1.0, "one read retried");
     eprintln!("MySQL port: the read on {killed} was killed mid-statement and answered elsewhere");
 
-    // The same for a prepared statement (binary protocol): prepared again where it reruns.
+    // The same for a prepared statement (binary protocol), prepared again where it reruns, at
+    // CAUSAL after a write: the retry still runs where that write is (another replica that
+    // applied it, or the primary), so the answer counts it.
     let mut conn = h.proxy.conn().await;
-    conn.query_drop("SET myquorum_consistency = 'EVENTUAL'")
+    conn.query_drop("SET myquorum_consistency = 'CAUSAL'")
         .await
-        .expect("EVENTUAL");
+        .expect("CAUSAL");
+    conn.query_drop("INSERT INTO retry_rows VALUES (4)")
+        .await
+        .expect("write");
+    for id in &replicas {
+        holds_rows(&cluster, id, 4).await;
+    }
     let read = tokio::spawn(async move {
         let answer: Result<Option<(i64, i64)>, _> = conn
             .exec_first(
@@ -135,8 +165,8 @@ async fn a_read_on_a_killed_replica_runs_again_elsewhere() {
     let answer = read.await.expect("prepared reader");
     assert_eq!(
         answer.expect("the prepared read was retried, not failed"),
-        Some((0, 3)),
-        "the retried prepared read's answer"
+        Some((0, 4)),
+        "the retried CAUSAL read's answer counts the session's write"
     );
     assert_eq!(retries(&h).await, 2.0, "two reads retried");
 
@@ -156,7 +186,7 @@ async fn a_read_on_a_killed_replica_runs_again_elsewhere() {
         .expect("kill the last replica");
     let (code, answer) = read.await.expect("HTTP reader");
     assert_eq!(code, 200, "{answer:#}");
-    assert_eq!(answer["data"], json!([{"retry_http": 0, "total": 3}]));
+    assert_eq!(answer["data"], json!([{"retry_http": 0, "total": 4}]));
     assert_eq!(
         answer["executed_on"], "instance-1",
         "no replica left: the primary"

@@ -209,21 +209,30 @@ impl Engine {
             causal,
             ..Plan::default()
         };
-        // The answer is collected before anything leaves: a read whose node failed may
-        // always run again elsewhere when the pipeline allows it.
+        // The answer is collected before anything leaves, so a read whose node failed may
+        // always run again elsewhere when the pipeline allows it; when the new plan chooses
+        // the failed node again (the primary, no failover within `failover_wait_ms`), the
+        // first failure is the answer.
         let mut retry = pipeline::retry_allowed(ctx, &stmt, level, SessionState::default());
+        let mut failed: Option<(String, BackendError)> = None;
         let (topology, node, answer) = loop {
             let (topology, node) = up.place(&stmt, level, plan).await;
+            if let Some((was, e)) = failed.take() {
+                if was == node.id {
+                    break (topology, node, Err(e));
+                }
+            }
             let exchange = up.query(&node.id, &filtered.text);
             let answer =
                 pipeline::proxy_to_upstream(ctx, &topology, &node.id, exchange, Result::is_ok)
                     .await;
-            match &answer {
+            match answer {
                 Err(e) if retry && up.timed_out.is_none() && e.connection_lost() => {
                     pipeline::suspect(ctx, &topology, &node.id);
                     retry = false;
+                    failed = Some((node.id.clone(), e));
                 }
-                _ => break (topology, node, answer),
+                answer => break (topology, node, answer),
             }
         };
         let result = match answer {

@@ -78,8 +78,9 @@ pub struct Summary {
     /// another node: [`crate::pipeline::retry_allowed`]).
     pub retry_on_loss: bool,
     /// Output with `retry_on_loss`: the connection failed before any byte of the answer
-    /// was sent, and the client was told nothing.
-    pub lost: bool,
+    /// was sent, and the client was told nothing; the error it would have got (its sequence
+    /// id and the error), for when no other node can run the read.
+    pub lost: Option<(u8, crate::error::MysqlError)>,
 }
 
 /// Where the relay stopped.

@@ -5,7 +5,7 @@
 use mysql_common::constants::Command;
 use std::sync::Arc;
 
-use super::query::{Ran, Routed};
+use super::query::{nowhere_else, Ran, Routed};
 use super::session::Session;
 use super::statements::NewStatement;
 use crate::error::{MysqlError, SessionError};
@@ -77,6 +77,7 @@ impl Session {
                 level,
                 self.routing_state(),
             );
+        let mut failed = None;
         loop {
             let Some((topology, node)) = self
                 .place(&classified, level, on_primary, packet.next_seq())
@@ -84,6 +85,9 @@ impl Session {
             else {
                 return Ok(());
             };
+            if let Some((seq, e)) = nowhere_else(&mut failed, &node) {
+                return self.send_err(seq, &e).await;
+            }
             let node = node.as_str();
             let Some(backend_id) = self.prepared_on(client_id, node, packet.next_seq()).await?
             else {
@@ -112,9 +116,10 @@ impl Session {
                 .await?
             {
                 Ran::Answered => return Ok(()),
-                Ran::Lost => {
+                Ran::Lost(seq, e) => {
                     crate::pipeline::suspect(&self.shared, &topology, node);
                     retry = false;
+                    failed = Some((node.to_owned(), seq, e));
                 }
             }
         }

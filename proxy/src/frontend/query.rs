@@ -44,13 +44,27 @@ pub(super) struct Routed<'a> {
 }
 
 /// How [`Session::run_routed`] ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Ran {
     /// The client got the answer (or the error).
     Answered,
     /// A retryable read's node failed before any byte of its answer was sent, and the
-    /// client was told nothing: the caller suspects the node and plans the read again.
-    Lost,
+    /// client was told nothing: the caller suspects the node and plans the read again, or,
+    /// when the new plan chooses the same node, sends this error (sequence id, error).
+    Lost(u8, MysqlError),
+}
+
+/// The retry's plan chose `node` again after a read failed on `failed` (the primary, when no
+/// failover came within `failover_wait_ms`): no other node can run it, and the client gets
+/// the error of the failure (sequence id, error). Takes `failed`.
+pub(super) fn nowhere_else(
+    failed: &mut Option<(String, u8, MysqlError)>,
+    node: &str,
+) -> Option<(u8, MysqlError)> {
+    match failed.take() {
+        Some((was, seq, e)) if was == node => Some((seq, e)),
+        _ => None,
+    }
 }
 
 impl Session {
@@ -102,11 +116,15 @@ impl Session {
         payload.push(COM_QUERY);
         payload.extend_from_slice(&text);
         let mut retry = pipeline::retry_allowed(&self.shared, &stmt, level, self.routing_state());
+        let mut failed: Option<(String, u8, MysqlError)> = None;
         loop {
             let Some((topology, node)) = self.place(&stmt, level, false, packet.next_seq()).await?
             else {
                 return Ok(());
             };
+            if let Some((seq, e)) = nowhere_else(&mut failed, &node) {
+                return self.send_err(seq, &e).await;
+            }
             let statement = Routed {
                 stmt: &stmt,
                 level,
@@ -119,9 +137,10 @@ impl Session {
                 .await?
             {
                 Ran::Answered => return Ok(()),
-                Ran::Lost => {
+                Ran::Lost(seq, e) => {
                     pipeline::suspect(&self.shared, &topology, &node);
                     retry = false;
+                    failed = Some((node, seq, e));
                 }
             }
         }
@@ -228,8 +247,8 @@ impl Session {
         else {
             return Ok(Ran::Answered);
         };
-        if done.lost {
-            return Ok(Ran::Lost);
+        if let Some((seq, e)) = done.lost.take() {
+            return Ok(Ran::Lost(seq, e));
         }
         self.after_statement(stmt, setting, node, &done);
         if !done.error && self.conns.len() > 1 {

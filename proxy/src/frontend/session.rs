@@ -442,7 +442,7 @@ impl Session {
             Err(e) if summary.retry_on_loss && e.connection_lost() => {
                 debug!(node, error = %e, "cannot reach the node of a retryable read");
                 return Ok(Some(Summary {
-                    lost: true,
+                    lost: Some((next_seq, MysqlError::from(&e))),
                     ..summary
                 }));
             }
@@ -480,7 +480,7 @@ impl Session {
         let next_seq = backend.io.queue_packet(seq, payload);
         if let Err(e) = backend.io.flush().await {
             if summary.retry_on_loss {
-                return Ok(Some(self.lost_quietly(node, summary, &e)));
+                return Ok(Some(self.lost_quietly(node, next_seq, summary, e)));
             }
             self.backend_lost(node, next_seq, e).await?;
             return Ok(None);
@@ -517,7 +517,8 @@ impl Session {
                 }
                 Err(RelayError::Backend(e)) => {
                     if summary.retry_on_loss && !summary.sent_any {
-                        return Ok(Some(self.lost_quietly(node, summary, &e)));
+                        let seq = summary.next_seq;
+                        return Ok(Some(self.lost_quietly(node, seq, summary, e)));
                     }
                     self.backend_lost(node, summary.next_seq, e).await?;
                     return Ok(None);
@@ -608,13 +609,20 @@ impl Session {
     }
 
     /// The backend died under a retryable read before any byte of its answer reached the
-    /// client: drop the connection and tell the client nothing (the read runs again
-    /// elsewhere). Returns the summary marked `lost`.
-    fn lost_quietly(&mut self, node: &str, summary: Summary, e: &std::io::Error) -> Summary {
+    /// client: drop the connection and tell the client nothing yet (the read runs again
+    /// elsewhere). Returns the summary marked `lost` with the error (sequence id `seq`) the
+    /// client gets if no other node can run it.
+    fn lost_quietly(
+        &mut self,
+        node: &str,
+        seq: u8,
+        summary: Summary,
+        e: std::io::Error,
+    ) -> Summary {
         debug!(node, error = %e, "lost the node of a retryable read before its answer");
         self.drop_conn(node);
         Summary {
-            lost: true,
+            lost: Some((seq, MysqlError::from(&BackendError::Io(e)))),
             ..summary
         }
     }

@@ -13,7 +13,8 @@
 //! primary wakes the failover detector (the retry then waits for the new primary like any
 //! statement for the primary, bounded by `failover_wait_ms`). The retry is planned by the
 //! same [`super::upstream_peer`], so a CAUSAL read still runs only on a node holding its GTID
-//! or on the primary.
+//! or on the primary. When that plan chooses the failed node again (no failover came), the
+//! front door answers with the first failure instead of running the read twice there.
 
 use tracing::debug;
 
