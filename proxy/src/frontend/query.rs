@@ -5,6 +5,7 @@
 //! connections), the held OK of a STRONG write (DESIGN.md sections 3-5).
 
 use mysql_common::constants::StatusFlags;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
@@ -17,7 +18,7 @@ use crate::cluster::Topology;
 use crate::config::{BackendNode, CausalScope};
 use crate::error::{BackendError, MysqlError, SessionError};
 use crate::packet::Packet;
-use crate::pipeline::{self, Committed, Plan, Request};
+use crate::pipeline::{self, Attempt, Committed, Plan, Request};
 use crate::quorum::QuorumOutcome;
 use crate::relay::{Shape, Summary};
 use crate::resultset::{self, Framing, Kind as ColumnKind, ResultSet};
@@ -43,27 +44,101 @@ pub(super) struct Routed<'a> {
     pub retry: bool,
 }
 
-/// How [`Session::run_routed`] ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Ran {
-    /// The client got the answer (or the error).
-    Answered,
-    /// A retryable read's node failed before any byte of its answer was sent, and the
-    /// client was told nothing: the caller suspects the node and plans the read again, or,
-    /// when the new plan chooses the same node, sends this error (sequence id, error).
-    Lost(u8, MysqlError),
+/// How [`Session::run_routed`] ended: answered, or (a retryable read) lost before any byte
+/// of its answer, with the error the client gets if no other node can run it (sequence id,
+/// error).
+pub(super) type Ran = Attempt<(), (u8, MysqlError)>;
+
+/// What a routed command sends.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Routable<'a> {
+    /// COM_QUERY: its payload, and its text when it is a session setting to record.
+    Query {
+        /// The COM_QUERY payload as sent.
+        payload: &'a [u8],
+        /// See [`Routed::setting`].
+        setting: Option<&'a [u8]>,
+    },
+    /// COM_STMT_EXECUTE of the session's statement `client_id` (prepared on the node it runs
+    /// on first; the payload's statement id mapped to that node's).
+    Execute {
+        /// The statement's id as the client knows it.
+        client_id: u32,
+        /// The client's COM_STMT_EXECUTE payload.
+        payload: &'a [u8],
+    },
 }
 
-/// The retry's plan chose `node` again after a read failed on `failed` (the primary, when no
-/// failover came within `failover_wait_ms`): no other node can run it, and the client gets
-/// the error of the failure (sequence id, error). Takes `failed`.
-pub(super) fn nowhere_else(
-    failed: &mut Option<(String, u8, MysqlError)>,
-    node: &str,
-) -> Option<(u8, MysqlError)> {
-    match failed.take() {
-        Some((was, seq, e)) if was == node => Some((seq, e)),
-        _ => None,
+/// One routed command of the session (COM_QUERY, COM_STMT_EXECUTE) as the pipeline's
+/// plan-and-run loop drives it ([`pipeline::run_with_retry`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SessionStatement<'a> {
+    /// Its classification.
+    pub stmt: &'a Classified,
+    /// The level it runs at.
+    pub level: Consistency,
+    /// When the proxy started on it.
+    pub started: Instant,
+    /// It must run on the primary (a cursor, long data).
+    pub on_primary: bool,
+    /// The command's sequence id.
+    pub seq: u8,
+    /// The sequence id of an error the proxy answers with.
+    pub err_seq: u8,
+    /// What it sends.
+    pub command: Routable<'a>,
+}
+
+impl pipeline::Retryable for SessionStatement<'_> {
+    type Up = Session;
+    type Answer = ();
+    type Lost = (u8, MysqlError);
+    type Error = SessionError;
+
+    async fn place(
+        &mut self,
+        up: &mut Session,
+    ) -> Result<ControlFlow<(), (Arc<Topology>, String)>, SessionError> {
+        let placed = up
+            .place(self.stmt, self.level, self.on_primary, self.err_seq)
+            .await?;
+        Ok(placed.map_or(ControlFlow::Break(()), ControlFlow::Continue))
+    }
+
+    async fn run(
+        &mut self,
+        up: &mut Session,
+        topology: &Arc<Topology>,
+        node: &str,
+        retry: bool,
+    ) -> Result<Ran, SessionError> {
+        let routed = Routed {
+            stmt: self.stmt,
+            level: self.level,
+            setting: None,
+            started: self.started,
+            retry,
+        };
+        match self.command {
+            Routable::Query { payload, setting } => {
+                let statement = Routed { setting, ..routed };
+                up.run_routed(statement, topology, node, self.seq, payload)
+                    .await
+            }
+            Routable::Execute { client_id, payload } => {
+                let seqs = (self.seq, self.err_seq);
+                up.execute_on(client_id, routed, topology, node, seqs, payload)
+                    .await
+            }
+        }
+    }
+
+    async fn report(
+        &mut self,
+        up: &mut Session,
+        (seq, e): (u8, MysqlError),
+    ) -> Result<(), SessionError> {
+        up.send_err(seq, &e).await
     }
 }
 
@@ -115,35 +190,20 @@ impl Session {
         let mut payload = Vec::with_capacity(1 + text.len());
         payload.push(COM_QUERY);
         payload.extend_from_slice(&text);
-        let mut retry = pipeline::retry_allowed(&self.shared, &stmt, level, self.routing_state());
-        let mut failed: Option<(String, u8, MysqlError)> = None;
-        loop {
-            let Some((topology, node)) = self.place(&stmt, level, false, packet.next_seq()).await?
-            else {
-                return Ok(());
-            };
-            if let Some((seq, e)) = nowhere_else(&mut failed, &node) {
-                return self.send_err(seq, &e).await;
-            }
-            let statement = Routed {
-                stmt: &stmt,
-                level,
+        let retry = pipeline::retry_allowed(&self.shared, &stmt, level, self.routing_state());
+        let mut statement = SessionStatement {
+            stmt: &stmt,
+            level,
+            started,
+            on_primary: false,
+            seq: packet.seq,
+            err_seq: packet.next_seq(),
+            command: Routable::Query {
+                payload: &payload,
                 setting: stmt.session_setting.then_some(&*text),
-                started,
-                retry,
-            };
-            match self
-                .run_routed(statement, &topology, &node, packet.seq, &payload)
-                .await?
-            {
-                Ran::Answered => return Ok(()),
-                Ran::Lost(seq, e) => {
-                    pipeline::suspect(&self.shared, &topology, &node);
-                    retry = false;
-                    failed = Some((node, seq, e));
-                }
-            }
-        }
+            },
+        };
+        pipeline::run_with_retry(&mut statement, self, retry).await
     }
 
     /// The topology and node a statement runs on (the plan phase, [`Self::choose_node`]),
@@ -245,10 +305,10 @@ impl Session {
             .relay_routed(topology, node, seq, payload, summary)
             .await?
         else {
-            return Ok(Ran::Answered);
+            return Ok(Attempt::Done(()));
         };
-        if let Some((seq, e)) = done.lost.take() {
-            return Ok(Ran::Lost(seq, e));
+        if let Some(lost) = done.lost.take() {
+            return Ok(Attempt::Lost(lost));
         }
         self.after_statement(stmt, setting, node, &done);
         if !done.error && self.conns.len() > 1 {
@@ -290,7 +350,7 @@ impl Session {
         if let Some(held) = held {
             self.send_held_ok(held, quorum.as_ref()).await?;
         }
-        Ok(Ran::Answered)
+        Ok(Attempt::Done(()))
     }
 
     /// [`Self::relay_on`] for a statement routed to `node` (COM_QUERY, COM_STMT_EXECUTE),

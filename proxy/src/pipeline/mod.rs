@@ -16,8 +16,9 @@
 //!    front door's business (relayed or collected); this phase keeps the replica's reads in
 //!    flight and its latency estimate, which steer the next choices.
 //!    When the node's connection fails before any byte of a read's answer was forwarded,
-//!    [`retry_allowed`] says whether the read may run once more: the node is suspected
-//!    ([`suspect`]) and the statement planned again by [`upstream_peer`], which does not
+//!    [`retry_allowed`] says whether the read may run once more, and [`run_with_retry`]
+//!    (the plan-and-run loop both front doors use, through [`Retryable`]) suspects the node
+//!    ([`suspect`]) and plans the statement again with [`upstream_peer`], which does not
 //!    choose it now (`retry_failed_reads`).
 //! 4. [`logging`]: what the commit means for the cluster: the GTID captured from the OK
 //!    packet becomes the timestamp of every table the statement touched, a STRONG write waits
@@ -36,7 +37,7 @@ pub use commit::{logging, Committed};
 pub use execute::proxy_to_upstream;
 pub use plan::{upstream_peer, Plan};
 pub use request::{request_filter, Request, RequestError};
-pub use retry::{retry_allowed, suspect};
+pub use retry::{retry_allowed, run_with_retry, suspect, Attempt, Retryable};
 
 use crate::context::ProxyContext;
 use crate::error::BackendError;

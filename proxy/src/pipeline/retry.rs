@@ -16,12 +16,99 @@
 //! or on the primary. When that plan chooses the failed node again (no failover came), the
 //! front door answers with the first failure instead of running the read twice there.
 
+use std::ops::ControlFlow;
+use std::sync::Arc;
 use tracing::debug;
 
+use super::Upstream;
 use crate::classify::{Classified, Consistency};
 use crate::cluster::Topology;
 use crate::context::ProxyContext;
 use crate::route::{is_plain_read, route, Route, SessionState};
+
+/// How one attempt at a statement ended, as [`run_with_retry`] sees it.
+#[derive(Debug)]
+pub enum Attempt<T, L> {
+    /// It ran, or failed for good (the client has, or will get, the answer): the front
+    /// door's result.
+    Done(T),
+    /// Only when the attempt was told it may be retried: its node failed before any byte of
+    /// the answer was forwarded, and the client was told nothing. `L` is that failure, for
+    /// when no other node can run the read.
+    Lost(L),
+}
+
+/// A front door's steps for one statement, which [`run_with_retry`] drives: plan it, run it
+/// on a node, and answer with a failure that was kept back for a retry.
+#[allow(async_fn_in_trait)] // used generically with concrete types only; Send is inferred.
+pub trait Retryable {
+    /// The front door's backend connections.
+    type Up: Upstream;
+    /// What the front door makes of the statement.
+    type Answer;
+    /// A failure kept back from the client ([`Attempt::Lost`]).
+    type Lost;
+    /// What ends the front door's work on the statement early (its client gone).
+    type Error;
+
+    /// Plans the statement on the topology in force: the topology and node id, or
+    /// `Break(answer)` when the front door answered instead (a transaction lost to a
+    /// failover).
+    async fn place(
+        &mut self,
+        up: &mut Self::Up,
+    ) -> Result<ControlFlow<Self::Answer, (Arc<Topology>, String)>, Self::Error>;
+
+    /// Runs it on `node` of `topology`; with `retry`, a failure before any byte of the
+    /// answer was forwarded comes back as [`Attempt::Lost`] instead of reaching the client.
+    async fn run(
+        &mut self,
+        up: &mut Self::Up,
+        topology: &Arc<Topology>,
+        node: &str,
+        retry: bool,
+    ) -> Result<Attempt<Self::Answer, Self::Lost>, Self::Error>;
+
+    /// Gives the client a failure that was kept back, when no other node can run the read.
+    async fn report(
+        &mut self,
+        up: &mut Self::Up,
+        lost: Self::Lost,
+    ) -> Result<Self::Answer, Self::Error>;
+}
+
+/// Plans and runs one statement for a front door, once more on another node when a
+/// retryable read's node fails before any byte of its answer was forwarded (see the module
+/// docs): the node is suspected and the statement planned again; when that plan chooses the
+/// failed node again (the primary, when no failover came within `failover_wait_ms`), the
+/// kept-back failure is the answer. `retry`: [`retry_allowed`] for this statement.
+pub async fn run_with_retry<R: Retryable>(
+    statement: &mut R,
+    up: &mut R::Up,
+    mut retry: bool,
+) -> Result<R::Answer, R::Error> {
+    let mut failed: Option<(String, R::Lost)> = None;
+    loop {
+        let (topology, node) = match statement.place(up).await? {
+            ControlFlow::Continue(plan) => plan,
+            ControlFlow::Break(answer) => return Ok(answer),
+        };
+        if let Some((was, lost)) = failed.take() {
+            if was == node {
+                return statement.report(up, lost).await;
+            }
+        }
+        match statement.run(up, &topology, &node, retry).await? {
+            Attempt::Done(answer) => return Ok(answer),
+            Attempt::Lost(lost) if !retry => return statement.report(up, lost).await,
+            Attempt::Lost(lost) => {
+                suspect(up.context(), &topology, &node);
+                retry = false;
+                failed = Some((node, lost));
+            }
+        }
+    }
+}
 
 /// Whether `stmt`, run at `level` by a front door in `state`, may be retried on another node
 /// if its node fails before any byte of its answer was forwarded (and the proxy's
