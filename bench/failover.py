@@ -229,8 +229,10 @@ def main():
         after = [a for a in acked if a[2] >= lo]
         resume = min((a[3] for a in after), default=None)
         prev = bounds[i - 1] if i > 0 else float("-inf")
-        # Rows acknowledged since the previous kill, up to this one: what this kill could lose.
-        window = [a for a in acked if prev <= a[3] < lo]
+        # Rows sent since the previous kill and before this one, then acknowledged: the ones
+        # the primary this kill took answered (a write sent after a kill waits for the new
+        # primary), so what this kill could lose.
+        window = [a for a in acked if prev <= a[2] < lo]
         strong = [a for a in window if a[4]]
         lost = [a for a in window if (a[0], a[1]) not in counts]
         lost_strong = [a for a in strong if (a[0], a[1]) not in counts]
@@ -245,7 +247,7 @@ def main():
             "rejoin": k.get("rejoin"),
             "error_samples": [e[1][:160] for e in errors[:3]],
         })
-    tail = [a for a in acked if a[3] >= bounds[-2]] if kills else acked
+    tail = [a for a in acked if a[2] >= bounds[-2]] if kills else acked
     summary = {
         "level": args.level, "writers": args.writers, "kills": len(kills),
         "acked_total": len(acked),
@@ -255,6 +257,7 @@ def main():
         "duplicates_total": sum(c - 1 for c in counts.values() if c > 1),
         "errors_total": len(writers.errors),
         "acked_after_last_kill": len(tail),
+        "lost_after_last_kill": sum(1 for a in tail if (a[0], a[1]) not in counts),
     }
     resumes = [r["resume_ms"] for r in report if r["resume_ms"] is not None]
     if resumes:
