@@ -120,6 +120,8 @@ pub enum ControlPlaneError {
     NoEligibleLeader {
         /// Every candidate with its reason.
         candidates: Vec<Candidate>,
+        /// Why the last automatic failover was refused, if it was.
+        failover_refused: Option<crate::failover::Refusal>,
     },
     /// The server refused a statement the client sent (400): 1064, 1062, 1146, ...
     #[error("{message}")]
@@ -292,7 +294,13 @@ impl IntoResponse for ControlPlaneError {
                 body["path"] = json!(path);
                 body["missing"] = json!(missing);
             }
-            Self::NoEligibleLeader { candidates } => body["candidates"] = json!(candidates),
+            Self::NoEligibleLeader {
+                candidates,
+                failover_refused,
+            } => {
+                body["candidates"] = json!(candidates);
+                body["failover_refused"] = json!(failover_refused);
+            }
             Self::Failover(crate::failover::FailoverError::NoEligible {
                 candidates,
                 required,

@@ -63,6 +63,9 @@ pub const QUERY_LATENCY: &str = "myquorum_query_latency_seconds";
 pub const QUERY_LATENCY_BY_LEVEL: &str = "myquorum_query_latency_by_level_seconds";
 /// Histogram: how long STRONG writes waited for their Cabinet quorum, in seconds.
 pub const QUORUM_WAIT: &str = "myquorum_quorum_wait_seconds";
+/// Counter: reads retried on another node after theirs failed before any byte of the answer
+/// reached the client (`proxy.retry_failed_reads`).
+pub const READ_RETRIES: &str = "myquorum_read_retries_total";
 
 /// A per-node metric: name, type, help, and how to read it from a node's view.
 type PerNode = (
@@ -298,6 +301,12 @@ fn render_statements(out: &mut Text, m: &StatementMetrics) {
         "STRONG writes' wait for their quorum (seconds)",
     );
     out.histogram(QUORUM_WAIT, "", m.quorum_wait.read());
+    out.head(
+        READ_RETRIES,
+        "counter",
+        "reads retried on another node after theirs failed before answering",
+    );
+    out.sample(READ_RETRIES, "", m.read_retries() as f64);
 }
 
 /// The text being built.

@@ -241,6 +241,10 @@ pub struct ProxyConfig {
     /// How long a statement for the primary waits while a failover runs, or after it found
     /// the primary unreachable, before it fails (milliseconds).
     pub failover_wait_ms: u64,
+    /// Retry once on another node an autocommit read outside any transaction whose backend
+    /// connection failed before any byte of its answer reached the client (MaxScale's
+    /// `retry_failed_reads`; see [`crate::pipeline::retry_allowed`]).
+    pub retry_failed_reads: bool,
 }
 
 impl Default for ProxyConfig {
@@ -273,6 +277,7 @@ impl Default for ProxyConfig {
             limits: LimitsConfig::default(),
             state_dir: None,
             failover_wait_ms: 10_000,
+            retry_failed_reads: true,
         }
     }
 }

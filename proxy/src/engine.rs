@@ -13,11 +13,15 @@ use std::time::{Duration, Instant};
 use crate::backend::conn::{QueryResult, ResultCaps};
 use crate::backend::{BackendConn, BackendKey};
 use crate::classify::{Classified, Consistency, Kind};
+use crate::cluster::Topology;
 use crate::context::ProxyContext;
 use crate::error::{BackendError, MysqlError};
 use crate::gtid::Gtid;
-use crate::pipeline::{self, Committed, Plan, Rows, Upstream};
+use crate::pipeline::{self, Attempt, Committed, Plan, Rows, Upstream};
 use crate::quorum::QuorumOutcome;
+use crate::route::SessionState;
+use std::convert::Infallible;
+use std::ops::ControlFlow;
 
 /// utf8mb4_general_ci: the collation of engine connections.
 const ENGINE_COLLATION: u8 = 45;
@@ -208,12 +212,18 @@ impl Engine {
             causal,
             ..Plan::default()
         };
-        let (topology, node) = up.place(&stmt, level, plan).await;
-        let exchange = up.query(&node.id, &filtered.text);
-        let answer =
-            pipeline::proxy_to_upstream(ctx, &topology, &node.id, exchange, Result::is_ok).await;
-        let result = match answer {
-            Ok(r) => r,
+        // The answer is collected before anything leaves, so a read whose node failed may
+        // always run again elsewhere when the pipeline allows it.
+        let retry = pipeline::retry_allowed(ctx, &stmt, level, SessionState::default());
+        let mut statement = EngineStatement {
+            stmt: &stmt,
+            level,
+            plan,
+            text: &filtered.text,
+        };
+        let Ok(ran) = pipeline::run_with_retry(&mut statement, &mut up, retry).await;
+        let (topology, node, result) = match ran {
+            Ok(ran) => ran,
             Err(e) => {
                 let timed_out = up.timed_out.take();
                 up.finish(false);
@@ -223,18 +233,18 @@ impl Engine {
         let committed = Committed {
             stmt: &stmt,
             level,
-            node: &node.id,
+            node: &node,
             gtid: result.last_gtid,
             database: self.default_database(),
             wait_for_quorum: level == Consistency::Strong
-                && topology.is_primary(&node.id)
+                && topology.is_primary(&node)
                 && !result.is_result_set,
             started,
         };
         let clean = leaves_no_state(&stmt, &result);
         up.finish(clean);
         let quorum = pipeline::logging(ctx, &topology, committed).await;
-        Ok(to_outcome(result, &node.id, &stmt.kind, quorum, started))
+        Ok(to_outcome(result, &node, &stmt.kind, quorum, started))
     }
 
     /// A connection to `node_id` for the engine: a clean one kept from an earlier request,
@@ -449,6 +459,61 @@ impl EngineUpstream<'_> {
         for conn in self.conns {
             self.engine.give_back(conn, clean);
         }
+    }
+}
+
+/// One engine statement as the pipeline's plan-and-run loop drives it
+/// ([`pipeline::run_with_retry`]).
+struct EngineStatement<'a> {
+    stmt: &'a Classified,
+    level: Consistency,
+    plan: Plan<'a>,
+    /// The text sent.
+    text: &'a [u8],
+}
+
+/// What an engine statement made of its node: the topology and node it ran on and the
+/// collected answer, or the backend's failure.
+type EngineAnswer = Result<(Arc<Topology>, String, QueryResult), BackendError>;
+
+impl<'e> pipeline::Retryable for EngineStatement<'e> {
+    type Up = EngineUpstream<'e>;
+    type Answer = EngineAnswer;
+    type Lost = BackendError;
+    type Error = Infallible;
+
+    async fn place(
+        &mut self,
+        up: &mut EngineUpstream<'e>,
+    ) -> Result<ControlFlow<EngineAnswer, (Arc<Topology>, String)>, Infallible> {
+        let (topology, node) = up.place(self.stmt, self.level, self.plan).await;
+        Ok(ControlFlow::Continue((topology, node.id)))
+    }
+
+    async fn run(
+        &mut self,
+        up: &mut EngineUpstream<'e>,
+        topology: &Arc<Topology>,
+        node: &str,
+        retry: bool,
+    ) -> Result<Attempt<EngineAnswer, BackendError>, Infallible> {
+        let ctx = Arc::clone(&up.engine.shared);
+        let exchange = up.query(node, self.text);
+        let answer =
+            pipeline::proxy_to_upstream(&ctx, topology, node, exchange, Result::is_ok).await;
+        Ok(match answer {
+            Err(e) if retry && up.timed_out.is_none() && e.connection_lost() => Attempt::Lost(e),
+            Err(e) => Attempt::Done(Err(e)),
+            Ok(r) => Attempt::Done(Ok((Arc::clone(topology), node.to_owned(), r))),
+        })
+    }
+
+    async fn report(
+        &mut self,
+        _up: &mut EngineUpstream<'e>,
+        lost: BackendError,
+    ) -> Result<EngineAnswer, Infallible> {
+        Ok(Err(lost))
     }
 }
 

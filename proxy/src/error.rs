@@ -136,6 +136,18 @@ impl BackendError {
     pub fn server_answered(&self) -> bool {
         matches!(self, Self::Refused { .. } | Self::Tls { .. })
     }
+
+    /// The node could not be reached or its connection broke (connect refused or timed out,
+    /// reset, EOF): what a read may be retried on another node for
+    /// ([`crate::pipeline::retry_allowed`]); an error the server sent is not one.
+    pub fn connection_lost(&self) -> bool {
+        matches!(
+            self,
+            BackendError::Connect { .. }
+                | BackendError::ConnectTimeout { .. }
+                | BackendError::Io(_)
+        )
+    }
 }
 
 /// Why a client session ended or a command failed, decided once: `Fatal` closes the

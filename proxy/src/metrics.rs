@@ -105,6 +105,9 @@ pub struct StatementMetrics {
     latency: [[Histogram; 3]; 2],
     /// How long STRONG writes waited for their quorum.
     pub quorum_wait: Histogram,
+    /// Reads run a second time on another node after theirs failed before any byte of the
+    /// answer reached the client (`retry_failed_reads`).
+    read_retries: AtomicU64,
 }
 
 fn level_index(level: Consistency) -> usize {
@@ -140,6 +143,16 @@ impl StatementMetrics {
                 .iter()
                 .map(|by_level| &by_level[level_index(level)]),
         )
+    }
+
+    /// Counts one read retried on another node ([`crate::pipeline::retry_allowed`]).
+    pub fn read_retried(&self) {
+        self.read_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads retried on another node since start.
+    pub fn read_retries(&self) -> u64 {
+        self.read_retries.load(Ordering::Relaxed)
     }
 }
 

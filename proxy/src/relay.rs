@@ -77,6 +77,14 @@ pub struct Summary {
     pub warnings: u16,
     /// The answer's OK packets reported a generated LAST_INSERT_ID (non-zero).
     pub generated_insert_id: bool,
+    /// Input: when the backend connection fails before any byte of the answer was sent,
+    /// send the client nothing and report `lost` instead (the caller runs the read again on
+    /// another node: [`crate::pipeline::retry_allowed`]).
+    pub retry_on_loss: bool,
+    /// Output with `retry_on_loss`: the connection failed before any byte of the answer
+    /// was sent, and the client was told nothing; the error it would have got (its sequence
+    /// id and the error), for when no other node can run the read.
+    pub lost: Option<(u8, crate::error::MysqlError)>,
 }
 
 /// Where the relay stopped.

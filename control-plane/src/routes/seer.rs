@@ -1,5 +1,6 @@
 //! `POST /elect-leader`: SEER's choice as a dry run (see [`crate::seer`] for the gate and the
-//! score). `apply: true` answers 501 until the failover work lands.
+//! score). `apply: true` runs a failover ([`crate::failover::run`]); with `force: true` past
+//! the gate, listing what may be lost.
 
 use axum::extract::State;
 use axum::Json;
@@ -51,16 +52,19 @@ pub struct ElectResponse {
     pub required_position: u64,
     /// (+) How `required_position` was computed.
     pub required_basis: String,
+    /// (+) With `apply` and `force`: GTIDs (domain-server-seq) acknowledged or committed
+    /// that the new primary does not hold (empty otherwise).
+    pub may_be_lost: Vec<String>,
 }
 
 /// The position a new primary must hold: the highest STRONG-acknowledged GTID sequence
 /// number, as the proxy recorded it when each STRONG write's quorum was reached (MySQL port
-/// and `/query`). Zero while no STRONG write has been acknowledged since the proxy started:
-/// it is kept in memory until the failover work persists it.
+/// and `/query`), persisted in `proxy.state_dir` when one is set (it survives a proxy
+/// restart). Zero while no STRONG write has been acknowledged.
 pub fn required_position(cp: &ControlPlane) -> (u64, String) {
     let highest = cp.context().cluster().highest_acknowledged();
     let basis = if highest == 0 {
-        "no STRONG write has been acknowledged since the proxy started"
+        "no STRONG write has been acknowledged"
     } else {
         "highest STRONG-acknowledged GTID sequence number recorded by the proxy"
     };
@@ -131,13 +135,17 @@ pub async fn elect_leader(
                 "highest STRONG-acknowledged position and the most advanced drained replica"
                     .to_owned(),
             failover_refused: None,
+            may_be_lost: report.may_be_lost,
         }));
     }
     let view = cp.view();
     let (required, basis) = required_position(&cp);
     let (leader, candidates) = elect(&facts(&view, &req.exclude_replicas), required);
     let Some(leader) = leader.and_then(|i| candidates.get(i)).cloned() else {
-        return Err(ControlPlaneError::NoEligibleLeader { candidates });
+        return Err(ControlPlaneError::NoEligibleLeader {
+            candidates,
+            failover_refused: cp.failover().refusal(),
+        });
     };
     Ok(Json(ElectResponse {
         leader_id: leader.id,
@@ -151,5 +159,6 @@ pub async fn elect_leader(
         required_position: required,
         required_basis: basis,
         failover_refused: cp.failover().refusal(),
+        may_be_lost: Vec::new(),
     }))
 }

@@ -5,12 +5,14 @@
 use mysql_common::constants::Command;
 use std::sync::Arc;
 
-use super::query::Routed;
+use super::query::{Ran, Routable, Routed, SessionStatement};
 use super::session::Session;
 use super::statements::NewStatement;
 use crate::classify::hide_socket;
+use crate::cluster::Topology;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
+use crate::pipeline::{self, Attempt};
 use crate::relay::Shape;
 
 const COM_STMT_EXECUTE: u8 = Command::COM_STMT_EXECUTE as u8;
@@ -84,34 +86,56 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = std::time::Instant::now();
-        let Some((topology, node)) = self
-            .place(&classified, level, on_primary, packet.next_seq())
-            .await?
-        else {
-            return Ok(());
+        let retry = !on_primary
+            && pipeline::retry_allowed(&self.shared, &classified, level, self.routing_state());
+        let mut statement = SessionStatement {
+            stmt: &classified,
+            level,
+            started,
+            on_primary,
+            seq: packet.seq,
+            err_seq: packet.next_seq(),
+            command: Routable::Execute {
+                client_id,
+                payload: &packet.payload,
+            },
         };
-        let node = node.as_str();
-        let Some(backend_id) = self.prepared_on(client_id, node, packet.next_seq()).await? else {
-            return Ok(());
+        pipeline::run_with_retry(&mut statement, self, retry).await
+    }
+
+    /// Runs the session's statement `client_id` on `node` of `topology` (COM_STMT_EXECUTE
+    /// with the client's `payload`; `seqs`: the command's sequence id and that of an error
+    /// the proxy answers with): prepared there first if it is not yet, its id mapped to that
+    /// node's, then routed as `statement` says.
+    pub(super) async fn execute_on(
+        &mut self,
+        client_id: u32,
+        statement: Routed<'_>,
+        topology: &Topology,
+        node: &str,
+        seqs: (u8, u8),
+        payload: &[u8],
+    ) -> Result<Ran, SessionError> {
+        let (seq, err_seq) = seqs;
+        let Some(backend_id) = self.prepared_on(client_id, node, err_seq).await? else {
+            return Ok(Attempt::Done(()));
         };
-        let mut payload = with_backend_id(&packet.payload, backend_id);
+        let mut payload = with_backend_id(payload, backend_id);
         // A prepared session SET without parameters is recorded and sent to the session's
         // other connections like its text would be (one with parameters cannot be replayed
         // as text: it stays where it ran).
         let mut setting = None;
         if let Some(stmt) = self.statements.get_mut(client_id) {
             payload = stmt.execute_payload(node, payload);
-            if stmt.params == 0 && classified.session_setting {
+            if stmt.params == 0 && statement.stmt.session_setting {
                 setting = Some(stmt.sql.clone());
             }
         }
         let statement = Routed {
-            stmt: &classified,
-            level,
             setting: setting.as_deref(),
-            started,
+            ..statement
         };
-        self.run_routed(statement, &topology, node, packet.seq, &payload)
+        self.run_routed(statement, topology, node, seq, &payload)
             .await
     }
 

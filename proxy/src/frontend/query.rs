@@ -5,6 +5,7 @@
 //! connections), the held OK of a STRONG write (DESIGN.md sections 3-5).
 
 use mysql_common::constants::StatusFlags;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
@@ -17,7 +18,7 @@ use crate::cluster::Topology;
 use crate::config::{BackendNode, CausalScope};
 use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
-use crate::pipeline::{self, Committed, Plan, Request};
+use crate::pipeline::{self, Attempt, Committed, Plan, Request};
 use crate::quorum::QuorumOutcome;
 use crate::relay::{Shape, Summary};
 use crate::resultset::{self, Framing, Kind as ColumnKind, ResultSet};
@@ -38,6 +39,107 @@ pub(super) struct Routed<'a> {
     pub setting: Option<&'a [u8]>,
     /// When the proxy started on it (for the latency metric).
     pub started: Instant,
+    /// A read that may run again on another node if this one fails before any byte of its
+    /// answer reached the client ([`pipeline::retry_allowed`]).
+    pub retry: bool,
+}
+
+/// How [`Session::run_routed`] ended: answered, or (a retryable read) lost before any byte
+/// of its answer, with the error the client gets if no other node can run it (sequence id,
+/// error).
+pub(super) type Ran = Attempt<(), (u8, MysqlError)>;
+
+/// What a routed command sends.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Routable<'a> {
+    /// COM_QUERY: its payload, and its text when it is a session setting to record.
+    Query {
+        /// The COM_QUERY payload as sent.
+        payload: &'a [u8],
+        /// See [`Routed::setting`].
+        setting: Option<&'a [u8]>,
+    },
+    /// COM_STMT_EXECUTE of the session's statement `client_id` (prepared on the node it runs
+    /// on first; the payload's statement id mapped to that node's).
+    Execute {
+        /// The statement's id as the client knows it.
+        client_id: u32,
+        /// The client's COM_STMT_EXECUTE payload.
+        payload: &'a [u8],
+    },
+}
+
+/// One routed command of the session (COM_QUERY, COM_STMT_EXECUTE) as the pipeline's
+/// plan-and-run loop drives it ([`pipeline::run_with_retry`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SessionStatement<'a> {
+    /// Its classification.
+    pub stmt: &'a Classified,
+    /// The level it runs at.
+    pub level: Consistency,
+    /// When the proxy started on it.
+    pub started: Instant,
+    /// It must run on the primary (a cursor, long data).
+    pub on_primary: bool,
+    /// The command's sequence id.
+    pub seq: u8,
+    /// The sequence id of an error the proxy answers with.
+    pub err_seq: u8,
+    /// What it sends.
+    pub command: Routable<'a>,
+}
+
+impl pipeline::Retryable for SessionStatement<'_> {
+    type Up = Session;
+    type Answer = ();
+    type Lost = (u8, MysqlError);
+    type Error = SessionError;
+
+    async fn place(
+        &mut self,
+        up: &mut Session,
+    ) -> Result<ControlFlow<(), (Arc<Topology>, String)>, SessionError> {
+        let placed = up
+            .place(self.stmt, self.level, self.on_primary, self.err_seq)
+            .await?;
+        Ok(placed.map_or(ControlFlow::Break(()), ControlFlow::Continue))
+    }
+
+    async fn run(
+        &mut self,
+        up: &mut Session,
+        topology: &Arc<Topology>,
+        node: &str,
+        retry: bool,
+    ) -> Result<Ran, SessionError> {
+        let routed = Routed {
+            stmt: self.stmt,
+            level: self.level,
+            setting: None,
+            started: self.started,
+            retry,
+        };
+        match self.command {
+            Routable::Query { payload, setting } => {
+                let statement = Routed { setting, ..routed };
+                up.run_routed(statement, topology, node, self.seq, payload)
+                    .await
+            }
+            Routable::Execute { client_id, payload } => {
+                let seqs = (self.seq, self.err_seq);
+                up.execute_on(client_id, routed, topology, node, seqs, payload)
+                    .await
+            }
+        }
+    }
+
+    async fn report(
+        &mut self,
+        up: &mut Session,
+        (seq, e): (u8, MysqlError),
+    ) -> Result<(), SessionError> {
+        up.send_err(seq, &e).await
+    }
 }
 
 impl Session {
@@ -89,21 +191,23 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = Instant::now();
-        let Some((topology, node)) = self.place(&stmt, level, false, packet.next_seq()).await?
-        else {
-            return Ok(());
-        };
         let mut payload = Vec::with_capacity(1 + text.len());
         payload.push(COM_QUERY);
         payload.extend_from_slice(&text);
-        let statement = Routed {
+        let retry = pipeline::retry_allowed(&self.shared, &stmt, level, self.routing_state());
+        let mut statement = SessionStatement {
             stmt: &stmt,
             level,
-            setting: stmt.session_setting.then_some(&*text),
             started,
+            on_primary: false,
+            seq: packet.seq,
+            err_seq: packet.next_seq(),
+            command: Routable::Query {
+                payload: &payload,
+                setting: stmt.session_setting.then_some(&*text),
+            },
         };
-        self.run_routed(statement, &topology, &node, packet.seq, &payload)
-            .await
+        pipeline::run_with_retry(&mut statement, self, retry).await
     }
 
     /// The topology and node a statement runs on (the plan phase, [`Self::choose_node`]),
@@ -187,12 +291,13 @@ impl Session {
         node: &str,
         seq: u8,
         payload: &[u8],
-    ) -> Result<(), SessionError> {
+    ) -> Result<Ran, SessionError> {
         let Routed {
             stmt,
             level,
             setting,
             started,
+            retry,
         } = statement;
         let strong_write = level == Consistency::Strong && topology.is_primary(node);
         // A write that may hide its GTID (frontend/hidden_gtid.rs): its OK waits until the
@@ -202,14 +307,18 @@ impl Session {
         let summary = Summary {
             hold_final_ok: strong_write || hidden_gtid,
             hold_gtid_ok: true,
+            retry_on_loss: retry,
             ..Summary::default()
         };
         let Some(mut done) = self
             .relay_routed(topology, node, seq, payload, summary)
             .await?
         else {
-            return Ok(());
+            return Ok(Attempt::Done(()));
         };
+        if let Some(lost) = done.lost.take() {
+            return Ok(Attempt::Lost(lost));
+        }
         self.after_statement(stmt, setting, node, &done);
         if !done.error && self.conns.len() > 1 {
             if let Some(text) = setting {
@@ -259,10 +368,10 @@ impl Session {
         };
         let quorum = pipeline::logging(&self.shared, topology, committed).await;
         drop(database);
-        match held {
-            Some(held) => self.send_held_ok(held, quorum.as_ref()).await,
-            None => Ok(()),
+        if let Some(held) = held {
+            self.send_held_ok(held, quorum.as_ref()).await?;
         }
+        Ok(Attempt::Done(()))
     }
 
     /// [`Self::relay_on`] for a statement routed to `node` (COM_QUERY, COM_STMT_EXECUTE),
@@ -294,14 +403,7 @@ impl Session {
         stmt: &Classified,
         level: Consistency,
     ) -> &'t BackendNode {
-        let state = SessionState {
-            in_transaction: self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS),
-            autocommit_off: !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
-            pinned: !self.pins.is_empty(),
-            read_only_transaction: self.read_only_node.is_some(),
-            has_previous: self.previous.is_some(),
-            has_last_write: self.last_write.is_some(),
-        };
+        let state = self.routing_state();
         let sticky = self
             .read_only_node
             .as_deref()
@@ -319,6 +421,18 @@ impl Session {
             last_write,
         };
         pipeline::upstream_peer(self, topology, stmt, level, plan).await
+    }
+
+    /// The session's state as the router reads it.
+    pub(super) fn routing_state(&self) -> SessionState {
+        SessionState {
+            in_transaction: self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS),
+            autocommit_off: !self.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT),
+            pinned: !self.pins.is_empty(),
+            read_only_transaction: self.read_only_node.is_some(),
+            has_previous: self.previous.is_some(),
+            has_last_write: self.last_write.is_some(),
+        }
     }
 
     /// Session bookkeeping after a statement ran on `node`: pins, read-only transactions,

@@ -471,6 +471,13 @@ impl Session {
         let next_seq = seq.wrapping_add(1);
         let index = match self.ensure_conn(node).await {
             Ok(i) => i,
+            Err(e) if summary.retry_on_loss && e.connection_lost() => {
+                debug!(node, error = %e, "cannot reach the node of a retryable read");
+                return Ok(Some(Summary {
+                    lost: Some((next_seq, MysqlError::from(&e))),
+                    ..summary
+                }));
+            }
             Err(e) => {
                 self.send_backend_error(next_seq, &e).await?;
                 return Ok(None);
@@ -504,6 +511,9 @@ impl Session {
         // follows the last of them.
         let next_seq = backend.io.queue_packet(seq, payload);
         if let Err(e) = backend.io.flush().await {
+            if summary.retry_on_loss {
+                return Ok(Some(self.lost_quietly(node, next_seq, summary, e)));
+            }
             self.backend_lost(node, next_seq, e).await?;
             return Ok(None);
         }
@@ -538,6 +548,10 @@ impl Session {
                     return Err(SessionError::ClientGone(e));
                 }
                 Err(RelayError::Backend(e)) => {
+                    if summary.retry_on_loss && !summary.sent_any {
+                        let seq = summary.next_seq;
+                        return Ok(Some(self.lost_quietly(node, seq, summary, e)));
+                    }
                     self.backend_lost(node, summary.next_seq, e).await?;
                     return Ok(None);
                 }
@@ -629,6 +643,25 @@ impl Session {
         }
         self.last_warnings = summary.warnings;
         self.generated_insert_id |= summary.generated_insert_id;
+    }
+
+    /// The backend died under a retryable read before any byte of its answer reached the
+    /// client: drop the connection and tell the client nothing yet (the read runs again
+    /// elsewhere). Returns the summary marked `lost` with the error (sequence id `seq`) the
+    /// client gets if no other node can run it.
+    fn lost_quietly(
+        &mut self,
+        node: &str,
+        seq: u8,
+        summary: Summary,
+        e: std::io::Error,
+    ) -> Summary {
+        debug!(node, error = %e, "lost the node of a retryable read before its answer");
+        self.drop_conn(node);
+        Summary {
+            lost: Some((seq, MysqlError::from(&BackendError::Io(e)))),
+            ..summary
+        }
     }
 
     /// The backend died mid-command: tell the client (2013) and drop the connection; the

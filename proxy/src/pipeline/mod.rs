@@ -15,6 +15,11 @@
 //! 3. [`proxy_to_upstream`]: the statement runs on that node. How the answer leaves is the
 //!    front door's business (relayed or collected); this phase keeps the replica's reads in
 //!    flight and its latency estimate, which steer the next choices.
+//!    When the node's connection fails before any byte of a read's answer was forwarded,
+//!    [`retry_allowed`] says whether the read may run once more, and [`run_with_retry`]
+//!    (the plan-and-run loop both front doors use, through [`Retryable`]) suspects the node
+//!    ([`suspect`]) and plans the statement again with [`upstream_peer`], which does not
+//!    choose it now (`retry_failed_reads`).
 //! 4. [`logging`]: what the commit means for the cluster: the GTID captured from the OK
 //!    packet becomes the timestamp of every table the statement touched, a STRONG write waits
 //!    for its Cabinet quorum and advances the acknowledged position, and the statement is
@@ -26,11 +31,13 @@ mod commit;
 mod execute;
 mod plan;
 mod request;
+mod retry;
 
 pub use commit::{logging, Committed};
 pub use execute::proxy_to_upstream;
 pub use plan::{upstream_peer, Plan};
 pub use request::{request_filter, Request, RequestError};
+pub use retry::{retry_allowed, run_with_retry, suspect, Attempt, Retryable};
 
 use crate::context::ProxyContext;
 use crate::error::BackendError;
