@@ -42,6 +42,9 @@ pub enum Command {
     /// Load and check the cluster through the proxy: concurrent, lag, failover, performance,
     /// read-after-write or all.
     Stress(crate::stress::StressArgs),
+    /// Wire already-running servers (`[proxy].nodes`) into a GTID-replicated cluster with
+    /// `[proxy].primary` as primary, as the sandbox does; used by docker-compose.
+    Wire(crate::wire::WireArgs),
 }
 
 /// Options of `myquorum config`.

@@ -9,3 +9,4 @@ pub mod shutdown;
 pub mod stress;
 pub mod table;
 pub mod up;
+pub mod wire;

@@ -53,5 +53,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Rejoin(args) => Ok(myquorum::admin_cli::rejoin(&settings, args).await),
         Command::Elect(args) => Ok(myquorum::admin_cli::elect(&settings, args).await),
         Command::Stress(args) => Ok(myquorum::stress::run(&settings, args).await),
+        Command::Wire(args) => myquorum::wire::run(&settings, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }

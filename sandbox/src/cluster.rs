@@ -10,7 +10,7 @@ use crate::process::{self, Watchdog};
 use crate::replication as repl;
 use crate::template::{self, NODE_CNF};
 use crate::topology::Topology;
-use crate::{make_primary_writable, NodeInfo, SandboxConfig, SandboxError, TlsFiles};
+use crate::{NodeInfo, SandboxConfig, SandboxError, TlsFiles};
 
 /// How often `start_for_tests` picks new ports when one turned out to be taken.
 const PORT_ATTEMPTS: usize = 5;
@@ -232,39 +232,28 @@ impl Cluster {
     }
 
     /// Everything after the servers run: wiring replication, first-time bootstrap, waiting.
+    /// The same wiring `myquorum wire` runs on servers reached over TCP ([`crate::wire_remote`]).
     async fn configure(&self, bootstrapped: bool) -> Result<(), SandboxError> {
-        for node in &self.nodes {
-            repl::local_setup(node).await?;
-        }
-        let primary = self.primary();
-        repl::detach(primary).await?;
-        make_primary_writable(primary).await?;
-        if !bootstrapped {
-            repl::bootstrap_primary(primary, &self.config).await?;
-        }
-        for replica in self.replicas() {
-            repl::attach(replica, primary, &self.config).await?;
-        }
-        self.wait_replicated().await
+        let (primary, replicas) = self.servers();
+        repl::wire(&primary, &replicas, &self.config, !bootstrapped).await
+    }
+
+    /// The primary and the replicas as the replication code addresses them.
+    fn servers(&self) -> (repl::Server, Vec<repl::Server>) {
+        let replicas = self
+            .replicas()
+            .into_iter()
+            .map(repl::Server::from)
+            .collect();
+        (repl::Server::from(self.primary()), replicas)
     }
 
     /// Waits until every replica's threads run and it has applied everything the primary has
     /// logged so far: what a test calls after DDL or writes it needs on every node (before
     /// stopping replication, before reading on a replica).
     pub async fn wait_replicated(&self) -> Result<(), SandboxError> {
-        let pos = repl::gtid_binlog_pos(self.primary()).await?;
-        let mut tasks = JoinSet::new();
-        for replica in self.replicas() {
-            let replica = replica.clone();
-            let pos = pos.clone();
-            tasks.spawn(async move { repl::wait_replicating(&replica, &pos).await });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(Err(e)) = joined {
-                return Err(e);
-            }
-        }
-        Ok(())
+        let (primary, replicas) = self.servers();
+        repl::wait_all_replicating(&primary, &replicas).await
     }
 }
 

@@ -118,9 +118,7 @@ pub fn app_opts_via(addr: std::net::SocketAddr, cfg: &SandboxConfig) -> Opts {
 /// sandbox calls this on the primary it crowns. Kept as one named function because the
 /// proxy's failover will own this decision later.
 pub async fn make_primary_writable(node: &NodeInfo) -> Result<(), SandboxError> {
-    root_exec(node, "SET GLOBAL read_only=OFF").await?;
-    tracing::info!(node = %node.id, port = node.port, "primary made writable");
-    Ok(())
+    crate::replication::make_writable(&node.into()).await
 }
 
 /// Runs one statement as root on `node`, on a fresh connection: how the sandbox and tests

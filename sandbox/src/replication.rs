@@ -3,16 +3,149 @@
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row};
+use mysql_async::{Conn, OptsBuilder, Row};
+use tokio::task::JoinSet;
 
 use crate::config::REPL_USER;
-use crate::node::{root_conn, run, NodeInfo};
+use crate::node::{root_conn, NodeInfo};
 use crate::{SandboxConfig, SandboxError};
 
 /// The bootstrap script (see mysql-config/README.md), with `${NAME}` placeholders.
 const BOOTSTRAP_SQL: &str = include_str!("../../mysql-config/bootstrap.sql");
 /// How long replicas may take to start their threads and to catch up.
 const REPLICATION_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One server as the replication code sees it: a name for errors, the address its replicas
+/// connect to, and how an administrative connection is opened. The sandbox's own nodes are
+/// reached as root over their unix socket; servers it did not start (docker-compose,
+/// `myquorum wire`) over TCP with an admin account. Both run the same wiring below.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    /// Node id (`instance-<k>`), used in errors and logs.
+    pub(crate) id: String,
+    /// Host replicas give to `CHANGE MASTER TO MASTER_HOST`.
+    pub(crate) host: String,
+    /// Its TCP port.
+    pub(crate) port: u16,
+    /// How to log in with administrative rights.
+    pub(crate) admin: Admin,
+}
+
+/// How [`Server::connect`] logs in.
+#[derive(Debug, Clone)]
+pub(crate) enum Admin {
+    /// A sandbox node: root over its unix socket ([`root_conn`]).
+    Socket(NodeInfo),
+    /// An account with every privilege, over TCP to `host:port`.
+    Tcp {
+        /// The account.
+        user: String,
+        /// Its password.
+        password: String,
+    },
+}
+
+impl From<&NodeInfo> for Server {
+    fn from(node: &NodeInfo) -> Self {
+        Server {
+            id: node.id.clone(),
+            host: node.host.clone(),
+            port: node.port,
+            admin: Admin::Socket(node.clone()),
+        }
+    }
+}
+
+impl Server {
+    /// An administrative connection to this server.
+    async fn connect(&self) -> Result<Conn, SandboxError> {
+        match &self.admin {
+            Admin::Socket(node) => root_conn(node).await,
+            Admin::Tcp { user, password } => {
+                let opts = OptsBuilder::default()
+                    .ip_or_hostname(self.host.clone())
+                    .tcp_port(self.port)
+                    .user(Some(user.clone()))
+                    .pass(Some(password.clone()))
+                    .prefer_socket(false);
+                Conn::new(opts).await.map_err(|source| SandboxError::Sql {
+                    node: self.id.clone(),
+                    statement: format!("connect as {user} over TCP {}:{}", self.host, self.port),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Wires `primary` and `replicas` into one GTID-replicated cluster, as every sandbox start
+/// does: per-node fix-ups, the primary detached and made writable, the bootstrap (users,
+/// database, demo tables) on the primary when `bootstrap`, every replica attached, then waits
+/// until each has caught up.
+pub(crate) async fn wire(
+    primary: &Server,
+    replicas: &[Server],
+    cfg: &SandboxConfig,
+    bootstrap: bool,
+) -> Result<(), SandboxError> {
+    local_setup(primary).await?;
+    for replica in replicas {
+        local_setup(replica).await?;
+    }
+    detach(primary).await?;
+    make_writable(primary).await?;
+    if bootstrap {
+        bootstrap_primary(primary, cfg).await?;
+    }
+    for replica in replicas {
+        attach(replica, primary, cfg).await?;
+    }
+    wait_all_replicating(primary, replicas).await
+}
+
+/// Waits until every replica runs both threads and has applied the primary's binlog so far.
+pub(crate) async fn wait_all_replicating(
+    primary: &Server,
+    replicas: &[Server],
+) -> Result<(), SandboxError> {
+    let pos = gtid_binlog_pos(primary).await?;
+    let mut tasks = JoinSet::new();
+    for replica in replicas {
+        let replica = replica.clone();
+        let pos = pos.clone();
+        tasks.spawn(async move { wait_replicating(&replica, &pos).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(Err(e)) = joined {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Makes `node` writable (`SET GLOBAL read_only=OFF`): the primary being crowned.
+pub(crate) async fn make_writable(node: &Server) -> Result<(), SandboxError> {
+    let mut conn = node.connect().await?;
+    run(&mut conn, node, "SET GLOBAL read_only=OFF").await?;
+    let _ = conn.disconnect().await;
+    tracing::info!(node = %node.id, port = node.port, "primary made writable");
+    Ok(())
+}
+
+/// Whether `node` has a replication source configured (`SHOW SLAVE STATUS` has a row).
+pub(crate) async fn has_source(node: &Server) -> Result<bool, SandboxError> {
+    let mut conn = node.connect().await?;
+    let configured = slave_status(&mut conn, node).await?.is_some();
+    let _ = conn.disconnect().await;
+    Ok(configured)
+}
+
+/// Runs one statement on an open connection, naming server and statement on failure.
+async fn run(conn: &mut Conn, node: &Server, sql: &str) -> Result<(), SandboxError> {
+    conn.query_drop(sql)
+        .await
+        .map_err(|source| sql_err(node, sql, source))
+}
 
 /// Quotes `s` for use inside a single-quoted SQL string literal.
 fn escape(s: &str) -> String {
@@ -54,10 +187,10 @@ pub(crate) fn bootstrap_statements(cfg: &SandboxConfig) -> Vec<String> {
 /// Runs the bootstrap on the primary only: every statement gets a primary GTID and reaches the
 /// replicas through replication. Idempotent (`IF NOT EXISTS`).
 pub(crate) async fn bootstrap_primary(
-    primary: &NodeInfo,
+    primary: &Server,
     cfg: &SandboxConfig,
 ) -> Result<(), SandboxError> {
-    let mut conn = root_conn(primary).await?;
+    let mut conn = primary.connect().await?;
     for stmt in bootstrap_statements(cfg) {
         run(&mut conn, primary, &stmt).await?;
     }
@@ -68,8 +201,8 @@ pub(crate) async fn bootstrap_primary(
 
 /// Per-node local fix-ups, never binlogged (`sql_log_bin=0`): drops anonymous accounts should
 /// a template still have them (they make `app@'%'` fail with 1045 over 127.0.0.1).
-pub(crate) async fn local_setup(node: &NodeInfo) -> Result<(), SandboxError> {
-    let mut conn = root_conn(node).await?;
+pub(crate) async fn local_setup(node: &Server) -> Result<(), SandboxError> {
+    let mut conn = node.connect().await?;
     run(&mut conn, node, "SET SESSION sql_log_bin=0").await?;
     let anonymous: Vec<String> = conn
         .query("SELECT Host FROM mysql.user WHERE User=''")
@@ -88,8 +221,8 @@ pub(crate) async fn local_setup(node: &NodeInfo) -> Result<(), SandboxError> {
 }
 
 /// Makes `node` stand alone: forgets any master it replicated from (it is the primary now).
-pub(crate) async fn detach(node: &NodeInfo) -> Result<(), SandboxError> {
-    let mut conn = root_conn(node).await?;
+pub(crate) async fn detach(node: &Server) -> Result<(), SandboxError> {
+    let mut conn = node.connect().await?;
     if slave_status(&mut conn, node).await?.is_some() {
         run(&mut conn, node, "STOP SLAVE").await?;
         run(&mut conn, node, "RESET SLAVE ALL").await?;
@@ -100,11 +233,11 @@ pub(crate) async fn detach(node: &NodeInfo) -> Result<(), SandboxError> {
 
 /// Points `replica` at `primary` with GTID auto-positioning and starts its threads.
 pub(crate) async fn attach(
-    replica: &NodeInfo,
-    primary: &NodeInfo,
+    replica: &Server,
+    primary: &Server,
     cfg: &SandboxConfig,
 ) -> Result<(), SandboxError> {
-    let mut conn = root_conn(replica).await?;
+    let mut conn = replica.connect().await?;
     if slave_status(&mut conn, replica).await?.is_some() {
         run(&mut conn, replica, "STOP SLAVE").await?;
     }
@@ -134,7 +267,7 @@ pub(crate) async fn attach(
 
 use crate::ReplicaStatus as Status;
 
-async fn slave_status(conn: &mut Conn, node: &NodeInfo) -> Result<Option<Status>, SandboxError> {
+async fn slave_status(conn: &mut Conn, node: &Server) -> Result<Option<Status>, SandboxError> {
     let row: Option<Row> = conn
         .query_first("SHOW SLAVE STATUS")
         .await
@@ -155,12 +288,9 @@ async fn slave_status(conn: &mut Conn, node: &NodeInfo) -> Result<Option<Status>
 
 /// Waits until `replica`'s IO and SQL threads both run, then until it has applied everything
 /// the primary had logged at `gtid_pos`. Fails early on an SQL-thread error (those never heal).
-pub(crate) async fn wait_replicating(
-    replica: &NodeInfo,
-    gtid_pos: &str,
-) -> Result<(), SandboxError> {
+pub(crate) async fn wait_replicating(replica: &Server, gtid_pos: &str) -> Result<(), SandboxError> {
     let start = Instant::now();
-    let mut conn = root_conn(replica).await?;
+    let mut conn = replica.connect().await?;
     let mut status = Status::default();
     loop {
         if let Some(s) = slave_status(&mut conn, replica).await? {
@@ -200,8 +330,8 @@ pub(crate) async fn wait_replicating(
 }
 
 /// The primary's `@@gtid_binlog_pos`: what a replica must have applied to be caught up.
-pub(crate) async fn gtid_binlog_pos(node: &NodeInfo) -> Result<String, SandboxError> {
-    let mut conn = root_conn(node).await?;
+pub(crate) async fn gtid_binlog_pos(node: &Server) -> Result<String, SandboxError> {
+    let mut conn = node.connect().await?;
     let pos: Option<String> = conn
         .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
         .await
@@ -210,7 +340,7 @@ pub(crate) async fn gtid_binlog_pos(node: &NodeInfo) -> Result<String, SandboxEr
     Ok(pos.unwrap_or_default())
 }
 
-fn sql_err(node: &NodeInfo, statement: &str, source: mysql_async::Error) -> SandboxError {
+fn sql_err(node: &Server, statement: &str, source: mysql_async::Error) -> SandboxError {
     SandboxError::Sql {
         node: node.id.clone(),
         statement: statement.to_string(),
@@ -218,7 +348,7 @@ fn sql_err(node: &NodeInfo, statement: &str, source: mysql_async::Error) -> Sand
     }
 }
 
-fn repl_err(node: &NodeInfo, reason: &str, s: Status) -> SandboxError {
+fn repl_err(node: &Server, reason: &str, s: Status) -> SandboxError {
     SandboxError::Replication {
         node: node.id.clone(),
         reason: reason.to_string(),
