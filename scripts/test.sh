@@ -12,8 +12,21 @@ export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 # two tests at once.
 threads="${MYQUORUM_TEST_THREADS:-2}"
 
+status=0
 if command -v cargo-nextest >/dev/null 2>&1; then
-    exec cargo nextest run --workspace --no-fail-fast --test-threads "$threads" "$@"
+    cargo nextest run --workspace --no-fail-fast --test-threads "$threads" "$@" || status=$?
 else
-    exec cargo test --workspace --no-fail-fast "$@" -- --test-threads "$threads"
+    cargo test --workspace --no-fail-fast "$@" -- --test-threads "$threads" || status=$?
 fi
+
+# The Docker Compose deployment, built and run for real (README "Docker Compose"): needs root
+# (it installs Docker and starts dockerd); it skips loudly by itself where dockerd cannot start.
+# MYQUORUM_SKIP_DOCKER=1 leaves it out (e.g. when iterating on one test).
+if [ "$#" -gt 0 ] || [ -n "${MYQUORUM_SKIP_DOCKER:-}" ]; then
+    echo "test.sh: Docker Compose test not run (a test filter was given, or MYQUORUM_SKIP_DOCKER is set)" >&2
+elif [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: SKIPPED the Docker Compose test: it needs root (run scripts/docker-test.sh as root)" >&2
+else
+    scripts/docker-test.sh || status=$?
+fi
+exit "$status"
