@@ -23,6 +23,10 @@ pub const MAX_FRAME: usize = 0xFF_FFFF;
 /// Read-buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// What a released read buffer asks for first (see [`PacketIo::release_buffers`]): one
+/// typical command.
+const IDLE_CHUNK: usize = 512;
+
 /// Buffer capacity above which [`PacketIo::shrink_buffers`] gives memory back.
 pub const SHRINK_ABOVE: usize = 1024 * 1024;
 
@@ -132,6 +136,18 @@ impl<S: ByteStream> PacketIo<S> {
         self.write_timeout = timeout;
     }
 
+    /// Frees both buffers when they hold nothing: a connection that goes idle for long
+    /// (a parked session, see `pool.multiplex_idle_ms`) then costs no buffer memory until
+    /// its next command, whose first read asks for [`IDLE_CHUNK`] bytes only.
+    pub fn release_buffers(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+        }
+        if self.wbuf.is_empty() {
+            self.wbuf = BytesMut::new();
+        }
+    }
+
     /// Gives back buffer memory a large packet made grow (up to 16 MB and more per
     /// direction): a buffer whose capacity is over [`SHRINK_ABOVE`] is replaced by a fresh
     /// one of [`READ_CHUNK`] bytes, keeping any bytes still unread. Called when a connection
@@ -174,7 +190,14 @@ impl<S: ByteStream> PacketIo<S> {
     /// Reads more bytes into `rbuf`; EOF is an `UnexpectedEof` error.
     pub async fn fill(&mut self) -> io::Result<usize> {
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
+            // A released buffer (an idle connection waiting for its next command) starts
+            // small: waiting costs no 64 KiB; the first read that fills it asks for more.
+            let want = if self.rbuf.capacity() == 0 {
+                IDLE_CHUNK
+            } else {
+                READ_CHUNK
+            };
+            self.rbuf.reserve(want);
         }
         let n = self.stream.read_buf(&mut self.rbuf).await?;
         if n == 0 {
@@ -539,6 +562,35 @@ mod tests {
             assert!(io.rbuf.capacity() <= SHRINK_ABOVE, "{}", io.rbuf.capacity());
             assert!(io.wbuf.capacity() <= SHRINK_ABOVE, "{}", io.wbuf.capacity());
             assert_eq!(io.rbuf.to_vec(), unread);
+        });
+    }
+
+    #[test]
+    fn released_buffers_cost_nothing_until_the_next_packet() {
+        let mut buf = BytesMut::new();
+        write_frames(&mut buf, 0, b"\x03SELECT 1");
+        write_frames(&mut buf, 0, &vec![b'z'; 100_000]);
+        let input = buf.to_vec();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime");
+        rt.block_on(async {
+            let mut io = PacketIo::over(Replay {
+                input,
+                pos: 0,
+                chunk: 1 << 20,
+            });
+            io.release_buffers();
+            assert_eq!((io.rbuf.capacity(), io.wbuf.capacity()), (0, 0));
+            let first = io.read_packet(1 << 20).await.expect("a command");
+            assert_eq!(&first.payload[..], b"\x03SELECT 1");
+            assert!(
+                io.rbuf.capacity() <= 4096,
+                "a released buffer starts small: {}",
+                io.rbuf.capacity()
+            );
+            let big = io.read_packet(1 << 20).await.expect("a larger packet");
+            assert_eq!(big.payload.len(), 100_000, "it grows as a packet needs");
         });
     }
 

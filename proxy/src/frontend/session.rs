@@ -737,7 +737,7 @@ impl Session {
             "idle session gives its backend connections back"
         );
         self.release_backends();
-        self.io.shrink_buffers();
+        self.io.release_buffers();
     }
 
     /// Gives every backend connection back to the pool (reset there).
