@@ -13,6 +13,7 @@ mod error;
 mod node;
 mod process;
 mod replication;
+mod reprovision;
 mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -23,6 +24,7 @@ pub use cluster::Cluster;
 pub use config::{SandboxConfig, REPL_USER};
 pub use error::{LogTail, ReplicaStatus, SandboxError};
 pub use node::{app_opts, app_opts_via, make_primary_writable, root_conn, root_exec, NodeInfo};
+pub use reprovision::Reprovisioned;
 pub use template::{find_mariadbd, NODE_CNF};
 pub use tls::TlsFiles;
 pub use topology::Topology;
