@@ -96,21 +96,31 @@ async fn a_diverged_old_primary_is_refused_then_reprovisioned_and_rejoins() {
         .expect("new_master")
         .to_owned();
 
-    // The old primary diverges: started behind the proxy's back, it takes a write (binary
-    // logging on) that the cluster never receives, then goes down again.
+    // The old primary diverges: started behind the proxy's back, it takes writes (binary
+    // logging on) that the cluster never receives, then goes down again: a row, a table and
+    // a database only it has.
     cluster
         .start_node("instance-1")
         .await
         .expect("start instance-1");
-    root(
-        &cluster,
-        "instance-1",
-        "INSERT INTO app.reprov (id, v) VALUES (1000, 'diverged')",
-    )
-    .await;
-    let diverged_gtid: String =
+    let common: String =
         root_value(&cluster, "instance-1", "SELECT @@GLOBAL.gtid_binlog_pos").await;
-    assert!(diverged_gtid.starts_with("0-1-"), "{diverged_gtid}");
+    let last_common: u64 = common
+        .strip_prefix("0-1-")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("one domain, written by instance-1: {common}"));
+    for sql in [
+        "INSERT INTO app.reprov (id, v) VALUES (1000, 'diverged')",
+        "CREATE TABLE app.only_here (id INT PRIMARY KEY)",
+        "CREATE DATABASE strayed",
+    ] {
+        root(&cluster, "instance-1", sql).await;
+    }
+    let diverged: Vec<String> = (1..=3)
+        .map(|k| format!("0-1-{}", last_common + k))
+        .collect();
+    let now: String = root_value(&cluster, "instance-1", "SELECT @@GLOBAL.gtid_binlog_pos").await;
+    assert_eq!(Some(&now), diverged.last(), "three diverged transactions");
     cluster
         .stop_node("instance-1")
         .await
@@ -143,11 +153,7 @@ async fn a_diverged_old_primary_is_refused_then_reprovisioned_and_rejoins() {
     eprintln!("re-provision and rejoin took {:?}", started.elapsed());
     assert_eq!(code, 200, "{done}");
     assert_eq!(done["reprovisioned"], true, "{done}");
-    assert_eq!(
-        done["discarded"],
-        serde_json::json!([diverged_gtid]),
-        "{done}"
-    );
+    assert_eq!(done["discarded"], serde_json::json!(diverged), "{done}");
     assert_eq!(done["master"], primary.as_str(), "{done}");
     let (_, status) = h.get("/status").await;
     assert!(
@@ -198,6 +204,17 @@ async fn a_diverged_old_primary_is_refused_then_reprovisioned_and_rejoins() {
         .await;
         assert_eq!((rows, diverged), (50, 0), "{node}");
     }
+    let strays: (u64, u64) = root_value(
+        &cluster,
+        "instance-1",
+        "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'only_here'), (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'strayed')",
+    )
+    .await;
+    assert_eq!(
+        strays,
+        (0, 0),
+        "the table and database only instance-1 had are gone"
+    );
     let read_only: i64 = root_value(&cluster, "instance-1", "SELECT @@GLOBAL.read_only").await;
     assert_eq!(read_only, 1, "a rejoined node is read-only");
 
