@@ -55,7 +55,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/
 # --- MariaDB ----------------------------------------------------------------
 need=()
 have mariadbd || need+=(mariadb-server)
-{ have mariadb && have mariadb-install-db; } || need+=(mariadb-client mariadb-server)
+{ have mariadb && have mariadb-install-db && have mariadb-dump; } || need+=(mariadb-client mariadb-server)  # mariadb-dump: re-provisioning
 # haproxy and sysbench: used by bench/
 have haproxy || need+=(haproxy)
 have sysbench || need+=(sysbench)

@@ -29,6 +29,20 @@ impl NodeControl for SandboxNodes {
         Box::pin(async move { self.0.start_node(&id).await.map_err(|e| e.to_string()) })
     }
 
+    fn reprovision<'a>(
+        &'a self,
+        id: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            self.0
+                .reprovision_node(id, from)
+                .await
+                .map(|done| done.discarded)
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn topology_changed(&self, primary: &str, epoch: u64) {
         if let Err(e) = self.0.record_failover(primary, epoch) {
             tracing::error!(error = %e, "could not record the failover in the sandbox's topology.json");

@@ -204,7 +204,7 @@ impl ControlPlaneError {
                     F::InProgress | F::CoolDown { .. } | F::Topology(_) | F::NoNodeControl(_) => {
                         StatusCode::CONFLICT
                     }
-                    F::Sql { .. } => StatusCode::BAD_GATEWAY,
+                    F::Sql { .. } | F::Diverged { .. } => StatusCode::BAD_GATEWAY,
                     F::BadTarget(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 }
             }

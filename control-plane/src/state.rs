@@ -55,6 +55,16 @@ pub trait NodeControl: Send + Sync + std::fmt::Debug {
     fn stop(&self, id: &str) -> BoxFuture<'_, Result<(), String>>;
     /// Starts node `id`'s server again with its data.
     fn start(&self, id: &str) -> BoxFuture<'_, Result<(), String>>;
+    /// Re-provisions node `id` (running) from node `from` (the current primary): its
+    /// application data replaced by a consistent copy of `from`'s, its GTID position set to
+    /// the copy's, ready to rejoin. Answers the GTIDs it held that `from` did not, now
+    /// discarded. The way back for a node that diverged (`"reprovision": true` on the rejoin
+    /// paths).
+    fn reprovision<'a>(
+        &'a self,
+        id: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>>;
     /// The topology changed (failover): persist it where the server launcher reads it, so
     /// a restart of the sandbox does not crown the old primary again.
     fn topology_changed(&self, primary: &str, epoch: u64);

@@ -287,7 +287,7 @@ async fn killing_the_primary_loses_no_strong_write() {
                 .any(|r| r["id"] == "instance-1"));
         }
         Err(refused) => {
-            let refusal = format!("{refused:?}");
+            let refusal = refused.to_string();
             assert!(
                 refusal.contains("re-provision"),
                 "only a diverged old primary is refused: {refusal}"

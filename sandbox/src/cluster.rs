@@ -212,6 +212,12 @@ impl Cluster {
         Ok(())
     }
 
+    /// The server binary the nodes run: the tools beside it (`mariadb-dump`, `mariadb`) are
+    /// the ones re-provisioning uses.
+    pub(crate) fn mariadbd(&self) -> &Path {
+        &self.mariadbd
+    }
+
     /// The node named `id` (`instance-<k>`), for tests that act on one server by name.
     pub fn node(&self, id: &str) -> Result<&NodeInfo, SandboxError> {
         Ok(&self.nodes[self.index_of(id)?])

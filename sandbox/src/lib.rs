@@ -14,6 +14,7 @@ mod node;
 mod process;
 mod remote;
 mod replication;
+mod reprovision;
 mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -25,6 +26,7 @@ pub use config::{SandboxConfig, REPL_USER};
 pub use error::{LogTail, ReplicaStatus, SandboxError};
 pub use node::{app_opts, app_opts_via, make_primary_writable, root_conn, root_exec, NodeInfo};
 pub use remote::{wire_remote, AdminLogin, RemoteServer, WireOutcome};
+pub use reprovision::Reprovisioned;
 pub use template::{find_mariadbd, NODE_CNF};
 pub use tls::TlsFiles;
 pub use topology::Topology;

@@ -148,7 +148,7 @@ pub(crate) fn running_as_root() -> bool {
 
 /// The MariaDB account that matches our OS user over the socket: root, or (when not root) the
 /// account `mariadb-install-db` creates for the installing user.
-fn os_user() -> String {
+pub(crate) fn os_user() -> String {
     static USER: OnceLock<String> = OnceLock::new();
     USER.get_or_init(|| {
         let uid = nix::unistd::geteuid();

@@ -59,6 +59,13 @@ fn find_program(name: &str, first: &[PathBuf]) -> Result<PathBuf, String> {
 
 /// Finds `mariadb-install-db`, preferring the installation `mariadbd` belongs to.
 pub(crate) fn find_install_db(mariadbd: &Path) -> Result<PathBuf, SandboxError> {
+    find_beside(mariadbd, "mariadb-install-db")
+}
+
+/// Finds `program` (a tool shipped with MariaDB: `mariadb-install-db`, `mariadb-dump`,
+/// `mariadb`), preferring the installation `mariadbd` belongs to, so the tools and the server
+/// are of one version.
+pub(crate) fn find_beside(mariadbd: &Path, program: &'static str) -> Result<PathBuf, SandboxError> {
     let first: Vec<PathBuf> = mariadbd
         .parent()
         .map(|sbin| {
@@ -70,10 +77,8 @@ pub(crate) fn find_install_db(mariadbd: &Path) -> Result<PathBuf, SandboxError> 
             v
         })
         .unwrap_or_default();
-    find_program("mariadb-install-db", &first).map_err(|searched| SandboxError::ProgramNotFound {
-        program: "mariadb-install-db",
-        searched,
-    })
+    find_program(program, &first)
+        .map_err(|searched| SandboxError::ProgramNotFound { program, searched })
 }
 
 /// `mariadbd --version`'s version token ("10.11.19-MariaDB-0+deb12u1"): templates made by one

@@ -69,6 +69,15 @@ pub enum FailoverError {
     /// The request names a node that cannot take the role asked for.
     #[error("{0}")]
     BadTarget(String),
+    /// The node holds transactions the primary never had (replication answered 1236): it
+    /// cannot rejoin as it is; re-provisioning it from the primary discards them.
+    #[error("{node}: `START SLAVE` refused to rejoin: {detail}; it may hold transactions the cluster never received: re-provision it from the primary (`\"reprovision\": true` in the request's body, sandbox only)")]
+    Diverged {
+        /// The node.
+        node: String,
+        /// The replica's IO and SQL errors.
+        detail: String,
+    },
     /// Stopping or starting a server needs the sandbox (`myquorum up`).
     #[error("{0}: the proxy did not start the servers (myquorum serve); stop or start it with your own tooling")]
     NoNodeControl(&'static str),
@@ -441,7 +450,8 @@ async fn run_inner(
 /// Brings fenced node `id` back as a read-only replica of the current primary
 /// (MASTER_USE_GTID=current_pos: an old primary's slave position predates its reign), then
 /// the tracker watches it again. Refuses when it holds transactions the primary never had
-/// (START SLAVE fails with 1236 under gtid_strict_mode): re-provision that node instead.
+/// (START SLAVE fails with 1236 under gtid_strict_mode: [`FailoverError::Diverged`]):
+/// re-provision that node instead.
 pub async fn rejoin(cp: &ControlPlane, id: &str) -> Result<(), FailoverError> {
     let cluster = cp.context().cluster();
     let topology = cluster.topology();
@@ -483,7 +493,13 @@ pub async fn rejoin(cp: &ControlPlane, id: &str) -> Result<(), FailoverError> {
             break;
         }
         let error = format!("{} {}", col("Last_IO_Error"), col("Last_SQL_Error"));
-        if error.contains("1236") || Instant::now() > deadline {
+        if error.contains("1236") {
+            return Err(FailoverError::Diverged {
+                node: id.to_owned(),
+                detail: error.trim().to_owned(),
+            });
+        }
+        if Instant::now() > deadline {
             return Err(FailoverError::Sql {
                 node: id.to_owned(),
                 statement: "START SLAVE".to_owned(),

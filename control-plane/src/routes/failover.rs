@@ -200,6 +200,10 @@ pub async fn stop_master_only(
 pub struct StartRequest {
     /// The node to start and rejoin.
     pub instance_id: String,
+    /// (+) When the node holds transactions the primary never had, re-provision it from the
+    /// primary (discarding them) and rejoin, instead of refusing. Sandbox only.
+    #[serde(default)]
+    pub reprovision: bool,
 }
 
 /// `POST /admin/start-instance` answer: the topology after the rejoin.
@@ -211,23 +215,44 @@ pub struct StartResponse {
     pub current_replicas: Vec<Instance>,
     /// Number of replicas.
     pub total_replicas: usize,
+    /// (+) The node was re-provisioned from the primary before rejoining.
+    pub reprovisioned: bool,
+    /// (+) The GTIDs it held that the primary did not, discarded by the re-provisioning.
+    pub discarded: Vec<String>,
 }
 
-/// Starts a stopped node (sandbox) and rejoins it as a read-only replica.
+/// Starts a stopped node (sandbox) and rejoins it as a read-only replica; with
+/// `reprovision`, a node that diverged is re-provisioned from the primary first.
 #[utoipa::path(post, path = "/admin/start-instance", tag = "failover",
     request_body = StartRequest, responses((status = 200, body = StartResponse)))]
 pub async fn start_instance(
     State(cp): State<ControlPlane>,
     Body(req): Body<StartRequest>,
 ) -> Result<Json<StartResponse>, ControlPlaneError> {
-    start_and_rejoin(&cp, &req.instance_id, "/admin/start-instance").await?;
+    let discarded = start_and_rejoin(
+        &cp,
+        &req.instance_id,
+        "/admin/start-instance",
+        req.reprovision,
+    )
+    .await?;
     let topology = cp.context().cluster().topology();
     let current_replicas: Vec<Instance> = topology.replicas().map(Instance::of).collect();
     Ok(Json(StartResponse {
         current_master: Instance::of(topology.primary()),
         total_replicas: current_replicas.len(),
         current_replicas,
+        reprovisioned: discarded.is_some(),
+        discarded: discarded.unwrap_or_default(),
     }))
+}
+
+/// `POST /admin/restart-old-master` body (optional).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RestartRequest {
+    /// (+) As in [`StartRequest::reprovision`].
+    #[serde(default)]
+    pub reprovision: bool,
 }
 
 /// `POST /admin/restart-old-master` answer.
@@ -241,13 +266,20 @@ pub struct RestartResponse {
     pub master: String,
     /// Replicas now.
     pub total_replicas: usize,
+    /// (+) The node was re-provisioned from the primary before rejoining.
+    pub reprovisioned: bool,
+    /// (+) The GTIDs it held that the primary did not, discarded by the re-provisioning.
+    pub discarded: Vec<String>,
 }
 
-/// Starts the last failover's old primary and rejoins it as a replica.
+/// Starts the last failover's old primary and rejoins it as a replica; with `reprovision`,
+/// re-provisioned from the primary first if it diverged.
 #[utoipa::path(post, path = "/admin/restart-old-master", tag = "failover",
+    request_body = RestartRequest,
     responses((status = 200, body = RestartResponse)))]
 pub async fn restart_old_master(
     State(cp): State<ControlPlane>,
+    Body(req): Body<RestartRequest>,
 ) -> Result<Json<RestartResponse>, ControlPlaneError> {
     let old = cp
         .failover()
@@ -262,22 +294,39 @@ pub async fn restart_old_master(
                 .map(|n| n.id.clone())
         })
         .ok_or_else(|| FailoverError::BadTarget("no old primary to restart".to_owned()))?;
-    start_and_rejoin(&cp, &old, "/admin/restart-old-master").await?;
+    let discarded =
+        start_and_rejoin(&cp, &old, "/admin/restart-old-master", req.reprovision).await?;
     let topology = cp.context().cluster().topology();
     let total_replicas = topology.replicas().len();
+    let how = match &discarded {
+        Some(d) => format!(
+            " after re-provisioning from it ({} transaction(s) discarded)",
+            d.len()
+        ),
+        None => String::new(),
+    };
     Ok(Json(RestartResponse {
         success: true,
-        message: format!("{old} rejoined as a replica of {}", topology.primary().id),
+        message: format!(
+            "{old} rejoined as a replica of {}{how}",
+            topology.primary().id
+        ),
         master: topology.primary().id.clone(),
         total_replicas,
+        reprovisioned: discarded.is_some(),
+        discarded: discarded.unwrap_or_default(),
     }))
 }
 
+/// Starts node `id` and rejoins it. A node that diverged is refused unless `reprovision`:
+/// then it is re-provisioned from the current primary and rejoined, and the answer is the
+/// GTIDs it discarded (None: rejoined as it was).
 async fn start_and_rejoin(
     cp: &ControlPlane,
     id: &str,
     path: &'static str,
-) -> Result<(), ControlPlaneError> {
+    reprovision: bool,
+) -> Result<Option<Vec<String>>, ControlPlaneError> {
     if cp.context().cluster().node(id).is_none() {
         return Err(ControlPlaneError::NotFound {
             kind: "Instance",
@@ -293,6 +342,26 @@ async fn start_and_rejoin(
             statement: "start".to_owned(),
             message,
         })?;
-    failover::rejoin(cp, id).await?;
-    Ok(())
+    match failover::rejoin(cp, id).await {
+        Ok(()) => Ok(None),
+        Err(FailoverError::Diverged { node, detail }) if reprovision => {
+            let primary = cp.context().cluster().topology().primary().id.clone();
+            tracing::warn!(node = %node, primary = %primary, refusal = %detail,
+                "node diverged: re-provisioning it from the primary");
+            let discarded =
+                nodes
+                    .reprovision(id, &primary)
+                    .await
+                    .map_err(|message| FailoverError::Sql {
+                        node: id.to_owned(),
+                        statement: "reprovision".to_owned(),
+                        message,
+                    })?;
+            failover::rejoin(cp, id).await?;
+            tracing::warn!(node = id, primary = %primary, discarded = ?discarded,
+                "re-provisioned node rejoined as a replica");
+            Ok(Some(discarded))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -229,6 +229,20 @@ impl NodeControl for SandboxNodes {
         Box::pin(async move { self.0.start_node(&id).await.map_err(|e| e.to_string()) })
     }
 
+    fn reprovision<'a>(
+        &'a self,
+        id: &'a str,
+        from: &'a str,
+    ) -> myquorum_control_plane::state::BoxFuture<'a, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            self.0
+                .reprovision_node(id, from)
+                .await
+                .map(|done| done.discarded)
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn topology_changed(&self, _primary: &str, _epoch: u64) {}
 }
 
