@@ -109,6 +109,13 @@ pub struct PoolConfig {
     pub max_idle_per_key: usize,
     /// Idle connections older than this are closed instead of reused (seconds).
     pub idle_timeout_secs: u64,
+    /// Idle connections per key kept warm until `idle_timeout_secs`; the ones beyond them
+    /// (a burst's surplus) close after `surplus_idle_timeout_secs`.
+    pub min_idle_per_key: usize,
+    /// How long idle connections beyond `min_idle_per_key` stay open (seconds): after a burst,
+    /// or once thousands of clients have parked, the pool shrinks back to a few connections
+    /// per node instead of holding `max_idle_per_key` for the whole idle timeout.
+    pub surplus_idle_timeout_secs: u64,
     /// Bound on opening a backend connection (TCP connect + handshake), in milliseconds.
     pub connect_timeout_ms: u64,
     /// Backend connections open at once to one node (in use, idle or being reset). Below the
@@ -132,6 +139,8 @@ impl Default for PoolConfig {
         Self {
             max_idle_per_key: 64,
             idle_timeout_secs: 300,
+            min_idle_per_key: 4,
+            surplus_idle_timeout_secs: 10,
             connect_timeout_ms: 5_000,
             max_connections_per_node: 1_800,
             max_connections: 6_000,
@@ -145,6 +154,11 @@ impl PoolConfig {
     /// The idle timeout as a [`Duration`].
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// How long idle connections beyond `min_idle_per_key` stay open, as a [`Duration`].
+    pub fn surplus_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.surplus_idle_timeout_secs)
     }
 
     /// How long a session stays idle before it parks (see `multiplex_idle_ms`); None when

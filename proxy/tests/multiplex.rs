@@ -1,7 +1,9 @@
 //! Multiplexing against a real 4-node cluster: idle sessions give their backend connections
-//! back (`pool.multiplex_idle_ms`), so hundreds of connected clients hold a bounded number
-//! of backend connections per node; each client's database and settings come back on the
-//! pooled connection it takes next, and nothing leaks between clients. Sessions whose
+//! back (`pool.multiplex_idle_ms`) and the pool shrinks to its warm connections
+//! (`pool.min_idle_per_key`, `pool.surplus_idle_timeout_secs`), so 2,000 connected clients
+//! hold a bounded number of backend connections per node; each client's database and
+//! settings come back on the pooled connection it takes next, and nothing leaks between
+//! clients. Sessions whose
 //! connections hold state (user variables, temporary tables, a transaction, a generated
 //! LAST_INSERT_ID, unread warnings) keep them.
 
@@ -14,9 +16,13 @@ use mysql_async::prelude::Queryable;
 use support::{proxy_config, root, Proxy};
 
 /// Clients connected at once.
-const CLIENTS: usize = 300;
-/// Idle pooled connections kept per (user, node, flags, collation, session thread).
+const CLIENTS: usize = 2_000;
+/// Clients logging in at the same time.
+const LOGIN_BATCH: usize = 100;
+/// Idle pooled connections kept warm per (user, node, flags, collation, session thread).
 const IDLE_PER_KEY: usize = 4;
+/// How long the pool keeps idle connections beyond the warm ones.
+const SURPLUS_IDLE: Duration = Duration::from_secs(1);
 /// Session threads of the proxy.
 const IO_THREADS: usize = 2;
 /// How long an idle session keeps its connections.
@@ -67,7 +73,8 @@ async fn idle_sessions_share_backend_connections_without_leaking_state() {
     }
     let mut config = proxy_config(&cluster);
     config.io_threads = IO_THREADS;
-    config.pool.max_idle_per_key = IDLE_PER_KEY;
+    config.pool.min_idle_per_key = IDLE_PER_KEY;
+    config.pool.surplus_idle_timeout_secs = SURPLUS_IDLE.as_secs();
     config.pool.multiplex_idle_ms = PARK_AFTER.as_millis() as u64;
     let proxy = Proxy::start_with(config).await;
     // The grants reach the replicas before the clients read there.
@@ -79,22 +86,33 @@ async fn idle_sessions_share_backend_connections_without_leaking_state() {
 
     // Every client sets its own state and runs a statement; all stay connected.
     let mut clients = Vec::with_capacity(CLIENTS);
-    for k in 0..CLIENTS {
-        let mut conn = proxy.conn().await;
-        let (db, charset, mode) = setup_of(k);
-        conn.query_drop(format!("USE {db}")).await.expect("use");
-        conn.query_drop(format!("SET NAMES {charset}"))
-            .await
-            .expect("set names");
-        conn.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
-            .await
-            .expect("sql_mode");
-        assert_eq!(
-            state(&mut conn).await,
-            (db.to_owned(), charset.to_owned(), mode.to_owned())
-        );
-        clients.push(conn);
+    for batch in (0..CLIENTS).collect::<Vec<_>>().chunks(LOGIN_BATCH) {
+        let mut logins = tokio::task::JoinSet::new();
+        for &k in batch {
+            let opts = proxy.opts();
+            logins.spawn(async move {
+                let mut conn = mysql_async::Conn::new(opts).await.expect("login");
+                let (db, charset, mode) = setup_of(k);
+                conn.query_drop(format!("USE {db}")).await.expect("use");
+                conn.query_drop(format!("SET NAMES {charset}"))
+                    .await
+                    .expect("set names");
+                conn.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
+                    .await
+                    .expect("sql_mode");
+                assert_eq!(
+                    state(&mut conn).await,
+                    (db.to_owned(), charset.to_owned(), mode.to_owned())
+                );
+                (k, conn)
+            });
+        }
+        while let Some(login) = logins.join_next().await {
+            clients.push(login.expect("client task"));
+        }
     }
+    clients.sort_by_key(|(k, _)| *k);
+    let mut clients: Vec<mysql_async::Conn> = clients.into_iter().map(|(_, c)| c).collect();
 
     // Sessions whose connections hold state keep them through any idle time.
     let mut user_var = proxy.conn().await;
@@ -133,8 +151,9 @@ async fn idle_sessions_share_backend_connections_without_leaking_state() {
         .expect("prepared statement");
     assert_eq!(one, Some(2));
 
-    // Idle: the backend connections go back to the pool; the server sees a bounded number.
-    tokio::time::sleep(PARK_AFTER * 5).await;
+    // Idle: the backend connections go back to the pool, which closes the surplus (its
+    // reaper runs every second); the server sees a bounded number.
+    tokio::time::sleep(PARK_AFTER * 5 + SURPLUS_IDLE + Duration::from_secs(2)).await;
     let bound = IDLE_PER_KEY * IO_THREADS + 16;
     let mut held = Vec::new();
     for node in cluster.nodes() {

@@ -19,7 +19,10 @@
 //!   exhausting the server's `max_connections` (which would lock out the quorum watchers and
 //!   the control plane).
 //! - **Reaper.** A task closes idle connections older than `pool.idle_timeout_secs` (before,
-//!   they were only dropped when a session happened to ask for their key).
+//!   they were only dropped when a session happened to ask for their key), and, of each key's
+//!   idle connections beyond `pool.min_idle_per_key`, those older than
+//!   `pool.surplus_idle_timeout_secs`: after a burst, or once thousands of clients have
+//!   parked ([`crate::frontend`] multiplexing), a node keeps a few warm connections per key.
 //! - **Buffers.** A connection going idle gives back buffer memory a large answer made grow
 //!   ([`crate::packet::PacketIo::shrink_buffers`]).
 //!
@@ -239,19 +242,16 @@ impl Pool {
         }
     }
 
-    /// Closes the idle connections that have idled past the idle timeout at `now`; returns
-    /// how many. Run by the reaper; `now` is a parameter so tests need not wait.
+    /// Closes the idle connections that have idled past the idle timeout at `now`, and of
+    /// each key's connections beyond `min_idle_per_key` those idle past the surplus timeout;
+    /// returns how many. Run by the reaper; `now` is a parameter so tests need not wait.
     pub fn reap(&self, now: Instant) -> usize {
-        let limit = self.config.idle_timeout();
         let expired: Vec<BackendConn> = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let mut out = Vec::new();
             for conns in idle.values_mut() {
-                let keep = conns
-                    .iter()
-                    .position(|c| now.saturating_duration_since(c.idle_since) < limit)
-                    .unwrap_or(conns.len());
-                out.extend(conns.drain(..keep));
+                let close = self.expired_prefix(conns, now);
+                out.extend(conns.drain(..close));
             }
             idle.retain(|_, conns| !conns.is_empty());
             out
@@ -259,6 +259,23 @@ impl Pool {
         let n = expired.len();
         self.stats.discarded.fetch_add(n as u64, Ordering::Relaxed);
         n
+    }
+
+    /// How many of one key's idle connections (oldest first: they are pushed as they go idle
+    /// and taken from the end) the reaper closes at `now`.
+    fn expired_prefix(&self, conns: &[BackendConn], now: Instant) -> usize {
+        let idle_for = |c: &BackendConn| now.saturating_duration_since(c.idle_since);
+        let past_timeout = conns
+            .iter()
+            .position(|c| idle_for(c) < self.config.idle_timeout())
+            .unwrap_or(conns.len());
+        let surplus = conns.len().saturating_sub(self.config.min_idle_per_key);
+        let past_surplus_timeout = conns
+            .iter()
+            .take(surplus)
+            .position(|c| idle_for(c) < self.config.surplus_idle_timeout())
+            .unwrap_or(surplus);
+        past_timeout.max(past_surplus_timeout)
     }
 
     fn take_idle(&self, key: &BackendKey) -> Option<BackendConn> {
@@ -340,13 +357,12 @@ impl Pool {
     }
 }
 
-/// Closes expired idle connections every quarter of the idle timeout (at least every
-/// second, at most every 30 s) until the pool is dropped.
+/// Closes expired idle connections every quarter of the shorter of the two idle timeouts
+/// (at least every second, at most every 30 s) until the pool is dropped.
 async fn reaper(pool: Weak<Pool>) {
     let every = match pool.upgrade() {
-        Some(p) => {
-            (p.config.idle_timeout() / 4).clamp(Duration::from_secs(1), Duration::from_secs(30))
-        }
+        Some(p) => (p.config.idle_timeout().min(p.config.surplus_idle_timeout()) / 4)
+            .clamp(Duration::from_secs(1), Duration::from_secs(30)),
         None => return,
     };
     let mut tick = tokio::time::interval(every);
@@ -515,6 +531,29 @@ mod tests {
         assert_eq!(pool.reap(later), 1);
         assert!(pool.idle_by_node().is_empty());
         assert_eq!(pool.stats.discarded.load(Ordering::Relaxed), 1);
+    }
+
+    /// Beyond `min_idle_per_key`, the oldest idle connections of a key close after the
+    /// surplus timeout; the warm ones stay until the idle timeout.
+    #[tokio::test]
+    async fn reaper_shrinks_a_key_to_its_warm_connections() {
+        let config = PoolConfig {
+            min_idle_per_key: 2,
+            ..PoolConfig::default()
+        };
+        let pool = Pool::new(config.clone());
+        for _ in 0..5 {
+            let (stream, _server) = socket().await;
+            pool.insert_idle(conn(stream));
+        }
+        assert_eq!(pool.reap(Instant::now()), 0, "fresh: kept");
+        let after_surplus = Instant::now() + config.surplus_idle_timeout() + Duration::from_secs(1);
+        assert_eq!(pool.reap(after_surplus), 3, "the surplus closes");
+        assert_eq!(pool.idle_by_node().values().sum::<usize>(), 2);
+        assert_eq!(pool.reap(after_surplus), 0, "the warm ones stay");
+        let after_timeout = Instant::now() + config.idle_timeout() + Duration::from_secs(1);
+        assert_eq!(pool.reap(after_timeout), 2);
+        assert!(pool.idle_by_node().is_empty());
     }
 
     /// A connection whose answer was not read to its end is closed, never reset and reused:

@@ -102,13 +102,15 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut io = io.map_stream(Compressed::new);
-    let login = handshake::authenticate_within(
+    // Boxed, as the command path is (see `Session::serve`): the task would otherwise keep
+    // the login's state size for the session's whole life.
+    let login = Box::pin(handshake::authenticate_within(
         &mut io,
         connection_id.get(),
         peer.ip(),
         shared.door(&shared.config.users),
         shared.config.limits.handshake_timeout(),
-    )
+    ))
     .await;
     let hello = match login {
         Ok(Login::Accepted(hello)) => hello,
@@ -174,11 +176,38 @@ pub async fn run(
     session.release_backends();
 }
 
+/// How a run of commands ([`Session::serve_active`]) ended.
+enum Served {
+    /// The session is over (the client quit or was refused a command that ends it).
+    Ended,
+    /// The session parked (multiplexing): it waits for its next command with its state only.
+    Parked,
+}
+
+/// What the client did next while the session waited for a command.
+enum Next {
+    /// A command packet arrived.
+    Packet(Packet),
+    /// The session idled past `pool.multiplex_idle_ms` with nothing that ties it to its
+    /// backend connections.
+    Park,
+    /// The session is over (killed, shutting down, an over-large packet answered).
+    End,
+}
+
 impl Session {
+    /// Finishes the login, then serves commands until the session ends.
+    ///
+    /// Commands run inside a boxed future ([`Session::serve_active`]) that is freed when the
+    /// session parks: the command path's state machine is several kilobytes, and a task keeps
+    /// the size of its largest state for its whole life, so with the command path inline
+    /// every idle client would cost those kilobytes. A parked session's task holds only the
+    /// session and a small wait for its next packet; the box is allocated again when the
+    /// session wakes (once per wake, never per command).
     async fn serve(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), SessionError> {
         let seq = self.hello.next_seq;
         let database = self.hello.database.clone();
-        if !self.attach_with_database(seq, database).await? {
+        if !Box::pin(self.attach_with_database(seq, database)).await? {
             return Ok(());
         }
         self.send_ok(seq).await?;
@@ -189,41 +218,54 @@ impl Session {
         );
         let killed = Arc::clone(&self.registration.killed);
         let mut idle = IdleTimer::new(self.shared.config.limits.client_idle_timeout());
-        let park_after = self.shared.config.pool.multiplex_idle();
-        let mut park = park_after.map(IdleTimer::new);
+        let mut pending = None;
+        loop {
+            let served = Box::pin(self.serve_active(shutdown, &killed, &mut idle, pending.take()));
+            if let Served::Ended = served.await? {
+                return Ok(());
+            }
+            match self.next_packet(shutdown, &killed, &mut idle, None).await? {
+                Next::Packet(packet) => pending = Some(packet),
+                Next::Park | Next::End => return Ok(()),
+            }
+        }
+    }
+
+    /// Serves commands, starting with `pending` when the session wakes from a park, until
+    /// the session ends or parks.
+    async fn serve_active(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        killed: &tokio::sync::Notify,
+        idle: &mut IdleTimer,
+        mut pending: Option<Packet>,
+    ) -> Result<Served, SessionError> {
+        let mut park = self.shared.config.pool.multiplex_idle().map(IdleTimer::new);
         loop {
             if let Some(node) = self.state_lost.take() {
                 return Err(SessionError::StateLost { node });
             }
-            // Idle between commands: a 16 MB statement or answer does not stay allocated.
-            self.io.shrink_buffers();
-            idle.touch();
-            if let Some(park) = park.as_mut() {
-                park.touch();
-            }
-            let packet = loop {
-                let parkable = park.is_some() && self.can_park();
-                tokio::select! {
-                    biased;
-                    _ = killed.notified() => {
-                        debug!("killed by another client");
-                        return Ok(());
+            let packet = match pending.take() {
+                Some(packet) => packet,
+                None => {
+                    // Idle between commands: a 16 MB statement or answer does not stay
+                    // allocated.
+                    self.io.shrink_buffers();
+                    idle.touch();
+                    if let Some(park) = park.as_mut() {
+                        park.touch();
                     }
-                    _ = shutdown.changed() => {
-                        self.send_err(0, &MysqlError::shutdown()).await?;
-                        return Ok(());
+                    match self
+                        .next_packet(shutdown, killed, idle, park.as_mut())
+                        .await?
+                    {
+                        Next::Packet(packet) => packet,
+                        Next::Park => {
+                            self.park();
+                            return Ok(Served::Parked);
+                        }
+                        Next::End => return Ok(Served::Ended),
                     }
-                    read = self.io.read_packet(self.shared.config.max_packet_size) => break read,
-                    () = idle.expired() => return Err(SessionError::IdleTimeout),
-                    () = expired(&mut park), if parkable => self.park(),
-                }
-            };
-            let packet = match packet {
-                Ok(p) => p,
-                Err(ReadError::Io(e)) => return Err(SessionError::ClientGone(e)),
-                Err(ReadError::TooLarge(_)) => {
-                    self.send_err(0, &MysqlError::packet_too_large()).await?;
-                    return Ok(());
                 }
             };
             let Some(&cmd) = packet.payload.first() else {
@@ -237,7 +279,7 @@ impl Session {
                 return Err(SessionError::StateLost { node });
             }
             match commands::action(cmd) {
-                Action::Quit => return Ok(()),
+                Action::Quit => return Ok(Served::Ended),
                 Action::Query => self.query(&packet).await?,
                 Action::Forward(shape) => {
                     let done = self
@@ -268,6 +310,41 @@ impl Session {
                     self.send_err(packet.next_seq(), &MysqlError::unknown_command(name))
                         .await?;
                 }
+            }
+        }
+    }
+
+    /// Waits for the client's next command packet, and meanwhile for a kill, the proxy's
+    /// shutdown (answered 1053), the idle timeout and, when `park` is given and the session
+    /// can park, the multiplexing idle time.
+    async fn next_packet(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        killed: &tokio::sync::Notify,
+        idle: &mut IdleTimer,
+        mut park: Option<&mut IdleTimer>,
+    ) -> Result<Next, SessionError> {
+        let parkable = park.is_some() && self.can_park();
+        let read = tokio::select! {
+            biased;
+            _ = killed.notified() => {
+                debug!("killed by another client");
+                return Ok(Next::End);
+            }
+            _ = shutdown.changed() => {
+                self.send_err(0, &MysqlError::shutdown()).await?;
+                return Ok(Next::End);
+            }
+            read = self.io.read_packet(self.shared.config.max_packet_size) => read,
+            () = idle.expired() => return Err(SessionError::IdleTimeout),
+            () = expired(&mut park), if parkable => return Ok(Next::Park),
+        };
+        match read {
+            Ok(packet) => Ok(Next::Packet(packet)),
+            Err(ReadError::Io(e)) => Err(SessionError::ClientGone(e)),
+            Err(ReadError::TooLarge(_)) => {
+                self.send_err(0, &MysqlError::packet_too_large()).await?;
+                Ok(Next::End)
             }
         }
     }
@@ -899,7 +976,7 @@ impl crate::pipeline::Upstream for Session {
 }
 
 /// Completes when the session's parking timer fires (never without one).
-async fn expired(park: &mut Option<IdleTimer>) {
+async fn expired(park: &mut Option<&mut IdleTimer>) {
     match park {
         Some(timer) => timer.expired().await,
         None => std::future::pending().await,
