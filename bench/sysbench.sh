@@ -17,7 +17,7 @@ usage: bench/sysbench.sh [options]
   --reps N               repetitions per workload x threads x target   (default 3)
   --time S               seconds per sysbench run                      (default 20)
   --threads-list "4 8"   sysbench thread counts                        (default "4 8")
-  --workloads "..."      subset of: point_select read_only write_only write_only_skip_trx
+  --workloads "..."      subset of: point_select read_only write_only read_write write_only_skip_trx
   --tables N --table-size N                                     (default 4 / 10000)
   --warmup S             seconds of untimed point_select per target before the runs (default 5)
   --idle-conns N         idle connections for the RSS measurement, 0 to skip (default 1000)
@@ -180,6 +180,7 @@ workload_args() { # workload_args NAME -> sysbench test name + extra args, one p
         point_select) echo oltp_point_select ;;
         read_only) echo oltp_read_only ;;
         write_only) echo oltp_write_only ;;
+        read_write) echo oltp_read_write ;;
         # Without a transaction, two threads deleting then re-inserting the same id collide
         # (1062 duplicate key) -- even directly against MariaDB -- so 1062 is ignored (and
         # counted) here, next to sysbench's default list 1213,1020,1205.

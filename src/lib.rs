@@ -3,6 +3,7 @@
 
 pub mod admin_cli;
 pub mod cli;
+pub mod malloc;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;

@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
+    myquorum::malloc::tune();
     let cli = Cli::parse();
     let filter = cli.log.clone().unwrap_or_else(|| "info".to_owned());
     tracing_subscriber::fmt()
