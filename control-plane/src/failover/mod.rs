@@ -447,6 +447,13 @@ async fn run_inner(
     })
 }
 
+/// How long a rejoining node's replication threads must be seen running before the rejoin
+/// counts as done (see [`rejoin`]).
+const REJOIN_STABLE: Duration = Duration::from_millis(300);
+
+/// How often a rejoin checks the node's replication threads.
+const REJOIN_POLL: Duration = Duration::from_millis(100);
+
 /// Brings fenced node `id` back as a read-only replica of the current primary
 /// (MASTER_USE_GTID=current_pos: an old primary's slave position predates its reign), then
 /// the tracker watches it again. Refuses when it holds transactions the primary never had
@@ -469,8 +476,12 @@ pub async fn rejoin(cp: &ControlPlane, id: &str) -> Result<(), FailoverError> {
         "slave_pos"
     };
     control.repoint(&node, topology.primary(), use_gtid).await?;
-    // START SLAVE returns before the IO thread meets the primary: check it did.
+    // START SLAVE returns before the IO thread meets the primary: check it did. Both threads
+    // must be seen running for REJOIN_STABLE: the IO thread shows "Yes" as soon as it has
+    // connected, and the primary's 1236 refusal of a diverged position comes a moment later,
+    // in answer to its dump request (a rejoin was once reported done in that moment).
     let deadline = Instant::now() + Duration::from_millis(cp.config().failover.drain_timeout_ms);
+    let mut running_since: Option<Instant> = None;
     loop {
         let mut conn = control.conn(&node).await?;
         let row: Option<mysql_async::Row> =
@@ -490,8 +501,14 @@ pub async fn rejoin(cp: &ControlPlane, id: &str) -> Result<(), FailoverError> {
                 .unwrap_or_default()
         };
         if col("Slave_IO_Running") == "Yes" && col("Slave_SQL_Running") == "Yes" {
-            break;
+            let since = *running_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= REJOIN_STABLE {
+                break;
+            }
+            tokio::time::sleep(REJOIN_POLL).await;
+            continue;
         }
+        running_since = None;
         let error = format!("{} {}", col("Last_IO_Error"), col("Last_SQL_Error"));
         if error.contains("1236") {
             return Err(FailoverError::Diverged {
@@ -509,7 +526,7 @@ pub async fn rejoin(cp: &ControlPlane, id: &str) -> Result<(), FailoverError> {
                 ),
             });
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(REJOIN_POLL).await;
     }
     cluster.rejoin(id, topology.epoch())?;
     tracing::info!(node = id, primary = %topology.primary().id, "node rejoined as a replica");
