@@ -154,15 +154,22 @@ def catchup(a, replicas):
     sys.stdout.write("\n")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--primary", required=True)
-    ap.add_argument("--replicas", required=True, help="host:port,host:port,...")
+def add_login_options(ap):
+    """The accounts the write benchmarks log in with: the application user (writes) and the
+    control user (MASTER_GTID_WAIT and replication control on the replicas over TCP); the
+    defaults are the sandbox's. Shared with bench/strong.py."""
     ap.add_argument("--user", default="app")
     ap.add_argument("--password", default="app")
     ap.add_argument("--db", default="app")
     ap.add_argument("--probe-user", default="myquorum")
     ap.add_argument("--probe-password", default="myquorum")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--primary", required=True)
+    ap.add_argument("--replicas", required=True, help="host:port,host:port,...")
+    add_login_options(ap)
     ap.add_argument("--table", default="bench_writes")
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--interval", type=float, default=0.05)

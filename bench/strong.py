@@ -37,7 +37,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from applydelay import Conn  # noqa: E402  (the same minimal client)
+from applydelay import Conn, add_login_options  # noqa: E402  (the same client and accounts)
 
 LUA = os.path.join(HERE, "lua", "insert.lua")
 
@@ -135,11 +135,7 @@ def main():
     ap.add_argument("--direct", default="127.0.0.1:3401", help="the primary")
     ap.add_argument("--proxy", default="127.0.0.1:6033", help="myquorum's MySQL port")
     ap.add_argument("--replicas", default=None, help="host:port,...; default: the three ports after --direct's")
-    ap.add_argument("--user", default="app")
-    ap.add_argument("--password", default="app")
-    ap.add_argument("--db", default="app")
-    ap.add_argument("--probe-user", default="myquorum")
-    ap.add_argument("--probe-password", default="myquorum")
+    add_login_options(ap)
     ap.add_argument("--threshold", type=int, default=1, help="t: the proxy's failure_threshold")
     ap.add_argument("--threads", type=int, default=32)
     ap.add_argument("--time", type=int, default=10, help="seconds per timed run")

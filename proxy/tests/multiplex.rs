@@ -3,9 +3,8 @@
 //! (`pool.min_idle_per_key`, `pool.surplus_idle_timeout_secs`), so 2,000 connected clients
 //! hold a bounded number of backend connections per node; each client's database and
 //! settings come back on the pooled connection it takes next, and nothing leaks between
-//! clients. Sessions whose
-//! connections hold state (user variables, temporary tables, a transaction, a generated
-//! LAST_INSERT_ID, unread warnings) keep them.
+//! clients. Sessions whose connections hold state (user variables, temporary tables, a
+//! transaction, a generated LAST_INSERT_ID, unread warnings) keep them.
 
 mod support;
 
