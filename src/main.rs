@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Up(args) => {
+            myquorum::malloc::start_trimmer();
             // The sandbox re-creates the old system, whose services had their own ports.
             settings.control_plane.legacy_ports = true;
             myquorum::up::apply_flags(&mut settings, &args);
@@ -26,6 +27,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                 .map(|()| ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
+            myquorum::malloc::start_trimmer();
             if let Some(l) = args.listen {
                 settings.listen.mysql = l;
             }
