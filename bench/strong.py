@@ -130,6 +130,27 @@ def tth_fastest_delay(samples, t):
     return statistics.median(ranked) if ranked else None
 
 
+def rated_runs(a, rate):
+    """STRONG and EVENTUAL at a fixed `rate` (EVENTUAL with the apply-delay probe beside it):
+    the runs, the median p50 of each level and the t-th fastest replica's apply delay."""
+    rated = {"EVENTUAL": [], "STRONG": []}
+    delays = []
+    for rep in range(a.reps):
+        for level in ("EVENTUAL", "STRONG"):
+            catch_up(a)
+            probe = apply_delays(a, a.time) if level == "EVENTUAL" else None
+            res = sysbench(a, a.proxy, "run", threads=a.threads, seconds=a.time,
+                           consistency=level, rate=rate)
+            if probe is not None:
+                out, _ = probe.communicate(timeout=a.time + 120)
+                delays += json.loads(out).get("samples", [])
+            log(f"rate {rate}/s rep {rep} {level}: p50 {res['p50_ms']} ms ({res['tps']:.1f} writes/s)")
+            rated[level].append(res)
+    strong_p50 = statistics.median(r["p50_ms"] for r in rated["STRONG"])
+    eventual_p50 = statistics.median(r["p50_ms"] for r in rated["EVENTUAL"])
+    return rated, strong_p50, eventual_p50, tth_fastest_delay(delays, a.threshold)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--direct", default="127.0.0.1:3401", help="the primary")
@@ -141,6 +162,9 @@ def main():
     ap.add_argument("--time", type=int, default=10, help="seconds per timed run")
     ap.add_argument("--backlog-time", type=int, default=8, help="seconds of writes per capacity probe")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--rates", default="",
+                    help="extra fixed rates (writes/s, space-separated) for the p50 comparison, "
+                         "e.g. \"100 400\": where the excess over EVENTUAL + apply delay comes from")
     ap.add_argument("--results-dir", default=os.path.join(HERE, "results"))
     a = ap.parse_args()
     host, _, port = a.direct.rpartition(":")
@@ -175,22 +199,12 @@ def main():
         # small machine the replicas apply a backlog faster than the primary commits), half
         # of what EVENTUAL reached instead: above that the runs measure a queue, not a write.
         rate = max(1, int(min(bound, eventual_tps) / 2))
-        rated = {"EVENTUAL": [], "STRONG": []}
-        delays = []
-        for rep in range(a.reps):
-            for level in ("EVENTUAL", "STRONG"):
-                catch_up(a)
-                probe = apply_delays(a, a.time) if level == "EVENTUAL" else None
-                res = sysbench(a, a.proxy, "run", threads=a.threads, seconds=a.time,
-                               consistency=level, rate=rate)
-                if probe is not None:
-                    out, _ = probe.communicate(timeout=a.time + 120)
-                    delays += json.loads(out).get("samples", [])
-                log(f"rate {rate}/s rep {rep} {level}: p50 {res['p50_ms']} ms ({res['tps']:.1f} writes/s)")
-                rated[level].append(res)
-        strong_p50 = statistics.median(r["p50_ms"] for r in rated["STRONG"])
-        eventual_p50 = statistics.median(r["p50_ms"] for r in rated["EVENTUAL"])
-        delay = tth_fastest_delay(delays, a.threshold)
+        rated, strong_p50, eventual_p50, delay = rated_runs(a, rate)
+        fixed = {}
+        for extra in (int(r) for r in a.rates.split()):
+            runs_at, s_p50, e_p50, d = rated_runs(a, extra)
+            fixed[extra] = {"strong_p50_ms": s_p50, "eventual_p50_ms": e_p50,
+                            "tth_apply_delay_ms": d, "runs": runs_at}
     finally:
         sysbench(a, a.direct, "cleanup")
 
@@ -200,7 +214,7 @@ def main():
         "threshold": a.threshold, "threads": a.threads, "capacities": caps, "bound_wps": bound,
         "strong_tps": strong_tps, "eventual_tps": eventual_tps, "strong_fraction_of_bound": round(fraction, 3),
         "rate": rate, "rate_basis": "bound" if bound <= eventual_tps else "eventual_tps", "eventual_p50_ms": eventual_p50, "strong_p50_ms": strong_p50,
-        "tth_apply_delay_ms": delay, "runs": runs, "rated": rated,
+        "tth_apply_delay_ms": delay, "runs": runs, "rated": rated, "fixed_rates": fixed,
     }
     os.makedirs(a.results_dir, exist_ok=True)
     path = os.path.join(a.results_dir, f"strong-{time.strftime('%Y%m%d-%H%M%S')}.json")
@@ -217,6 +231,11 @@ def main():
         print(f"at {rate} writes/s: STRONG p50 {strong_p50} ms, EVENTUAL p50 {eventual_p50} ms + apply delay "
               f"{delay:.2f} ms = {p50_limit:.2f} ms (target STRONG <= that: "
               f"{'MET' if strong_p50 <= p50_limit else 'MISSED'})")
+    for extra, f in fixed.items():
+        d = f["tth_apply_delay_ms"]
+        limit = f"{f['eventual_p50_ms'] + d:.2f}" if d is not None else "?"
+        print(f"at {extra} writes/s: STRONG p50 {f['strong_p50_ms']} ms, EVENTUAL p50 "
+              f"{f['eventual_p50_ms']} ms + apply delay {d} ms = {limit} ms")
     print(f"JSON: {path}")
 
 
