@@ -9,6 +9,13 @@
 //! a smoothed read latency and its reads in flight. Among the usable replicas two candidates
 //! are drawn and the cheaper one wins ("power of two choices"), cost = latency estimate ×
 //! (reads in flight + 1): a slow or busy replica gets fewer reads, equal ones share them.
+//!
+//! A session keeps a home replica: the one its last replica read ran on. Its next read goes
+//! there again unless the home is no longer usable (or not caught up, for CAUSAL) or a
+//! randomly drawn other replica costs less than a [`HOME_SLACK`]th of it. Sessions then hold
+//! one replica connection each instead of one per replica (every replica connection also
+//! costs a server thread and a prepare of each statement), while the homes, drawn by the
+//! same two choices, stay spread over the replicas.
 
 use std::collections::HashMap;
 mod durable;
@@ -33,6 +40,9 @@ use crate::config::{BackendNode, ProxyConfig};
 use crate::gtid::Gtid;
 use crate::quorum::{QuorumTracker, TrackerConfig};
 use crate::timestamps::TableTimestamps;
+
+/// How much cheaper another replica must be before a session's read leaves its home replica.
+const HOME_SLACK: f64 = 2.0;
 
 /// How long the cached copy of the quorum tracker's replica view serves EVENTUAL reads before
 /// it is read again (the tracker publishes it in atomics: a re-read is a few loads, no lock). A
@@ -388,7 +398,19 @@ impl ClusterHandle {
     /// committed: the cheaper of two candidates by latency and reads in flight (see the module
     /// docs). None: read from the primary. No lock, no allocation.
     pub fn pick_replica<'t>(&self, topology: &'t Topology) -> Option<&'t BackendNode> {
-        self.pick_at(topology, Instant::now())
+        self.pick_replica_for(topology, None)
+    }
+
+    /// [`Self::pick_replica`] for a session whose reads last ran on replica `home`: `home`
+    /// again while it is usable and no other candidate costs less than a
+    /// [`HOME_SLACK`]th of it (see the module docs).
+    pub fn pick_replica_for<'t>(
+        &self,
+        topology: &'t Topology,
+        home: Option<&str>,
+    ) -> Option<&'t BackendNode> {
+        let home = home.and_then(|id| Self::replica_index_in(&self.nodes, topology, id));
+        self.pick_at(topology, home, Instant::now())
             .map(|i| topology.node_at(i))
     }
 
@@ -397,10 +419,22 @@ impl ClusterHandle {
     /// replica the cached view shows caught up is answered from it; otherwise the tracker's
     /// current view is read before giving up.
     pub fn replica_with<'t>(&self, topology: &'t Topology, seq: u64) -> Option<&'t BackendNode> {
+        self.replica_with_for(topology, seq, None)
+    }
+
+    /// [`Self::replica_with`] preferring the session's `home` replica, as
+    /// [`Self::pick_replica_for`] does.
+    pub fn replica_with_for<'t>(
+        &self,
+        topology: &'t Topology,
+        seq: u64,
+        home: Option<&str>,
+    ) -> Option<&'t BackendNode> {
         if self.quorum.load().is_none() {
             return None;
         }
-        self.replica_with_at(topology, seq, Instant::now())
+        let home = home.and_then(|id| Self::replica_index_in(&self.nodes, topology, id));
+        self.replica_with_at(topology, seq, home, Instant::now())
             .map(|i| topology.node_at(i))
     }
 
@@ -487,12 +521,16 @@ impl ClusterHandle {
 
     /// Index of replica `id` in `nodes` and `slots` (None for the primary and unknown ids).
     fn replica_index(&self, id: &str) -> Option<usize> {
-        let topology = self.topology.load();
+        Self::replica_index_in(&self.nodes, &self.topology.load(), id)
+    }
+
+    /// The index of replica `id` among `topology`'s replicas.
+    fn replica_index_in(nodes: &[BackendNode], topology: &Topology, id: &str) -> Option<usize> {
         topology
             .replica_indexes()
             .iter()
             .copied()
-            .find(|i| self.nodes[*i].id == id)
+            .find(|i| nodes[*i].id == id)
     }
 
     /// `at` in nanoseconds since `epoch`.
@@ -526,22 +564,28 @@ impl ClusterHandle {
     }
 
     /// [`Self::pick_replica`] at `now`: the index of the chosen replica.
-    fn pick_at(&self, topology: &Topology, now: Instant) -> Option<usize> {
+    fn pick_at(&self, topology: &Topology, home: Option<usize>, now: Instant) -> Option<usize> {
         let now = self.nanos(now);
         self.refresh_view(now, false);
         let newest = self.newest_seq();
-        self.choose(topology, now, |s| s.usable(now, newest, self.max_lag))
+        self.choose(topology, now, home, |s| s.usable(now, newest, self.max_lag))
     }
 
     /// [`Self::replica_with`] at `now`: the index of the chosen replica.
-    fn replica_with_at(&self, topology: &Topology, seq: u64, now: Instant) -> Option<usize> {
+    fn replica_with_at(
+        &self,
+        topology: &Topology,
+        seq: u64,
+        home: Option<usize>,
+        now: Instant,
+    ) -> Option<usize> {
         let now = self.nanos(now);
         let newest = self.newest_seq();
         let caught_up = |s: &ReplicaSlot| s.holds(seq) && s.usable(now, newest, self.max_lag);
         self.refresh_view(now, false);
-        self.choose(topology, now, caught_up).or_else(|| {
+        self.choose(topology, now, home, caught_up).or_else(|| {
             self.refresh_view(now, true);
-            self.choose(topology, now, caught_up)
+            self.choose(topology, now, home, caught_up)
         })
     }
 
@@ -553,6 +597,7 @@ impl ClusterHandle {
         &self,
         topology: &Topology,
         now: u64,
+        home: Option<usize>,
         eligible: impl Fn(&ReplicaSlot) -> bool,
     ) -> Option<usize> {
         let replicas = topology.replica_indexes();
@@ -571,6 +616,19 @@ impl ClusterHandle {
             return nth(0);
         }
         let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
+        if let Some(home) = home.filter(|h| eligible(&self.slots[*h])) {
+            // The home replica against one other eligible replica drawn at random.
+            let k = (mix(turn as u64) % (count as u64 - 1)) as usize;
+            let other = replicas
+                .iter()
+                .copied()
+                .filter(|i| *i != home && eligible(&self.slots[*i]))
+                .nth(k);
+            return Some(match other {
+                Some(o) if self.slots[o].cost(now) * HOME_SLACK < self.slots[home].cost(now) => o,
+                _ => home,
+            });
+        }
         let first = turn % count;
         let offset = (mix(turn as u64) % (count as u64 - 1)) as usize;
         let second = (first + 1 + offset) % count;
@@ -672,7 +730,7 @@ mod tests {
     /// The replica chosen at `now`, as an index among the replicas (instance-2 is 0).
     fn pick(cluster: &ClusterHandle, now: Instant) -> usize {
         cluster
-            .pick_at(&cluster.topology(), now)
+            .pick_at(&cluster.topology(), None, now)
             .expect("a replica")
             - 1
     }
@@ -700,6 +758,42 @@ mod tests {
                 "{what}: replica {i} got {n} of {total} ({picks:?})"
             );
         }
+    }
+
+    #[test]
+    fn a_session_stays_on_its_home_replica_until_another_is_much_cheaper() {
+        let cluster = ClusterHandle::new(&config_of(4), None);
+        let topology = cluster.topology();
+        let now = Instant::now();
+        for i in 0..3 {
+            observe(&cluster, i, MS, now);
+        }
+        let home = |id| {
+            cluster
+                .pick_replica_for(&topology, Some(id))
+                .map(|n| n.id.clone())
+        };
+        for _ in 0..20 {
+            assert_eq!(home("instance-3").as_deref(), Some("instance-3"));
+        }
+        // Busy home: 3 reads in flight there, none elsewhere: cost 4x the others'.
+        let busy: Vec<_> = (0..3).map(|_| cluster.begin_read_on(2)).collect();
+        assert_ne!(home("instance-3").as_deref(), Some("instance-3"));
+        drop(busy);
+        // One read in flight is not enough to leave (2x is the slack, and it is not less).
+        let one = cluster.begin_read_on(2);
+        assert_eq!(home("instance-3").as_deref(), Some("instance-3"));
+        drop(one);
+        cluster.replica_failed("instance-3");
+        assert_ne!(
+            home("instance-3").as_deref(),
+            Some("instance-3"),
+            "unusable home"
+        );
+        assert!(
+            home("instance-1").is_some(),
+            "the primary is no home: a replica is picked"
+        );
     }
 
     #[test]

@@ -419,6 +419,7 @@ impl Session {
             sticky,
             causal,
             last_write,
+            home: self.home.as_deref().and_then(|id| topology.node(id)),
         };
         pipeline::upstream_peer(self, topology, stmt, level, plan).await
     }

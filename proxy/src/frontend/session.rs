@@ -47,6 +47,9 @@ pub struct Session {
     pub(super) conns: Vec<BackendConn>,
     /// Node of the previous statement (the sticky rule, read-only transactions).
     pub(super) previous: Option<String>,
+    /// The replica of the last statement that ran on one: the next replica read prefers it
+    /// (one replica connection per session instead of one per replica).
+    pub(super) home: Option<String>,
     pub(super) framing: ClientFraming,
     /// Status flags of the last complete answer.
     pub(super) status: StatusFlags,
@@ -153,6 +156,7 @@ pub async fn run(
         shared,
         conns: Vec::new(),
         previous: None,
+        home: None,
         pins: HashSet::new(),
         reported_pin: None,
         read_only_node: None,
@@ -636,6 +640,9 @@ impl Session {
         }
         if self.previous.as_deref() != Some(node) {
             self.previous = Some(node.to_owned());
+            if self.home.as_deref() != Some(node) && !self.is_primary(node) {
+                self.home = Some(node.to_owned());
+            }
         }
         self.absorb(&summary);
         Ok(Some(summary))

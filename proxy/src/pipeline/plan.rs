@@ -22,6 +22,9 @@ pub struct Plan<'t> {
     pub causal: Option<Gtid>,
     /// The node of the session's last write (LAST_INSERT_ID() is that connection's).
     pub last_write: Option<&'t BackendNode>,
+    /// The replica the session's last replica read ran on: preferred for the next one (see
+    /// the `cluster` module docs).
+    pub home: Option<&'t BackendNode>,
 }
 
 /// Chooses the node of `topology` that runs `stmt` at `level`. A replica chosen here has an
@@ -43,11 +46,15 @@ pub async fn upstream_peer<'t, U: Upstream>(
         Route::Previous => plan.sticky.unwrap_or(primary),
         Route::LastWrite => plan.last_write.unwrap_or(primary),
         Route::Replica | Route::ReadOnlyTransaction => {
-            usable_replica(up, topology).await.unwrap_or(primary)
+            usable_replica(up, topology, plan.home.map(|n| n.id.as_str()))
+                .await
+                .unwrap_or(primary)
         }
-        Route::Causal => causal_replica(up, topology, plan.causal)
-            .await
-            .unwrap_or(primary),
+        Route::Causal => {
+            causal_replica(up, topology, plan.causal, plan.home.map(|n| n.id.as_str()))
+                .await
+                .unwrap_or(primary)
+        }
     }
 }
 
@@ -56,9 +63,10 @@ pub async fn upstream_peer<'t, U: Upstream>(
 async fn usable_replica<'t, U: Upstream>(
     up: &mut U,
     topology: &'t Topology,
+    home: Option<&str>,
 ) -> Option<&'t BackendNode> {
     for _ in 0..topology.replicas().len() {
-        let node = up.context().cluster.pick_replica(topology)?;
+        let node = up.context().cluster.pick_replica_for(topology, home)?;
         match up.connect(&node.id).await {
             Ok(()) => return Some(node),
             Err(e) => {
@@ -76,11 +84,16 @@ async fn causal_replica<'t, U: Upstream>(
     up: &mut U,
     topology: &'t Topology,
     wanted: Option<Gtid>,
+    home: Option<&str>,
 ) -> Option<&'t BackendNode> {
     let Some(gtid) = wanted else {
-        return usable_replica(up, topology).await;
+        return usable_replica(up, topology, home).await;
     };
-    if let Some(known) = up.context().cluster.replica_with(topology, gtid.seq) {
+    if let Some(known) = up
+        .context()
+        .cluster
+        .replica_with_for(topology, gtid.seq, home)
+    {
         if up.connect(&known.id).await.is_ok() {
             return Some(known);
         }
@@ -89,7 +102,7 @@ async fn causal_replica<'t, U: Upstream>(
     if wait_ms == 0 {
         return None;
     }
-    let replica = usable_replica(up, topology).await?;
+    let replica = usable_replica(up, topology, home).await?;
     let wait = Duration::from_millis(wait_ms).as_secs_f64();
     let sql = format!("SELECT MASTER_GTID_WAIT('{gtid}', {wait:.3})");
     match up.query_rows(&replica.id, &sql).await {
