@@ -397,19 +397,15 @@ impl ClusterHandle {
     /// tracker's eyes and not more than `max_replica_lag` writes behind what the proxy saw
     /// committed: the cheaper of two candidates by latency and reads in flight (see the module
     /// docs). None: read from the primary. No lock, no allocation.
-    pub fn pick_replica<'t>(&self, topology: &'t Topology) -> Option<&'t BackendNode> {
-        self.pick_replica_for(topology, None)
-    }
-
-    /// [`Self::pick_replica`] for a session whose reads last ran on replica `home`: `home`
-    /// again while it is usable and no other candidate costs less than a
-    /// [`HOME_SLACK`]th of it (see the module docs).
-    pub fn pick_replica_for<'t>(
+    ///
+    /// `home`: the replica the session's reads last ran on, taken again while it is usable
+    /// and no other candidate costs less than a [`HOME_SLACK`]th of it.
+    pub fn pick_replica<'t>(
         &self,
         topology: &'t Topology,
         home: Option<&str>,
     ) -> Option<&'t BackendNode> {
-        let home = home.and_then(|id| Self::replica_index_in(&self.nodes, topology, id));
+        let home = home.and_then(|id| self.replica_index_in(topology, id));
         self.pick_at(topology, home, Instant::now())
             .map(|i| topology.node_at(i))
     }
@@ -417,14 +413,9 @@ impl ClusterHandle {
     /// A usable replica the quorum watchers have seen apply `seq` (the cheaper of two, as for
     /// [`Self::pick_replica`]), so a CAUSAL read needs no wait there. Positions only grow, so a
     /// replica the cached view shows caught up is answered from it; otherwise the tracker's
-    /// current view is read before giving up.
-    pub fn replica_with<'t>(&self, topology: &'t Topology, seq: u64) -> Option<&'t BackendNode> {
-        self.replica_with_for(topology, seq, None)
-    }
-
-    /// [`Self::replica_with`] preferring the session's `home` replica, as
-    /// [`Self::pick_replica_for`] does.
-    pub fn replica_with_for<'t>(
+    /// current view is read before giving up. `home` is preferred as [`Self::pick_replica`]
+    /// prefers it.
+    pub fn replica_with<'t>(
         &self,
         topology: &'t Topology,
         seq: u64,
@@ -433,7 +424,7 @@ impl ClusterHandle {
         if self.quorum.load().is_none() {
             return None;
         }
-        let home = home.and_then(|id| Self::replica_index_in(&self.nodes, topology, id));
+        let home = home.and_then(|id| self.replica_index_in(topology, id));
         self.replica_with_at(topology, seq, home, Instant::now())
             .map(|i| topology.node_at(i))
     }
@@ -521,16 +512,16 @@ impl ClusterHandle {
 
     /// Index of replica `id` in `nodes` and `slots` (None for the primary and unknown ids).
     fn replica_index(&self, id: &str) -> Option<usize> {
-        Self::replica_index_in(&self.nodes, &self.topology.load(), id)
+        self.replica_index_in(&self.topology.load(), id)
     }
 
-    /// The index of replica `id` among `topology`'s replicas.
-    fn replica_index_in(nodes: &[BackendNode], topology: &Topology, id: &str) -> Option<usize> {
+    /// Index of replica `id` of `topology` in `nodes` and `slots`.
+    fn replica_index_in(&self, topology: &Topology, id: &str) -> Option<usize> {
         topology
             .replica_indexes()
             .iter()
             .copied()
-            .find(|i| nodes[*i].id == id)
+            .find(|i| self.nodes[*i].id == id)
     }
 
     /// `at` in nanoseconds since `epoch`.
@@ -770,7 +761,7 @@ mod tests {
         }
         let home = |id| {
             cluster
-                .pick_replica_for(&topology, Some(id))
+                .pick_replica(&topology, Some(id))
                 .map(|n| n.id.clone())
         };
         for _ in 0..20 {
@@ -801,24 +792,24 @@ mod tests {
         let cluster = ClusterHandle::new(&config(), None);
         assert_eq!(cluster.primary().id, "instance-1");
         let first = cluster
-            .pick_replica(&cluster.topology())
+            .pick_replica(&cluster.topology(), None)
             .map(|n| n.id.clone());
         let second = cluster
-            .pick_replica(&cluster.topology())
+            .pick_replica(&cluster.topology(), None)
             .map(|n| n.id.clone());
         assert_ne!(first, second, "round-robin");
         cluster.replica_failed("instance-2");
         for _ in 0..4 {
             assert_eq!(
                 cluster
-                    .pick_replica(&cluster.topology())
+                    .pick_replica(&cluster.topology(), None)
                     .map(|n| n.id.as_str()),
                 Some("instance-3")
             );
         }
         cluster.replica_failed("instance-3");
         assert!(
-            cluster.pick_replica(&cluster.topology()).is_none(),
+            cluster.pick_replica(&cluster.topology(), None).is_none(),
             "no usable replica: read from the primary"
         );
     }
@@ -844,7 +835,7 @@ mod tests {
             "not a replica any more"
         );
         for _ in 0..10 {
-            let read = cluster.pick_replica(&next).map(|n| n.id.as_str());
+            let read = cluster.pick_replica(&next, None).map(|n| n.id.as_str());
             assert!(
                 matches!(read, Some("instance-1" | "instance-3")),
                 "{read:?}"

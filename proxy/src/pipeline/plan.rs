@@ -66,7 +66,7 @@ async fn usable_replica<'t, U: Upstream>(
     home: Option<&str>,
 ) -> Option<&'t BackendNode> {
     for _ in 0..topology.replicas().len() {
-        let node = up.context().cluster.pick_replica_for(topology, home)?;
+        let node = up.context().cluster.pick_replica(topology, home)?;
         match up.connect(&node.id).await {
             Ok(()) => return Some(node),
             Err(e) => {
@@ -89,11 +89,7 @@ async fn causal_replica<'t, U: Upstream>(
     let Some(gtid) = wanted else {
         return usable_replica(up, topology, home).await;
     };
-    if let Some(known) = up
-        .context()
-        .cluster
-        .replica_with_for(topology, gtid.seq, home)
-    {
+    if let Some(known) = up.context().cluster.replica_with(topology, gtid.seq, home) {
         if up.connect(&known.id).await.is_ok() {
             return Some(known);
         }
