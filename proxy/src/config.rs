@@ -132,6 +132,12 @@ pub struct PoolConfig {
     /// the pool and takes pooled ones, its database and settings replayed, at its next
     /// statement (milliseconds; 0 = sessions keep their connections until they close).
     pub multiplex_idle_ms: u64,
+    /// Statement multiplexing: after each read (or replayable setting) a session without
+    /// state that ties it to its connections gives them back to its thread's pool at once,
+    /// unreset, and its next statement takes whichever is free (one in the same database and
+    /// settings first; another is reset and replayed). Writes keep their connection until the
+    /// session parks (`ROW_COUNT()` reads it).
+    pub multiplex_statements: bool,
 }
 
 impl Default for PoolConfig {
@@ -146,6 +152,7 @@ impl Default for PoolConfig {
             max_connections: 6_000,
             checkout_timeout_ms: 2_000,
             multiplex_idle_ms: 1_000,
+            multiplex_statements: true,
         }
     }
 }

@@ -280,7 +280,7 @@ impl Engine {
         let mut conn = self
             .shared
             .pool
-            .get(&node, key, &user.password, &HashMap::new())
+            .get(&node, key, &user.password, &HashMap::new(), None)
             .await?;
         if let Some(db) = self.default_database() {
             let mut cmd = vec![Command::COM_INIT_DB as u8];

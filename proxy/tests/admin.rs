@@ -76,7 +76,9 @@ fn server_code(e: &mysql_async::Error) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_port_reports_backends_sessions_and_config() {
     let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
-    let ports = start_ports(&cluster, |_| {}).await;
+    // Sessions keep their connections between statements (no statement multiplexing), so
+    // the app client's primary connection shows as busy.
+    let ports = start_ports(&cluster, |c| c.pool.multiplex_statements = false).await;
     let primary = cluster.primary().id.clone();
     let replica = cluster.replicas()[0].id.clone();
 

@@ -218,3 +218,129 @@ async fn idle_sessions_share_backend_connections_without_leaking_state() {
     proxy.stop().await;
     drop(cluster);
 }
+
+/// Clients that keep running statements (statement multiplexing).
+const BUSY_CLIENTS: usize = 300;
+/// Rounds of statements each busy client runs.
+const ROUNDS: usize = 15;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn busy_sessions_share_backend_connections_between_statements() {
+    let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
+    for db in ["mux_b", "mux_c"] {
+        root(cluster.primary(), &format!("CREATE DATABASE {db}")).await;
+        root(
+            cluster.primary(),
+            &format!("GRANT ALL PRIVILEGES ON {db}.* TO 'app'@'%'"),
+        )
+        .await;
+    }
+    let mut config = proxy_config(&cluster);
+    config.io_threads = IO_THREADS;
+    config.pool.min_idle_per_key = IDLE_PER_KEY;
+    config.pool.surplus_idle_timeout_secs = SURPLUS_IDLE.as_secs();
+    // No idle parking: whatever the clients give back, they give back between statements.
+    config.pool.multiplex_idle_ms = 0;
+    assert!(config.pool.multiplex_statements, "on by default");
+    let proxy = Proxy::start_with(config).await;
+    let mut setup = proxy.conn().await;
+    setup
+        .query_drop("CREATE TABLE app.counters (k INT PRIMARY KEY, v INT)")
+        .await
+        .expect("create table");
+    let rows: Vec<String> = (0..BUSY_CLIENTS).map(|k| format!("({k}, 0)")).collect();
+    setup
+        .query_drop(format!(
+            "INSERT INTO app.counters VALUES {}",
+            rows.join(",")
+        ))
+        .await
+        .expect("insert");
+
+    let mut clients = tokio::task::JoinSet::new();
+    for k in 0..BUSY_CLIENTS {
+        let opts = proxy.opts();
+        clients.spawn(async move {
+            // Logins spread over 1.5 s (a login storm opens a connection per login).
+            tokio::time::sleep(Duration::from_millis((k / 20) as u64 * 100)).await;
+            let mut conn = mysql_async::Conn::new(opts).await.expect("login");
+            let (db, charset, mode) = setup_of(k);
+            conn.query_drop(format!("USE {db}")).await.expect("use");
+            conn.query_drop(format!("SET NAMES {charset}"))
+                .await
+                .expect("set names");
+            conn.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
+                .await
+                .expect("sql_mode");
+            let expected = (db.to_owned(), charset.to_owned(), mode.to_owned());
+            for round in 0..ROUNDS {
+                // Its own state, on whichever connection it gets for this statement.
+                assert_eq!(state(&mut conn).await, expected, "client {k} round {round}");
+                // One text prepared by every client, found prepared on the connection.
+                let sum: Option<i64> = conn
+                    .exec_first("SELECT ? + ?", (k as i64, round as i64))
+                    .await
+                    .expect("prepared statement");
+                assert_eq!(sum, Some((k + round) as i64), "client {k} round {round}");
+                if round % 5 == 0 {
+                    // After a write the session keeps its connection: ROW_COUNT() is its own.
+                    conn.query_drop(format!("UPDATE app.counters SET v = v + 1 WHERE k = {k}"))
+                        .await
+                        .expect("update");
+                    let count: Option<i64> = conn
+                        .query_first("SELECT ROW_COUNT()")
+                        .await
+                        .expect("row count");
+                    assert_eq!(count, Some(1), "client {k} round {round}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            conn
+        });
+    }
+    let mut peak = 0;
+    let primary = cluster.primary().clone();
+    let mut done = Vec::with_capacity(BUSY_CLIENTS);
+    loop {
+        tokio::select! {
+            finished = clients.join_next() => match finished {
+                Some(conn) => done.push(conn.expect("client task")),
+                None => break,
+            },
+            () = tokio::time::sleep(Duration::from_millis(250)) => {
+                peak = peak.max(app_connections(&primary).await);
+            }
+        }
+    }
+    eprintln!("{BUSY_CLIENTS} busy clients: at most {peak} app connections seen on the primary");
+    assert!(
+        peak < BUSY_CLIENTS / 2,
+        "{BUSY_CLIENTS} busy clients held {peak} connections on the primary at once"
+    );
+
+    // Still connected, never idle long enough to park (parking is off): the connections
+    // they gave back between statements shrink to the warm ones.
+    tokio::time::sleep(SURPLUS_IDLE + Duration::from_secs(3)).await;
+    let bound = IDLE_PER_KEY * IO_THREADS + 8;
+    for node in cluster.nodes() {
+        let n = app_connections(node).await;
+        assert!(
+            n <= bound,
+            "{BUSY_CLIENTS} connected clients hold {n} connections on {} (bound {bound})",
+            node.id
+        );
+    }
+    let total: Option<i64> = setup
+        .query_first("SELECT SUM(v) FROM app.counters")
+        .await
+        .expect("counter");
+    assert_eq!(total, Some((BUSY_CLIENTS * ROUNDS.div_ceil(5)) as i64));
+    for mut conn in done {
+        let one: Option<i64> = conn.query_first("SELECT 1").await.expect("select 1");
+        assert_eq!(one, Some(1));
+        conn.disconnect().await.expect("disconnect");
+    }
+    setup.disconnect().await.expect("disconnect");
+    proxy.stop().await;
+    drop(cluster);
+}

@@ -14,6 +14,7 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::prepared::PreparedCache;
 use super::tls::{BackendStream, BackendTls};
 use crate::config::BackendNode;
 use crate::error::BackendError;
@@ -27,6 +28,8 @@ const MAX_CONTROL_PACKET: usize = 1 << 24;
 pub const COM_QUERY: u8 = Command::COM_QUERY as u8;
 /// COM_STMT_PREPARE, as the byte that starts a command packet.
 pub const COM_STMT_PREPARE: u8 = Command::COM_STMT_PREPARE as u8;
+/// COM_STMT_CLOSE, as the byte that starts a command packet.
+pub const COM_STMT_CLOSE: u8 = Command::COM_STMT_CLOSE as u8;
 /// COM_RESET_CONNECTION, as the byte that starts a command packet.
 pub const COM_RESET_CONNECTION: u8 = Command::COM_RESET_CONNECTION as u8;
 
@@ -138,6 +141,11 @@ pub struct BackendConn {
     pub answer_pending: bool,
     /// Its places under the pool's connection caps, given back when it is dropped.
     pub permits: Option<super::pool::Permits>,
+    /// The session state it holds, given back between statements (statement multiplexing):
+    /// a fingerprint of the database and settings replayed on it. None: reset, or fresh.
+    pub state: Option<u64>,
+    /// The statements prepared on it, by text.
+    pub prepared: PreparedCache,
 }
 
 /// Reads a server's greeting and hangs up: version, capabilities and default collation.
@@ -244,6 +252,8 @@ pub async fn connect(
             idle_since: Instant::now(),
             answer_pending: false,
             permits: None,
+            state: None,
+            prepared: PreparedCache::default(),
         };
         conn.query_ok(TRACK_LAST_GTID).await?;
         Ok(conn)
@@ -520,9 +530,41 @@ impl BackendConn {
     /// variables, temporary tables, prepared statements, locks and transactions all go),
     /// then `last_gtid` tracking again.
     pub async fn reset(&mut self) -> Result<(), BackendError> {
+        self.state = None;
+        self.prepared.clear();
         self.command_ok(&[COM_RESET_CONNECTION]).await?;
         self.query_ok(TRACK_LAST_GTID).await?;
         Ok(())
+    }
+
+    /// Records that `sql` is prepared on this connection as `id` ([`PreparedCache`]); the
+    /// statements the cache lets go (not `in_use` by the session holding the connection)
+    /// are closed on the server with the next command sent (COM_STMT_CLOSE has no answer).
+    pub fn remember_prepared(
+        &mut self,
+        sql: &[u8],
+        id: u32,
+        params: u16,
+        in_use: impl Fn(u32) -> bool,
+    ) {
+        for closed in self.prepared.insert(sql, id, params, in_use) {
+            self.queue_close(closed);
+        }
+    }
+
+    /// Closes statement `id` if this connection's cache holds it (sent with the next
+    /// command).
+    pub fn forget_prepared(&mut self, id: u32) {
+        if self.prepared.remove_id(id) {
+            self.queue_close(id);
+        }
+    }
+
+    /// Queues COM_STMT_CLOSE of statement `id` (no answer comes).
+    fn queue_close(&mut self, id: u32) {
+        let mut close = [COM_STMT_CLOSE, 0, 0, 0, 0];
+        close[1..].copy_from_slice(&id.to_le_bytes());
+        self.io.queue_packet(0, &close);
     }
 
     /// Makes the server report `last_gtid` again after the client changed

@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod pool;
+pub mod prepared;
 pub mod tls;
 
 pub use conn::{BackendConn, BackendKey, ServerInfo};

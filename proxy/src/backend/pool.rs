@@ -110,20 +110,36 @@ impl Pool {
     }
 
     /// A connection for `key`: an idle one when a live one exists, else a new one (within
-    /// the caps: see the module header).
+    /// the caps: see the module header). Of the idle ones it prefers, newest first, one that
+    /// holds session state `state` (given back between statements by a session in the same
+    /// state: nothing to replay), then a reset one, then one in another state, which it
+    /// resets first. The connection returned holds `state` or none ([`BackendConn::state`]
+    /// is None: the caller replays its session's database and settings); None asks for a
+    /// reset one.
     pub async fn get(
         &self,
         node: &BackendNode,
         key: BackendKey,
         password: &str,
         attrs: &HashMap<String, String>,
+        state: Option<u64>,
     ) -> Result<BackendConn, BackendError> {
-        while let Some(conn) = self.take_idle(&key) {
-            if conn.idle_since.elapsed() < self.config.idle_timeout() && !conn.io.is_stale() {
-                self.stats.reused.fetch_add(1, Ordering::Relaxed);
-                return Ok(conn);
+        while let Some(mut conn) = self.take_idle(&key, state) {
+            // A connection the server closed meanwhile (KILL, wait_timeout, a restart) is
+            // found here, before a statement is sent on it.
+            if conn.idle_since.elapsed() >= self.config.idle_timeout() || conn.io.is_stale() {
+                self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
-            self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+            if conn.state.is_some() && conn.state != state {
+                if let Err(e) = conn.reset().await {
+                    tracing::debug!(error = %e, "backend connection failed its reset; closed");
+                    self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            self.stats.reused.fetch_add(1, Ordering::Relaxed);
+            return Ok(conn);
         }
         let permits = self.permits(&key.node).await?;
         let timeout = self.config.connect_timeout();
@@ -278,9 +294,46 @@ impl Pool {
         past_timeout.max(past_surplus_timeout)
     }
 
-    fn take_idle(&self, key: &BackendKey) -> Option<BackendConn> {
+    fn take_idle(&self, key: &BackendKey, state: Option<u64>) -> Option<BackendConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.get_mut(key).and_then(Vec::pop)
+        let conns = idle.get_mut(key)?;
+        let pick = state
+            .and_then(|state| conns.iter().rposition(|c| c.state == Some(state)))
+            .or_else(|| conns.iter().rposition(|c| c.state.is_none()))
+            .or_else(|| conns.len().checked_sub(1))?;
+        Some(conns.remove(pick))
+    }
+
+    /// Closes statement `backend_id` on the idle connection of `key` with server thread
+    /// `thread_id`, if it is idle and still holds it (the client closed a statement its
+    /// session left there between statements). The COM_STMT_CLOSE goes out with the next
+    /// command sent on the connection (it has no answer).
+    pub fn close_statement_if_idle(&self, key: &BackendKey, thread_id: u32, backend_id: u32) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(conn) = idle
+            .get_mut(key)
+            .and_then(|conns| conns.iter_mut().find(|c| c.thread_id == thread_id))
+        else {
+            return;
+        };
+        conn.forget_prepared(backend_id);
+    }
+
+    /// Takes back a connection between two statements of a session (statement
+    /// multiplexing): idle at once, not reset, marked with the session's `state` so a
+    /// session in the same state takes it as it is and any other resets it first. Not
+    /// bounded by `max_idle_per_key` (it is in use a moment later; the reaper trims what
+    /// stays idle). A connection whose answer was not read to its end is closed instead.
+    pub fn put_between_statements(&self, mut conn: BackendConn, state: u64) {
+        if conn.answer_pending || !conn.io.rbuf.is_empty() {
+            tracing::debug!(node = %conn.key.node, "backend connection aborted mid-answer; closed");
+            self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        conn.state = Some(state);
+        conn.idle_since = Instant::now();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.entry(conn.key.clone()).or_default().push(conn);
     }
 
     /// Returns a connection after its session ended: reset in the background, then idle.
@@ -421,6 +474,8 @@ mod tests {
             idle_since: Instant::now(),
             answer_pending: false,
             permits: None,
+            state: None,
+            prepared: Default::default(),
         }
     }
 
@@ -585,7 +640,7 @@ mod tests {
         grown.io.rbuf.reserve(16 << 20);
         pool.insert_idle(grown);
         let key = conn(socket().await.0).key;
-        let idle = pool.take_idle(&key).expect("pooled");
+        let idle = pool.take_idle(&key, None).expect("pooled");
         assert!(idle.io.rbuf.capacity() <= crate::packet::SHRINK_ABOVE);
         assert!(idle.io.wbuf.capacity() <= crate::packet::SHRINK_ABOVE);
     }

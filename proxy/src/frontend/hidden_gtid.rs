@@ -31,7 +31,13 @@ impl Session {
         let key = self.backend_key(node_id);
         let pool = Arc::clone(&self.shared.pool);
         let mut conn = match pool
-            .get(&node, key, &self.hello.user.password, &self.hello.attrs)
+            .get(
+                &node,
+                key,
+                &self.hello.user.password,
+                &self.hello.attrs,
+                None,
+            )
             .await
         {
             Ok(conn) => conn,

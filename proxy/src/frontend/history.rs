@@ -13,7 +13,7 @@ pub const MAX_ENTRIES: usize = 128;
 pub const MAX_BYTES: usize = 256 * 1024;
 
 /// One replayable setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Setting {
     /// A `SET ...` statement of session variables, as the client sent it.
     Statement(Vec<u8>),

@@ -53,6 +53,12 @@ impl Session {
             self.previous = previous;
         }
         if let Some((backend_id, params)) = done.and_then(|s| s.prepared) {
+            if let Some(index) = self.conn_index(&primary) {
+                let statements = &self.statements;
+                self.conns[index].remember_prepared(&sql, backend_id, params, |id| {
+                    statements.maps_to(&primary, id)
+                });
+            }
             self.statements.insert(
                 client_id,
                 NewStatement {
@@ -174,12 +180,23 @@ impl Session {
             return Ok(());
         };
         let targets = match packet.payload[0] {
-            COM_STMT_CLOSE => self
-                .statements
-                .remove(client_id)
-                .into_iter()
-                .map(|p| (p.node, p.backend_id))
-                .collect(),
+            COM_STMT_CLOSE => {
+                let Some(stmt) = self.statements.remove(client_id) else {
+                    return Ok(());
+                };
+                // Left on connections given back between statements: closed there if they
+                // are idle now (one in use by another session keeps it, cached by text).
+                for r in &stmt.released {
+                    let key = self.backend_key(&r.node);
+                    self.shared
+                        .pool
+                        .close_statement_if_idle(&key, r.thread_id, r.backend_id);
+                }
+                stmt.prepared_on
+                    .into_iter()
+                    .map(|p| (p.node, p.backend_id))
+                    .collect()
+            }
             COM_STMT_SEND_LONG_DATA => {
                 let primary = self.primary_id();
                 let id = self
@@ -196,8 +213,16 @@ impl Session {
             let Some(index) = self.conn_index(&node) else {
                 continue;
             };
+            // Another of the session's statements with the same text may run as the same
+            // backend statement (found by text on the connection): it stays open.
+            if packet.payload[0] == COM_STMT_CLOSE && self.statements.maps_to(&node, backend_id) {
+                continue;
+            }
             let payload = with_backend_id(&packet.payload, backend_id);
             let backend = &mut self.conns[index];
+            if packet.payload[0] == COM_STMT_CLOSE {
+                backend.prepared.remove_id(backend_id);
+            }
             backend.io.queue_packet(packet.seq, &payload);
             if backend.io.flush().await.is_err() {
                 self.drop_conn(&node);
@@ -232,15 +257,24 @@ impl Session {
         if let Some(id) = stmt.backend_id(node) {
             return Ok(Some(id));
         }
+        // Statement multiplexing: the connection may hold the text prepared already (by
+        // this session before, or by another one).
+        if let Some(cached) = self.conns[index].prepared.get(&stmt.sql) {
+            stmt.prepared(node, cached.id);
+            return Ok(Some(cached.id));
+        }
         let sql = stmt.sql.clone();
         match self.conns[index].prepare(&sql).await {
-            Ok((id, _params)) => {
+            Ok((id, params)) => {
                 tracing::debug!(
                     client_id,
                     backend_id = id,
                     node,
                     "statement prepared on another connection"
                 );
+                let statements = &self.statements;
+                self.conns[index]
+                    .remember_prepared(&sql, id, params, |id| statements.maps_to(node, id));
                 if let Some(stmt) = self.statements.get_mut(client_id) {
                     stmt.prepared(node, id);
                 }

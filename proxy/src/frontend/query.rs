@@ -484,6 +484,16 @@ impl Session {
         if let Some(text) = setting.filter(|_| !done.error) {
             self.history.record(Setting::Statement(text.to_vec()));
         }
+        // A read leaves nothing a later statement reads from its connection but its row
+        // count (FOUND_ROWS(), pinned when asked for with SQL_CALC_FOUND_ROWS) and warnings
+        // (which keep the connection: see `Session::can_park`); a replayable setting is in
+        // the history. After a write, ROW_COUNT() reads the connection: it is kept.
+        self.release_after = !done.error
+            && stmt.pins.is_none()
+            && !stmt.multi_statement
+            // `LAST_INSERT_ID(expr)` sets the connection's value.
+            && !stmt.follows_last_write
+            && (stmt.kind == Kind::Read || (stmt.kind == Kind::SessionSet && setting.is_some()));
     }
 
     /// Sends a write's held OK once the commit phase recorded it (and for a STRONG write, once

@@ -93,6 +93,10 @@ pub struct Session {
     /// Whether the session's user holds PROCESS (SHOW PROCESSLIST then lists every session),
     /// once asked.
     pub(super) process_privilege: Option<bool>,
+    /// The command just served ended with a statement after which the session may give its
+    /// connections back at once (statement multiplexing): a read or a replayable setting
+    /// that succeeded. Cleared before each command.
+    pub(super) release_after: bool,
 }
 
 /// Serves one accepted client connection to its end. Errors are logged here, once.
@@ -166,6 +170,7 @@ pub async fn run(
         last_warnings: 0,
         generated_insert_id: false,
         process_privilege: None,
+        release_after: false,
         seen,
         framing,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
@@ -245,7 +250,11 @@ impl Session {
         mut pending: Option<Packet>,
     ) -> Result<Served, SessionError> {
         let mut park = self.shared.config.pool.multiplex_idle().map(IdleTimer::new);
+        let each_statement = self.shared.config.pool.multiplex_statements;
         loop {
+            if std::mem::take(&mut self.release_after) && each_statement && self.can_park() {
+                self.release_between_statements();
+            }
             if let Some(node) = self.state_lost.take() {
                 return Err(SessionError::StateLost { node });
             }
@@ -456,12 +465,23 @@ impl Session {
             }
         })?;
         let key = self.backend_key(&node.id);
+        let state = self.state_fingerprint();
         let mut conn = self
             .shared
             .pool
-            .get(&node, key, &self.hello.user.password, &self.hello.attrs)
+            .get(
+                &node,
+                key,
+                &self.hello.user.password,
+                &self.hello.attrs,
+                Some(state),
+            )
             .await?;
-        self.replay_onto(&mut conn).await;
+        // A connection another session in the same state gave back between statements
+        // already has this database and these settings.
+        if conn.state != Some(state) {
+            self.replay_onto(&mut conn).await;
+        }
         debug!(thread_id = conn.thread_id, node = %node.id, "backend attached");
         self.shared
             .registry
@@ -822,6 +842,35 @@ impl Session {
         );
         self.release_backends();
         self.io.release_buffers();
+    }
+
+    /// Statement multiplexing: after a read (or a replayable setting) that left nothing on
+    /// the connection a later statement of the session may need, the session's connections
+    /// go back to its thread's pool as they are, marked with the session's state
+    /// ([`Self::state_fingerprint`]); its next statement takes whichever connection is free,
+    /// preferring one in the same state (no replay), and finds its prepared statements by
+    /// text on it ([`crate::backend::prepared`]).
+    fn release_between_statements(&mut self) {
+        let state = self.state_fingerprint();
+        for conn in self.conns.drain(..) {
+            self.statements
+                .released_from(&conn.key.node, conn.thread_id);
+            self.shared.pool.put_between_statements(conn, state);
+        }
+        self.last_write = None;
+        self.shared.registry.set_backend(self.id, None);
+        self.shared.registry.detach(self.id, None);
+    }
+
+    /// What a backend connection holds of this session once its database and settings are
+    /// replayed: connections given back between statements are marked with it, and one
+    /// marked with the same value needs no replay.
+    fn state_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.database.hash(&mut hasher);
+        self.history.entries().hash(&mut hasher);
+        hasher.finish()
     }
 
     /// Gives every backend connection back to the pool (reset there).

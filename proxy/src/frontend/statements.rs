@@ -56,6 +56,21 @@ pub struct Statement {
     pub types_version: u64,
     /// SEND_LONG_DATA went to the primary since the last EXECUTE: it must run there.
     pub long_data: bool,
+    /// Where it was prepared on connections the session gave back between statements
+    /// (statement multiplexing): a CLOSE from the client closes it there if that connection
+    /// is still idle.
+    pub released: Vec<Released>,
+}
+
+/// A statement left prepared on a connection the session gave back between statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    /// The node id.
+    pub node: String,
+    /// The server thread id of the connection.
+    pub thread_id: u32,
+    /// The statement's id on that connection.
+    pub backend_id: u32,
 }
 
 /// A statement prepared on one node's connection.
@@ -83,6 +98,7 @@ impl Statement {
     /// Records that it is now prepared on `node` as `backend_id`, types not yet sent.
     pub fn prepared(&mut self, node: &str, backend_id: u32) {
         self.prepared_on.retain(|p| p.node != node);
+        self.released.retain(|r| r.node != node);
         self.prepared_on.push(Prepared {
             node: node.to_owned(),
             backend_id,
@@ -176,6 +192,7 @@ impl StatementMap {
             param_types: None,
             types_version: 0,
             long_data: false,
+            released: Vec::new(),
         };
         stmt.prepared(new.node, new.backend_id);
         if let Some(old) = self.by_client_id.insert(client_id, stmt) {
@@ -199,16 +216,31 @@ impl StatementMap {
         self.by_client_id.get_mut(&client_id)
     }
 
-    /// Forgets a statement the client closed; returns where it was prepared.
-    pub fn remove(&mut self, client_id: u32) -> Vec<Prepared> {
+    /// Forgets a statement the client closed; returns it (where it was prepared).
+    pub fn remove(&mut self, client_id: u32) -> Option<Statement> {
         if self.last_prepared == Some(client_id) {
             self.last_prepared = None;
         }
-        let Some(stmt) = self.by_client_id.remove(&client_id) else {
-            return Vec::new();
-        };
+        let stmt = self.by_client_id.remove(&client_id)?;
         self.bytes -= stmt.sql.len();
-        stmt.prepared_on
+        Some(stmt)
+    }
+
+    /// The session gave its connection to `node` (server thread `thread_id`) back between
+    /// statements, unreset: its statements stay prepared there and are found by text when
+    /// the session takes a connection again.
+    pub fn released_from(&mut self, node: &str, thread_id: u32) {
+        for s in self.by_client_id.values_mut() {
+            if let Some(i) = s.prepared_on.iter().position(|p| p.node == node) {
+                let p = s.prepared_on.swap_remove(i);
+                s.released.retain(|r| r.node != node);
+                s.released.push(Released {
+                    node: p.node,
+                    thread_id,
+                    backend_id: p.backend_id,
+                });
+            }
+        }
     }
 
     /// `node`'s connection is gone: its statements must be prepared again before use there.
@@ -218,10 +250,18 @@ impl StatementMap {
         }
     }
 
+    /// Whether one of the statements runs as `backend_id` on `node`'s connection.
+    pub fn maps_to(&self, node: &str, backend_id: u32) -> bool {
+        self.by_client_id
+            .values()
+            .any(|s| s.on(node).is_some_and(|p| p.backend_id == backend_id))
+    }
+
     /// Every backend connection is gone (the session gave them back).
     pub fn backends_lost(&mut self) {
         for s in self.by_client_id.values_mut() {
             s.prepared_on.clear();
+            s.released.clear();
         }
     }
 
@@ -350,9 +390,23 @@ mod tests {
         assert_eq!(m.resolve(LAST_PREPARED), Some(id));
         assert_eq!(m.resolve(id), Some(id));
         assert_eq!(m.resolve(id + 1), None);
+        m.released_from("p", 9);
+        assert_eq!(m.get_mut(id).and_then(|s| s.backend_id("p")), None);
+        let released = m.get_mut(id).map(|s| s.released.clone());
+        assert_eq!(
+            released,
+            Some(vec![Released {
+                node: "p".to_owned(),
+                thread_id: 9,
+                backend_id: 77
+            }])
+        );
+        m.get_mut(id).expect("held").prepared("p", 78);
+        assert_eq!(m.get_mut(id).map(|s| s.released.len()), Some(0));
         m.backends_lost();
         assert_eq!(m.get_mut(id).and_then(|s| s.backend_id("p")), None);
-        assert_eq!(m.remove(id), vec![]);
+        assert!(m.remove(id).is_some_and(|s| s.prepared_on.is_empty()));
+        assert!(m.remove(id).is_none());
         assert!(m.is_empty());
     }
 
