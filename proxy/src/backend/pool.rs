@@ -333,7 +333,13 @@ impl Pool {
         conn.state = Some(state);
         conn.idle_since = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.entry(conn.key.clone()).or_default().push(conn);
+        // No copy of the key per statement: its list is there after the first return.
+        match idle.get_mut(&conn.key) {
+            Some(conns) => conns.push(conn),
+            None => {
+                idle.insert(conn.key.clone(), vec![conn]);
+            }
+        }
     }
 
     /// Returns a connection after its session ended: reset in the background, then idle.

@@ -459,18 +459,22 @@ impl Session {
         if let Some(i) = self.conn_index(node_id) {
             return Ok(i);
         }
-        let node = self.shared.cluster.node(node_id).cloned().ok_or_else(|| {
-            BackendError::UnknownNode {
+        // The context's own handle: the node is borrowed from it, not copied, while `self`
+        // changes below.
+        let ctx = Arc::clone(&self.shared);
+        let node = ctx
+            .cluster
+            .node(node_id)
+            .ok_or_else(|| BackendError::UnknownNode {
                 node: node_id.to_owned(),
-            }
-        })?;
+            })?;
         let key = self.backend_key(&node.id);
         let state = self.state_fingerprint();
         let mut conn = self
             .shared
             .pool
             .get(
-                &node,
+                node,
                 key,
                 &self.hello.user.password,
                 &self.hello.attrs,
