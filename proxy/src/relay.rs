@@ -282,9 +282,19 @@ pub async fn relay<B: ByteStream, C: ByteStream>(
                 }
             }
             State::ColumnsEof => {
+                // An EXECUTE that opened a cursor ends here: its rows come with FETCH.
+                let cursor = len >= 5
+                    && backend.rbuf[4] == 0xFE
+                    && u16::from_le_bytes([backend.rbuf[7], backend.rbuf[8]])
+                        & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits()
+                        != 0;
                 fix_eof_flags(backend, len, framing);
                 pass = 4 + len;
-                State::Rows
+                if cursor {
+                    State::Done
+                } else {
+                    State::Rows
+                }
             }
             State::Rows | State::FieldList if first == Some(0xFF) => {
                 summary.error = true;

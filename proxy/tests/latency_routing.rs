@@ -104,10 +104,9 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
     let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
     let primary_id = cluster.primary().server_id;
     let replicas = cluster.replicas();
-    let slow = replicas[0];
     let proxy = Proxy::start(&cluster).await;
 
-    // Warm up: every reader holds a connection to every replica, every replica has an estimate.
+    // Warm up: each reader settles on its home replica.
     let mut conns = Vec::new();
     for _ in 0..READERS {
         let mut c = proxy.conn().await;
@@ -120,9 +119,14 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
         }
         conns.push(c);
     }
-    for r in &replicas {
-        assert!(estimate(&proxy, &r.id).is_some(), "{} was read", r.id);
-    }
+    // The replica to freeze: the first reader's home (a session's reads stay on the replica
+    // of its last one), so reads do go there while it is frozen.
+    let home = server_id(&mut conns[0]).await;
+    let slow = *replicas
+        .iter()
+        .find(|r| r.server_id == home)
+        .expect("the first reader reads on a replica");
+    assert!(estimate(&proxy, &slow.id).is_some(), "{} was read", slow.id);
 
     // Freeze the slow replica while the readers run: reads routed to it wait until SIGCONT.
     // Several attempts, in case none of the readers' reads went there while it was frozen.
@@ -155,7 +159,8 @@ async fn eventual_reads_avoid_a_replica_that_stalled() {
     // Right after: 30 sequential reads; the stalled replica gets clearly fewer than its third
     // (10) while its estimate stays far above the others'.
     let mut reads = BTreeMap::<u32, usize>::new();
-    let mut c = conns.pop().expect("a connection");
+    // The first reader, whose home was the stalled replica.
+    let mut c = conns.swap_remove(0);
     for _ in 0..30 {
         *reads.entry(server_id(&mut c).await).or_default() += 1;
     }

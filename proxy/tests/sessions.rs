@@ -253,3 +253,101 @@ async fn sessions_survive_a_lost_backend_and_map_ids() {
     proxy.stop().await;
     cluster.stop().await.expect("cluster stops");
 }
+
+/// A prepared statement's cursor stays on the connection that opened it: the session keeps
+/// that connection (pin `statement_cursor`) while other sessions of the same thread take
+/// connections between their statements, every FETCH reads the cursor, and closing the
+/// statement lets the session share its connections again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursor_fetches_stay_on_their_connection() {
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let mut config = support::proxy_config(&cluster);
+    // One session thread: both raw clients draw from the same pool.
+    config.io_threads = 1;
+    let proxy = Proxy::start_with(config).await;
+    let mut setup = proxy.conn().await;
+    setup
+        .query_drop("CREATE TABLE app.cur (v INT PRIMARY KEY)")
+        .await
+        .expect("create");
+    setup
+        .query_drop("INSERT INTO app.cur VALUES (1), (2), (3), (4), (5)")
+        .await
+        .expect("insert");
+
+    let mut reader = raw_login(proxy.addr).await;
+    let (id, _) = prepare(&mut reader, "SELECT v FROM app.cur WHERE v > ? ORDER BY v").await;
+    // EXECUTE with CURSOR_TYPE_READ_ONLY: columns and an EOF, the rows wait for FETCH.
+    let mut cmd = vec![0x17];
+    cmd.extend_from_slice(&id.to_le_bytes());
+    cmd.push(0x01);
+    cmd.extend_from_slice(&1u32.to_le_bytes());
+    cmd.extend_from_slice(&[0, 1, 0x08, 0x00]);
+    cmd.extend_from_slice(&0i64.to_le_bytes());
+    reader.send_packet(0, &cmd).await.expect("execute");
+    let first = reader.read_packet(1 << 20).await.expect("answer");
+    assert_eq!(first.payload[0], 1, "{:?}", parse_err(&first.payload));
+    reader.read_packet(1 << 20).await.expect("column");
+    let eof = reader.read_packet(1 << 20).await.expect("EOF");
+    assert_eq!(eof.payload[0], 0xFE);
+    let status = u16::from_le_bytes([eof.payload[3], eof.payload[4]]);
+    assert_ne!(status & 0x40, 0, "SERVER_STATUS_CURSOR_EXISTS");
+
+    // Another client of the same thread logs in and writes (a write keeps its connection):
+    // without the pin it would take the connection the reader's cursor is on.
+    let mut writer = raw_login(proxy.addr).await;
+    writer
+        .send_packet(0, b"\x03INSERT INTO app.cur VALUES (6)")
+        .await
+        .expect("insert");
+    let ok = writer.read_packet(1 << 20).await.expect("ok");
+    assert_eq!(ok.payload[0], 0x00, "{:?}", parse_err(&ok.payload));
+
+    let fetch = |rows: u32| {
+        let mut cmd = vec![0x1C];
+        cmd.extend_from_slice(&id.to_le_bytes());
+        cmd.extend_from_slice(&rows.to_le_bytes());
+        cmd
+    };
+    let mut seen = Vec::new();
+    for rows in [2, 10] {
+        reader.send_packet(0, &fetch(rows)).await.expect("fetch");
+        loop {
+            let p = reader.read_packet(1 << 20).await.expect("row or EOF");
+            assert!(
+                parse_err(&p.payload).is_none(),
+                "{:?}",
+                parse_err(&p.payload)
+            );
+            if p.payload[0] == 0xFE && p.payload.len() < 9 {
+                break;
+            }
+            // A binary row: header, null bitmap (1 byte for one column), INT value.
+            seen.push(i32::from_le_bytes([
+                p.payload[2],
+                p.payload[3],
+                p.payload[4],
+                p.payload[5],
+            ]));
+        }
+    }
+    // The cursor was opened before the writer's row: it reads the five rows it saw.
+    assert_eq!(seen, [1, 2, 3, 4, 5]);
+
+    // Closed: the session is unpinned and shares its connections again.
+    let mut close = vec![0x19];
+    close.extend_from_slice(&id.to_le_bytes());
+    reader.send_packet(0, &close).await.expect("close");
+    reader
+        .send_packet(0, b"\x03SELECT 1")
+        .await
+        .expect("select");
+    for _ in 0..5 {
+        let p = reader.read_packet(1 << 20).await.expect("result");
+        assert!(parse_err(&p.payload).is_none());
+    }
+    setup.disconnect().await.expect("disconnect");
+    drop((reader, writer));
+    proxy.stop().await;
+    drop(cluster);
+}

@@ -1256,7 +1256,8 @@ fn pin_reasons_have_stable_names() {
             "transaction",
             "cursor",
             "long_data",
-            "auto_is_null"
+            "auto_is_null",
+            "statement_cursor"
         ]
     );
 }

@@ -165,8 +165,11 @@ pub enum PinReason {
     Unparseable,
     /// An open read-write transaction (from status flags), or XA START / BEGIN.
     Transaction,
-    /// An open cursor (COM_STMT_EXECUTE with a cursor flag) or HANDLER ... OPEN.
+    /// HANDLER ... OPEN.
     Cursor,
+    /// A prepared statement's cursor (COM_STMT_EXECUTE with a cursor flag), until the
+    /// statement is closed or reset.
+    StatementCursor,
     /// COM_STMT_SEND_LONG_DATA awaiting its EXECUTE.
     LongData,
     /// `SET sql_auto_is_null = 1`: `WHERE <auto_increment column> IS NULL` then finds the
@@ -176,7 +179,7 @@ pub enum PinReason {
 
 impl PinReason {
     /// Every reason, for registering metrics up front.
-    pub const ALL: [PinReason; 11] = [
+    pub const ALL: [PinReason; 12] = [
         PinReason::TableLock,
         PinReason::NamedLock,
         PinReason::TemporaryTable,
@@ -188,6 +191,7 @@ impl PinReason {
         PinReason::Cursor,
         PinReason::LongData,
         PinReason::AutoIsNull,
+        PinReason::StatementCursor,
     ];
 
     /// Stable label for metrics, the admin port and logs.
@@ -204,6 +208,7 @@ impl PinReason {
             PinReason::Cursor => "cursor",
             PinReason::LongData => "long_data",
             PinReason::AutoIsNull => "auto_is_null",
+            PinReason::StatementCursor => "statement_cursor",
         }
     }
 }

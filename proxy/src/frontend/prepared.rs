@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::query::{Ran, Routable, Routed, SessionStatement};
 use super::session::Session;
 use super::statements::NewStatement;
-use crate::classify::hide_socket;
+use crate::classify::{hide_socket, PinReason};
 use crate::cluster::Topology;
 use crate::error::{MysqlError, SessionError};
 use crate::packet::Packet;
@@ -86,7 +86,20 @@ impl Session {
             return Ok(());
         };
         let classified = Arc::clone(&stmt.classified);
-        let on_primary = std::mem::take(&mut stmt.long_data) || opens_cursor(&packet.payload);
+        let cursor = opens_cursor(&packet.payload);
+        let long_data = std::mem::take(&mut stmt.long_data);
+        // FETCH reads a cursor from the connection that opened it: the session keeps it (no
+        // park, no statement multiplexing) until the statement is closed or reset.
+        stmt.cursor |= cursor;
+        let on_primary = long_data || cursor;
+        if long_data && !self.statements.any_long_data() {
+            self.pins.remove(&PinReason::LongData);
+        }
+        if cursor && self.pins.insert(PinReason::StatementCursor) {
+            self.shared
+                .registry
+                .count_pin(PinReason::StatementCursor.as_str());
+        }
         let level = classified.hint.unwrap_or(self.consistency);
         if !classified.sticky {
             self.proxy_warning = None;
@@ -159,6 +172,9 @@ impl Session {
             let e = unknown_statement(packet);
             return self.send_err(packet.next_seq(), &e).await;
         };
+        if packet.payload[0] == COM_STMT_RESET {
+            self.cursor_closed(client_id);
+        }
         let primary = self.primary_id();
         let Some(backend_id) = self
             .prepared_on(client_id, &primary, packet.next_seq())
@@ -181,6 +197,7 @@ impl Session {
         };
         let targets = match packet.payload[0] {
             COM_STMT_CLOSE => {
+                self.cursor_closed(client_id);
                 let Some(stmt) = self.statements.remove(client_id) else {
                     return Ok(());
                 };
@@ -204,6 +221,10 @@ impl Session {
                     .await?;
                 if let Some(stmt) = self.statements.get_mut(client_id) {
                     stmt.long_data = true;
+                    // The data waits on this connection for the EXECUTE.
+                    if self.pins.insert(PinReason::LongData) {
+                        self.shared.registry.count_pin(PinReason::LongData.as_str());
+                    }
                 }
                 id.map(|id| (primary, id)).into_iter().collect()
             }
@@ -229,6 +250,17 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// The statement's cursor, if it had one, is gone (CLOSE or RESET): the session is no
+    /// longer pinned for cursors once none is open.
+    fn cursor_closed(&mut self, client_id: u32) {
+        if let Some(stmt) = self.statements.get_mut(client_id) {
+            stmt.cursor = false;
+        }
+        if !self.statements.any_cursor() {
+            self.pins.remove(&PinReason::StatementCursor);
+        }
     }
 
     fn resolve(&self, packet: &Packet) -> Result<Option<u32>, SessionError> {

@@ -56,6 +56,9 @@ pub struct Statement {
     pub types_version: u64,
     /// SEND_LONG_DATA went to the primary since the last EXECUTE: it must run there.
     pub long_data: bool,
+    /// An EXECUTE opened a cursor, not yet closed or reset: FETCH reads it from the
+    /// connection that ran the EXECUTE, so the session keeps that connection.
+    pub cursor: bool,
     /// Where it was prepared on connections the session gave back between statements
     /// (statement multiplexing): a CLOSE from the client closes it there if that connection
     /// is still idle.
@@ -192,6 +195,7 @@ impl StatementMap {
             param_types: None,
             types_version: 0,
             long_data: false,
+            cursor: false,
             released: Vec::new(),
         };
         stmt.prepared(new.node, new.backend_id);
@@ -248,6 +252,16 @@ impl StatementMap {
         for s in self.by_client_id.values_mut() {
             s.prepared_on.retain(|p| p.node != node);
         }
+    }
+
+    /// Whether one of the statements has long data waiting for its EXECUTE.
+    pub fn any_long_data(&self) -> bool {
+        self.by_client_id.values().any(|s| s.long_data)
+    }
+
+    /// Whether one of the statements has a cursor open.
+    pub fn any_cursor(&self) -> bool {
+        self.by_client_id.values().any(|s| s.cursor)
     }
 
     /// Whether one of the statements runs as `backend_id` on `node`'s connection.

@@ -323,6 +323,23 @@ async fn result_set_with_eof_packets() {
     }
 }
 
+/// An EXECUTE that opened a cursor answers with its columns and an EOF whose status says
+/// SERVER_STATUS_CURSOR_EXISTS: the answer ends there (the rows come with FETCH).
+#[tokio::test]
+async fn cursor_execute_ends_after_the_columns() {
+    let cursor = StatusFlags::SERVER_STATUS_CURSOR_EXISTS;
+    let wire = Wire::from(1)
+        .packet(&column_count(1))
+        .packet(&column("v"))
+        .packet(&eof(AUTOCOMMIT | cursor));
+    for chunk in CHUNKS {
+        let r = relay_bytes(wire.bytes(), chunk, Shape::Query, OLD, Summary::default()).await;
+        assert_eq!(r.step.expect("relayed"), Step::Done);
+        assert_eq!(r.client, wire.bytes());
+        assert_eq!(r.summary.next_seq, 4);
+    }
+}
+
 /// With CLIENT_DEPRECATE_EOF there is no EOF after the columns and the result set ends with
 /// an OK whose header is 0xFE; that OK is rewritten like any other (an INSERT ... RETURNING
 /// produces a GTID and a result set).
