@@ -51,16 +51,9 @@ fn setup_of(k: usize) -> (&'static str, &'static str, &'static str) {
     (db, charset, mode)
 }
 
-/// The state a session sees: (database, character_set_client, sql_mode).
-async fn state(conn: &mut mysql_async::Conn) -> (String, String, String) {
-    conn.query_first("SELECT DATABASE(), @@character_set_client, @@sql_mode")
-        .await
-        .expect("state query")
-        .expect("one row")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn idle_sessions_share_backend_connections_without_leaking_state() {
+/// A 4-node cluster with the clients' extra databases, and the proxy configuration both
+/// tests start from (session threads and pool shrinking as the constants say).
+async fn cluster_and_config() -> (Cluster, myquorum_proxy::ProxyConfig) {
     let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
     for db in ["mux_b", "mux_c"] {
         root(cluster.primary(), &format!("CREATE DATABASE {db}")).await;
@@ -74,6 +67,36 @@ async fn idle_sessions_share_backend_connections_without_leaking_state() {
     config.io_threads = IO_THREADS;
     config.pool.min_idle_per_key = IDLE_PER_KEY;
     config.pool.surplus_idle_timeout_secs = SURPLUS_IDLE.as_secs();
+    (cluster, config)
+}
+
+/// Client `k` sets up its state ([`setup_of`]); returns it.
+async fn set_up(
+    conn: &mut mysql_async::Conn,
+    k: usize,
+) -> (&'static str, &'static str, &'static str) {
+    let (db, charset, mode) = setup_of(k);
+    conn.query_drop(format!("USE {db}")).await.expect("use");
+    conn.query_drop(format!("SET NAMES {charset}"))
+        .await
+        .expect("set names");
+    conn.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
+        .await
+        .expect("sql_mode");
+    (db, charset, mode)
+}
+
+/// The state a session sees: (database, character_set_client, sql_mode).
+async fn state(conn: &mut mysql_async::Conn) -> (String, String, String) {
+    conn.query_first("SELECT DATABASE(), @@character_set_client, @@sql_mode")
+        .await
+        .expect("state query")
+        .expect("one row")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_sessions_share_backend_connections_without_leaking_state() {
+    let (cluster, mut config) = cluster_and_config().await;
     config.pool.multiplex_idle_ms = PARK_AFTER.as_millis() as u64;
     let proxy = Proxy::start_with(config).await;
     // The grants reach the replicas before the clients read there.
@@ -91,14 +114,7 @@ async fn idle_sessions_share_backend_connections_without_leaking_state() {
             let opts = proxy.opts();
             logins.spawn(async move {
                 let mut conn = mysql_async::Conn::new(opts).await.expect("login");
-                let (db, charset, mode) = setup_of(k);
-                conn.query_drop(format!("USE {db}")).await.expect("use");
-                conn.query_drop(format!("SET NAMES {charset}"))
-                    .await
-                    .expect("set names");
-                conn.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
-                    .await
-                    .expect("sql_mode");
+                let (db, charset, mode) = set_up(&mut conn, k).await;
                 assert_eq!(
                     state(&mut conn).await,
                     (db.to_owned(), charset.to_owned(), mode.to_owned())
@@ -228,19 +244,7 @@ const THINK: Duration = Duration::from_millis(300);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn busy_sessions_share_backend_connections_between_statements() {
-    let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
-    for db in ["mux_b", "mux_c"] {
-        root(cluster.primary(), &format!("CREATE DATABASE {db}")).await;
-        root(
-            cluster.primary(),
-            &format!("GRANT ALL PRIVILEGES ON {db}.* TO 'app'@'%'"),
-        )
-        .await;
-    }
-    let mut config = proxy_config(&cluster);
-    config.io_threads = IO_THREADS;
-    config.pool.min_idle_per_key = IDLE_PER_KEY;
-    config.pool.surplus_idle_timeout_secs = SURPLUS_IDLE.as_secs();
+    let (cluster, mut config) = cluster_and_config().await;
     // No idle parking: whatever the clients give back, they give back between statements.
     config.pool.multiplex_idle_ms = 0;
     assert!(config.pool.multiplex_statements, "on by default");
@@ -266,14 +270,7 @@ async fn busy_sessions_share_backend_connections_between_statements() {
             // Logins spread over 1.5 s (a login storm opens a connection per login).
             tokio::time::sleep(Duration::from_millis((k / 20) as u64 * 100)).await;
             let mut conn = mysql_async::Conn::new(opts).await.expect("login");
-            let (db, charset, mode) = setup_of(k);
-            conn.query_drop(format!("USE {db}")).await.expect("use");
-            conn.query_drop(format!("SET NAMES {charset}"))
-                .await
-                .expect("set names");
-            conn.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
-                .await
-                .expect("sql_mode");
+            let (db, charset, mode) = set_up(&mut conn, k).await;
             let expected = (db.to_owned(), charset.to_owned(), mode.to_owned());
             for round in 0..ROUNDS {
                 // Its own state, on whichever connection it gets for this statement.
