@@ -352,3 +352,45 @@ async fn busy_sessions_share_backend_connections_between_statements() {
     proxy.stop().await;
     drop(cluster);
 }
+
+/// A connection that ran something that may leave unrecorded session state (here a
+/// multi-statement SET, which is not replayed) is never handed unreset to another session:
+/// its session keeps it (and its setting), and a session in the same recorded state taking
+/// connections between statements never sees that setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unrecorded_state_never_reaches_another_session() {
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let mut config = proxy_config(&cluster);
+    // One session thread: both clients draw from the same pool.
+    config.io_threads = 1;
+    let proxy = Proxy::start_with(config).await;
+    const ON_PRIMARY: &str = "/* myquorum:consistency=STRONG */ SELECT @@SESSION.sql_mode";
+    let mut other = proxy.conn().await;
+    let mode: Option<String> = other.query_first(ON_PRIMARY).await.expect("read");
+    assert_ne!(mode.as_deref(), Some("ANSI_QUOTES"));
+
+    let mut setter = proxy.conn().await;
+    setter
+        .query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'; DO 1")
+        .await
+        .expect("multi-statement");
+    for _ in 0..5 {
+        let mine: Option<String> = setter.query_first(ON_PRIMARY).await.expect("read");
+        assert_eq!(
+            mine.as_deref(),
+            Some("ANSI_QUOTES"),
+            "the setter keeps its setting"
+        );
+        let theirs: Option<String> = other.query_first(ON_PRIMARY).await.expect("read");
+        assert_ne!(
+            theirs.as_deref(),
+            Some("ANSI_QUOTES"),
+            "another session got the setter's connection"
+        );
+    }
+    for conn in [other, setter] {
+        conn.disconnect().await.expect("disconnect");
+    }
+    proxy.stop().await;
+    drop(cluster);
+}

@@ -146,6 +146,11 @@ pub struct BackendConn {
     pub state: Option<u64>,
     /// The statements prepared on it, by text.
     pub prepared: PreparedCache,
+    /// A statement ran on it that may have left session state the proxy does not record
+    /// (a stored procedure or function, multi-statement text, SET TRANSACTION, a statement
+    /// the classifier does not know): it is never given back between statements, only
+    /// reset. Cleared by a reset.
+    pub tainted: bool,
 }
 
 /// Reads a server's greeting and hangs up: version, capabilities and default collation.
@@ -254,6 +259,7 @@ pub async fn connect(
             permits: None,
             state: None,
             prepared: PreparedCache::default(),
+            tainted: false,
         };
         conn.query_ok(TRACK_LAST_GTID).await?;
         Ok(conn)
@@ -532,6 +538,7 @@ impl BackendConn {
     pub async fn reset(&mut self) -> Result<(), BackendError> {
         self.state = None;
         self.prepared.clear();
+        self.tainted = false;
         self.command_ok(&[COM_RESET_CONNECTION]).await?;
         self.query_ok(TRACK_LAST_GTID).await?;
         Ok(())

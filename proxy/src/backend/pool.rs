@@ -482,6 +482,7 @@ mod tests {
             permits: None,
             state: None,
             prepared: Default::default(),
+            tainted: false,
         }
     }
 

@@ -488,6 +488,11 @@ impl Session {
         // count (FOUND_ROWS(), pinned when asked for with SQL_CALC_FOUND_ROWS) and warnings
         // (which keep the connection: see `Session::can_park`); a replayable setting is in
         // the history. After a write, ROW_COUNT() reads the connection: it is kept.
+        if leaves_unrecorded_state(stmt, setting, done) {
+            if let Some(i) = self.conn_index(node) {
+                self.conns[i].tainted = true;
+            }
+        }
         self.release_after = !done.error
             && stmt.pins.is_none()
             && !stmt.multi_statement
@@ -645,4 +650,19 @@ fn may_change_tracking(stmt: &Classified, payload: &[u8]) -> bool {
     candidate
         && payload.first() == Some(&COM_QUERY)
         && super::session::touches_gtid_tracking(&payload[1..])
+}
+
+/// Whether `stmt` may have left session state on its connection that the session does not
+/// record (so a connection in the same recorded state would not have it): a stored procedure
+/// (CALL) or function, multi-statement text, a SET that is not replayed (SET TRANSACTION), a
+/// statement of the kinds the router sends to the primary as unknown. A `USE` is recorded
+/// (the server reports the new database); writes, DDL and transaction control leave nothing.
+fn leaves_unrecorded_state(stmt: &Classified, setting: Option<&[u8]>, done: &Summary) -> bool {
+    stmt.multi_statement
+        || match stmt.kind {
+            Kind::Read | Kind::Ddl | Kind::Transaction(_) => false,
+            Kind::Write => !stmt.tables_known,
+            Kind::SessionSet => setting.is_none() && done.schema.is_none(),
+            Kind::PrimaryRead | Kind::Other => true,
+        }
 }

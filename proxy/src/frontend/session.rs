@@ -252,7 +252,11 @@ impl Session {
         let mut park = self.shared.config.pool.multiplex_idle().map(IdleTimer::new);
         let each_statement = self.shared.config.pool.multiplex_statements;
         loop {
-            if std::mem::take(&mut self.release_after) && each_statement && self.can_park() {
+            if std::mem::take(&mut self.release_after)
+                && each_statement
+                && self.can_park()
+                && !self.conns.iter().any(|c| c.tainted)
+            {
                 self.release_between_statements();
             }
             if let Some(node) = self.state_lost.take() {
