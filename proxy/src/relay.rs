@@ -81,6 +81,11 @@ pub struct Summary {
     /// send the client nothing and report `lost` instead (the caller runs the read again on
     /// another node: [`crate::pipeline::retry_allowed`]).
     pub retry_on_loss: bool,
+    /// Input: the command is a COM_STMT_EXECUTE that asks for a cursor, whose answer ends
+    /// with the columns' EOF when the server opened one (SERVER_STATUS_CURSOR_EXISTS; the rows
+    /// come with FETCH). Only then: a stored procedure's own cursor sets the same flag on the
+    /// result sets it sends, which do carry rows.
+    pub cursor_execute: bool,
     /// Output with `retry_on_loss`: the connection failed before any byte of the answer
     /// was sent, and the client was told nothing; the error it would have got (its sequence
     /// id and the error), for when no other node can run the read.
@@ -283,7 +288,8 @@ pub async fn relay<B: ByteStream, C: ByteStream>(
             }
             State::ColumnsEof => {
                 // An EXECUTE that opened a cursor ends here: its rows come with FETCH.
-                let cursor = len >= 5
+                let cursor = summary.cursor_execute
+                    && len >= 5
                     && backend.rbuf[4] == 0xFE
                     && u16::from_le_bytes([backend.rbuf[7], backend.rbuf[8]])
                         & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits()

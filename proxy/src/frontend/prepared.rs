@@ -327,9 +327,11 @@ fn with_backend_id(payload: &[u8], backend_id: u32) -> Vec<u8> {
     out
 }
 
-/// The EXECUTE asks for a cursor (flags byte: read-only, for update or scrollable).
-fn opens_cursor(payload: &[u8]) -> bool {
-    payload.get(5).is_some_and(|flags| flags & 0x07 != 0)
+/// The command is an EXECUTE that asks for a cursor (flags byte: read-only, for update or
+/// scrollable).
+pub(super) fn opens_cursor(payload: &[u8]) -> bool {
+    payload.first() == Some(&COM_STMT_EXECUTE)
+        && payload.get(5).is_some_and(|flags| flags & 0x07 != 0)
 }
 
 fn statement_id(packet: &Packet) -> Result<u32, SessionError> {

@@ -308,6 +308,7 @@ impl Session {
             hold_final_ok: strong_write || hidden_gtid,
             hold_gtid_ok: true,
             retry_on_loss: retry,
+            cursor_execute: super::prepared::opens_cursor(payload),
             ..Summary::default()
         };
         let Some(mut done) = self

@@ -332,11 +332,36 @@ async fn cursor_execute_ends_after_the_columns() {
         .packet(&column_count(1))
         .packet(&column("v"))
         .packet(&eof(AUTOCOMMIT | cursor));
+    let execute = Summary {
+        cursor_execute: true,
+        ..Summary::default()
+    };
     for chunk in CHUNKS {
-        let r = relay_bytes(wire.bytes(), chunk, Shape::Query, OLD, Summary::default()).await;
+        let r = relay_bytes(wire.bytes(), chunk, Shape::Query, OLD, execute.clone()).await;
         assert_eq!(r.step.expect("relayed"), Step::Done);
         assert_eq!(r.client, wire.bytes());
         assert_eq!(r.summary.next_seq, 4);
+    }
+    // A stored procedure whose own cursor is open sends result sets with the same flag:
+    // their rows follow.
+    let procedure = Wire::from(1)
+        .packet(&column_count(1))
+        .packet(&column("v"))
+        .packet(&eof(AUTOCOMMIT | cursor))
+        .packet(&row(&[Some(b"1")]))
+        .packet(&eof(AUTOCOMMIT | cursor));
+    for chunk in CHUNKS {
+        let r = relay_bytes(
+            procedure.bytes(),
+            chunk,
+            Shape::Query,
+            OLD,
+            Summary::default(),
+        )
+        .await;
+        assert_eq!(r.step.expect("relayed"), Step::Done);
+        assert_eq!(r.client, procedure.bytes());
+        assert_eq!(r.summary.next_seq, 6);
     }
 }
 
