@@ -1,9 +1,13 @@
 //! The idle pool of backend connections, keyed by user, node, flags and collation.
 //!
 //! A client session takes a connection when it first needs one and gives it back when it
-//! ends; the connection is reset (COM_RESET_CONNECTION) in the background before it becomes
-//! available again, so no session ever sees another's variables, temporary tables, prepared
-//! statements or open transaction.
+//! ends or parks; the connection is reset (COM_RESET_CONNECTION) in the background before it
+//! becomes available again, so no session ever sees another's variables, temporary tables,
+//! prepared statements or open transaction. Between two statements a session holding nothing
+//! but its recorded database and settings gives its connections back unreset
+//! ([`Pool::put_between_statements`], statement multiplexing), marked with a fingerprint of
+//! that state: only a session with the same fingerprint takes such a connection as it is;
+//! any other gets it reset first ([`Pool::get`]).
 //!
 //! The reset tasks run on whichever runtime gave the connection back (a session thread, see
 //! [`crate::workers`], or the main runtime for HTTP `/query`), so they are tracked with a
@@ -521,6 +525,25 @@ mod tests {
         let client = TcpStream::connect(addr).await.expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
         (client, server)
+    }
+
+    #[tokio::test]
+    async fn a_session_takes_its_own_state_first_then_a_reset_connection() {
+        let pool = Pool::new(PoolConfig::default());
+        let key = conn(socket().await.0).key;
+        for (thread, state) in [(1, Some(7)), (2, None), (3, Some(9)), (4, Some(7))] {
+            let mut c = conn(socket().await.0);
+            c.thread_id = thread;
+            c.state = state;
+            pool.insert_idle(c);
+        }
+        let mut taken = || pool.take_idle(&key, Some(7)).map(|c| c.thread_id);
+        // Its own state, newest first; then the reset one; then another state.
+        assert_eq!(taken(), Some(4));
+        assert_eq!(taken(), Some(1));
+        assert_eq!(taken(), Some(2));
+        assert_eq!(taken(), Some(3));
+        assert_eq!(taken(), None);
     }
 
     fn capped(per_node: usize, global: usize) -> Arc<Pool> {
