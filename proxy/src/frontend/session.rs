@@ -474,8 +474,7 @@ impl Session {
             })?;
         let key = self.backend_key(&node.id);
         let state = self.state_fingerprint();
-        let mut conn = self
-            .shared
+        let mut conn = ctx
             .pool
             .get(
                 node,
