@@ -8,7 +8,8 @@ mod support;
 use myquorum_proxy::packet::{parse_err, PacketIo};
 use myquorum_sandbox::{root_conn, Cluster};
 use mysql_async::prelude::Queryable;
-use support::{raw_login, Proxy};
+use mysql_common::constants::CapabilityFlags;
+use support::{raw_login, raw_login_with, Proxy};
 
 /// Sends COM_STMT_PREPARE and reads the whole answer; returns (statement id, params).
 async fn prepare(io: &mut PacketIo, sql: &str) -> (u32, u16) {
@@ -348,6 +349,118 @@ async fn cursor_fetches_stay_on_their_connection() {
     }
     setup.disconnect().await.expect("disconnect");
     drop((reader, writer));
+    proxy.stop().await;
+    drop(cluster);
+}
+
+/// One packet of a cursor transcript: its first byte and, for a terminator (0xFE or OK),
+/// the status flags it carries; rows and definitions by their first value byte only.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Terminator { header: u8, status: u16 },
+    Packet { header: u8 },
+}
+
+async fn read_seen(io: &mut PacketIo) -> Seen {
+    let p = tokio::time::timeout(std::time::Duration::from_secs(10), io.read_packet(1 << 20))
+        .await
+        .expect("an answer within 10 s")
+        .expect("packet");
+    let payload = &p.payload;
+    assert!(parse_err(payload).is_none(), "{:?}", parse_err(payload));
+    if payload[0] == 0xFE && payload.len() < 9 {
+        // A classic EOF (warnings, status) and DEPRECATE_EOF's OK with header 0xFE (affected
+        // rows and insert id, one byte each when zero, then the status) both hold the status
+        // at bytes 3 and 4.
+        return Seen::Terminator {
+            header: 0xFE,
+            status: u16::from_le_bytes([payload[3], payload[4]]),
+        };
+    }
+    Seen::Packet { header: payload[0] }
+}
+
+/// Runs prepare, a cursor EXECUTE, two FETCHes and CLOSE with CLIENT_DEPRECATE_EOF on `io`
+/// and returns what came back: the same sequence must come from the server and the proxy.
+async fn deprecate_eof_cursor_transcript(io: &mut PacketIo) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    let mut cmd = vec![0x16];
+    cmd.extend_from_slice(b"SELECT v FROM app.cur_eof WHERE v > ? ORDER BY v");
+    io.send_packet(0, &cmd).await.expect("send prepare");
+    let ok = io.read_packet(1 << 20).await.expect("prepare answer");
+    assert_eq!(ok.payload[0], 0x00, "{:?}", parse_err(&ok.payload));
+    let id = u32::from_le_bytes([ok.payload[1], ok.payload[2], ok.payload[3], ok.payload[4]]);
+    // One parameter and one column, no EOF after either with DEPRECATE_EOF.
+    for _ in 0..2 {
+        seen.push(read_seen(io).await);
+    }
+    let mut cmd = vec![0x17];
+    cmd.extend_from_slice(&id.to_le_bytes());
+    cmd.push(0x01); // CURSOR_TYPE_READ_ONLY
+    cmd.extend_from_slice(&1u32.to_le_bytes());
+    cmd.extend_from_slice(&[0, 1, 0x08, 0x00]);
+    cmd.extend_from_slice(&0i64.to_le_bytes());
+    io.send_packet(0, &cmd).await.expect("execute");
+    // Column count, the column, and what ends the answer.
+    for _ in 0..3 {
+        seen.push(read_seen(io).await);
+    }
+    for rows in [2u32, 10] {
+        let mut cmd = vec![0x1C];
+        cmd.extend_from_slice(&id.to_le_bytes());
+        cmd.extend_from_slice(&rows.to_le_bytes());
+        io.send_packet(0, &cmd).await.expect("fetch");
+        loop {
+            let s = read_seen(io).await;
+            let end = matches!(s, Seen::Terminator { .. });
+            seen.push(s);
+            if end {
+                break;
+            }
+        }
+    }
+    let mut close = vec![0x19];
+    close.extend_from_slice(&id.to_le_bytes());
+    io.send_packet(0, &close).await.expect("close");
+    io.send_packet(0, b"\x03SELECT 1").await.expect("select");
+    // Column count, column, row, OK-as-EOF.
+    for _ in 0..4 {
+        seen.push(read_seen(io).await);
+    }
+    seen
+}
+
+/// A cursor with CLIENT_DEPRECATE_EOF (the framing modern connectors negotiate): the proxy's
+/// answers have the same packets and status flags as the server's, and FETCH reads every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursor_with_deprecate_eof_frames_as_the_server_does() {
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let proxy = Proxy::start(&cluster).await;
+    let mut setup = proxy.conn().await;
+    setup
+        .query_drop("CREATE TABLE app.cur_eof (v INT PRIMARY KEY)")
+        .await
+        .expect("create");
+    setup
+        .query_drop("INSERT INTO app.cur_eof VALUES (1), (2), (3), (4), (5)")
+        .await
+        .expect("insert");
+    cluster.wait_replicated().await.expect("replicated");
+    let eof = CapabilityFlags::CLIENT_DEPRECATE_EOF;
+    let primary: std::net::SocketAddr = cluster.primary().addr().parse().expect("addr");
+    let mut direct = raw_login_with(primary, "app", "app", eof).await;
+    let mut through = raw_login_with(proxy.addr, "app", "app", eof).await;
+    let expected = deprecate_eof_cursor_transcript(&mut direct).await;
+    let got = deprecate_eof_cursor_transcript(&mut through).await;
+    // The cursor's answer ends with a terminator flagged SERVER_STATUS_CURSOR_EXISTS, and the
+    // five rows come back in two fetches (2 + 3, then the last fetch's terminator).
+    assert!(
+        matches!(expected[4], Seen::Terminator { status, .. } if status & 0x40 != 0),
+        "{expected:?}"
+    );
+    assert_eq!(got, expected);
+    setup.disconnect().await.expect("disconnect");
+    drop((direct, through));
     proxy.stop().await;
     drop(cluster);
 }

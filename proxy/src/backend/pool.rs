@@ -537,7 +537,7 @@ mod tests {
             c.state = state;
             pool.insert_idle(c);
         }
-        let mut taken = || pool.take_idle(&key, Some(7)).map(|c| c.thread_id);
+        let taken = || pool.take_idle(&key, Some(7)).map(|c| c.thread_id);
         // Its own state, newest first; then the reset one; then another state.
         assert_eq!(taken(), Some(4));
         assert_eq!(taken(), Some(1));

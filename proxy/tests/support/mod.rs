@@ -26,9 +26,20 @@ pub async fn raw_login(addr: SocketAddr) -> PacketIo {
 /// A raw client logged in as `user` (mysql_native_password), without CLIENT_DEPRECATE_EOF, so
 /// result sets come EOF-framed.
 pub async fn raw_login_as(addr: SocketAddr, user: &str, password: &str) -> PacketIo {
+    raw_login_with(addr, user, password, CapabilityFlags::empty()).await
+}
+
+/// A raw client logged in as `user` that also asks for the capabilities in `extra` (say
+/// CLIENT_DEPRECATE_EOF), to compare framings the default raw client does not negotiate.
+pub async fn raw_login_with(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+    extra: CapabilityFlags,
+) -> PacketIo {
     let mut io = PacketIo::new(TcpStream::connect(addr).await.expect("connect"));
     let greeting = io.read_packet(1 << 20).await.expect("greeting");
-    let ok = raw_login_answer(&mut io, &greeting.payload, user, password).await;
+    let ok = login_answer(&mut io, &greeting.payload, user, password, extra).await;
     assert_eq!(ok[0], 0x00, "login OK, got {:?}", parse_err(&ok));
     io
 }
@@ -41,12 +52,23 @@ pub async fn raw_login_answer(
     user: &str,
     password: &str,
 ) -> Vec<u8> {
+    login_answer(io, greeting, user, password, CapabilityFlags::empty()).await
+}
+
+async fn login_answer(
+    io: &mut PacketIo,
+    greeting: &[u8],
+    user: &str,
+    password: &str,
+    extra: CapabilityFlags,
+) -> Vec<u8> {
     let scramble = scramble_native(&nonce_of(greeting), password.as_bytes()).expect("scramble");
     let caps = CapabilityFlags::CLIENT_PROTOCOL_41
         | CapabilityFlags::CLIENT_SECURE_CONNECTION
         | CapabilityFlags::CLIENT_PLUGIN_AUTH
         | CapabilityFlags::CLIENT_LONG_PASSWORD
-        | CapabilityFlags::CLIENT_TRANSACTIONS;
+        | CapabilityFlags::CLIENT_TRANSACTIONS
+        | extra;
     let mut resp = Vec::new();
     resp.extend_from_slice(&caps.bits().to_le_bytes());
     resp.extend_from_slice(&(1u32 << 24).to_le_bytes());
