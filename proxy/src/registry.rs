@@ -250,21 +250,36 @@ impl Registry {
         }
     }
 
-    /// Records a backend connection a session now holds (node id, that server's thread id).
-    pub fn attach(&self, id: u32, node: &str, thread: u32) {
+    /// Records a backend connection a session now holds (node id, that server's thread id);
+    /// `as_backend`: it is also the connection SHOW PROCESSLIST names as the session's own
+    /// (its primary connection, or its first). One lock for both: a multiplexing session
+    /// attaches a connection for every statement.
+    pub fn attach(&self, id: u32, node: &str, thread: u32, as_backend: bool) {
         if let Some(e) = self.lock().sessions.get_mut(&id) {
             e.info.held.retain(|(n, _)| n != node);
             e.info.held.push((node.to_owned(), thread));
+            if as_backend {
+                e.info.backend = Some((node.to_owned(), thread));
+            }
         }
     }
 
-    /// Records that a session no longer holds its connection to `node` (None: to any node).
-    pub fn detach(&self, id: u32, node: Option<&str>) {
+    /// Records that a session no longer holds its connection to `node`, nor names it as its
+    /// backend.
+    pub fn detach(&self, id: u32, node: &str) {
         if let Some(e) = self.lock().sessions.get_mut(&id) {
-            match node {
-                Some(node) => e.info.held.retain(|(n, _)| n != node),
-                None => e.info.held.clear(),
+            e.info.held.retain(|(n, _)| n != node);
+            if e.info.backend.as_ref().is_some_and(|(n, _)| n == node) {
+                e.info.backend = None;
             }
+        }
+    }
+
+    /// Records that a session holds no backend connection at all (it gave them back).
+    pub fn detach_all(&self, id: u32) {
+        if let Some(e) = self.lock().sessions.get_mut(&id) {
+            e.info.held.clear();
+            e.info.backend = None;
         }
     }
 
@@ -415,12 +430,20 @@ mod tests {
         let registry = Arc::new(Registry::default());
         let first = registry.reserve_id();
         let one = registry.register(first, "app", peer());
-        registry.attach(one.id, "node2", 2);
-        registry.attach(one.id, "node3", 3);
+        registry.attach(one.id, "node2", 2, true);
+        registry.attach(one.id, "node3", 3, false);
         assert_eq!(registry.reserve_id().get(), 4);
-        registry.detach(one.id, Some("node3"));
+        registry.detach(one.id, "node3");
         registry.lock().next = 2;
         assert_eq!(registry.allocate_id(), 3);
+        // The connection the session is shown on goes with its node; then all of them.
+        let backend = |r: &Registry| r.get(one.id).and_then(|s| s.backend);
+        assert_eq!(backend(&registry), Some(("node2".to_owned(), 2)));
+        registry.detach(one.id, "node2");
+        assert_eq!(backend(&registry), None);
+        registry.attach(one.id, "node2", 5, true);
+        registry.detach_all(one.id);
+        assert_eq!(backend(&registry), None);
     }
 
     #[test]

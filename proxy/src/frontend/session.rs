@@ -490,14 +490,10 @@ impl Session {
             self.replay_onto(&mut conn).await;
         }
         debug!(thread_id = conn.thread_id, node = %node.id, "backend attached");
+        let as_backend = self.is_primary(&node.id) || self.conns.is_empty();
         self.shared
             .registry
-            .attach(self.id, &node.id, conn.thread_id);
-        if self.is_primary(&node.id) || self.conns.is_empty() {
-            self.shared
-                .registry
-                .set_backend(self.id, Some((node.id.clone(), conn.thread_id)));
-        }
+            .attach(self.id, &node.id, conn.thread_id, as_backend);
         self.conns.push(conn);
         Ok(self.conns.len() - 1)
     }
@@ -865,8 +861,7 @@ impl Session {
             self.shared.pool.put_between_statements(conn, state);
         }
         self.last_write = None;
-        self.shared.registry.set_backend(self.id, None);
-        self.shared.registry.detach(self.id, None);
+        self.shared.registry.detach_all(self.id);
     }
 
     /// What a backend connection holds of this session once its database and settings are
@@ -888,8 +883,7 @@ impl Session {
         self.previous = None;
         self.last_write = None;
         self.statements.backends_lost();
-        self.shared.registry.set_backend(self.id, None);
-        self.shared.registry.detach(self.id, None);
+        self.shared.registry.detach_all(self.id);
     }
 
     /// Forgets a backend connection that failed; the next command for that node opens a new
@@ -916,10 +910,8 @@ impl Session {
             self.read_only_node = None;
         }
         self.statements.node_lost(node);
-        self.shared.registry.detach(self.id, Some(node));
-        if self.is_primary(node) {
-            self.shared.registry.set_backend(self.id, None);
-        } else {
+        self.shared.registry.detach(self.id, node);
+        if !self.is_primary(node) {
             self.shared.cluster.replica_failed(node);
         }
     }
