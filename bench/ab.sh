@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A/B of running servers: sysbench against each target in turn (interleaved, rotating the
-# order every repetition), medians of QPS and of the target process's CPU per 1,000 queries.
+# order every repetition), medians of QPS and of the target process's CPU per 1,000 queries,
+# all of it and user space alone (the part the proxy's own code decides; the rest is the
+# kernel's socket work and wake-ups).
 # For before/after numbers of one change: start the old and the new binary with `myquorum
 # serve` on the same cluster and name both, plus haproxy and the primary for reference.
 # A measurement tool, not a test: it never asserts on timings.
@@ -32,9 +34,11 @@ done
 
 # pid_of PORT: the process listening on 127.0.0.1:PORT
 pid_of() { ss -Hltnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
-# cpu_ticks PID: utime + stime of the whole process (all threads), in clock ticks
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_ticks PID: "utime+stime utime" of the whole process (all threads), in clock ticks
+cpu_ticks() { awk '{print $14 + $15, $14}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
+# per_k TICKS QUERIES: CPU milliseconds per 1,000 queries
+per_k() { awk -v d="$1" -v hz="$HZ" -v q="$2" 'BEGIN { printf "%.1f", d * 1000 / hz / (q / 1000) }'; }
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -44,23 +48,24 @@ for rep in $(seq 1 "$REPS"); do
         t=${targets[$(((k + rep) % n))]}
         name=${t%%=*} addr=${t#*=} host=${addr%:*} port=${addr##*:}
         pid=$(pid_of "$port")
-        before=$(cpu_ticks "$pid")
+        read -r before before_user < <(cpu_ticks "$pid")
         qps_and_total=$(sysbench "$WORKLOAD" --db-driver=mysql --mysql-host="$host" \
             --mysql-port="$port" --mysql-user="$DB_USER" --mysql-password="$DB_PASS" \
             --mysql-db="$DB_NAME" --tables="$TABLES" --table-size="$TABLE_SIZE" \
             --threads="$THREADS" --time="$TIME" run |
             awk '/queries:/ {gsub(/[()]/, "", $3); print $3, $2}')
-        after=$(cpu_ticks "$pid")
+        read -r after after_user < <(cpu_ticks "$pid")
         read -r qps total <<<"$qps_and_total"
-        cpu_ms_per_k=$(awk -v d=$((after - before)) -v hz="$HZ" -v q="$total" \
-            'BEGIN { printf "%.1f", d * 1000 / hz / (q / 1000) }')
-        echo "$name $rep $qps $cpu_ms_per_k" | tee -a "$out" >&2
+        cpu_ms_per_k=$(per_k $((after - before)) "$total")
+        user_ms_per_k=$(per_k $((after_user - before_user)) "$total")
+        echo "$name $rep $qps $cpu_ms_per_k $user_ms_per_k" | tee -a "$out" >&2
     done
 done
 echo "# $WORKLOAD, $THREADS threads, $TIME s x $REPS reps (interleaved); medians"
-echo "target qps cpu_ms_per_1000_queries"
+echo "target qps cpu_ms_per_1000_queries user_ms_per_1000_queries"
+# median NAME COLUMN: the median of one column of a target's runs
+median() { awk -v n="$1" '$1 == n' "$out" | sort -k"$2" -n | awk -v c="$2" '{v[NR] = $c} END {printf "%s", v[int((NR + 1) / 2)]}'; }
 for t in "${targets[@]}"; do
     name=${t%%=*}
-    awk -v n="$name" '$1 == n' "$out" | sort -k3 -n | awk '{q[NR] = $3} END {printf "%s %s", $1, q[int((NR + 1) / 2)]}'
-    awk -v n="$name" '$1 == n' "$out" | sort -k4 -n | awk '{c[NR] = $4} END {printf " %s\n", c[int((NR + 1) / 2)]}'
+    echo "$name $(median "$name" 3) $(median "$name" 4) $(median "$name" 5)"
 done
