@@ -169,6 +169,12 @@ impl<S: ByteStream> PacketIo<S> {
         &self.stream
     }
 
+    /// Bytes queued and not yet flushed: a packet is half-sent, and nothing else may be
+    /// written to the stream before them.
+    pub fn has_unsent(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
     /// The underlying stream, mutably: to change it in place (a client switching to TLS after
     /// its SSLRequest, see [`crate::tls::ClientStream::start_tls`]; compression starting after
     /// the handshake's OK, see [`crate::compress`]).

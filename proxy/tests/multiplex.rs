@@ -397,3 +397,65 @@ async fn unrecorded_state_never_reaches_another_session() {
     proxy.stop().await;
     drop(cluster);
 }
+
+/// The server's count of clients that went away without COM_QUIT.
+async fn aborted_clients(node: &NodeInfo) -> u64 {
+    let mut conn = root_conn(node).await.expect("root");
+    let row: Option<(String, u64)> = conn
+        .query_first("SHOW GLOBAL STATUS LIKE 'Aborted_clients'")
+        .await
+        .expect("status");
+    conn.disconnect().await.expect("disconnect");
+    row.map_or(0, |(_, n)| n)
+}
+
+/// The connections the pool trims after a burst end with COM_QUIT: the server counts no
+/// aborted client for them (and logs no "Aborted connection ... Got an error reading
+/// communication packets", what operators watch for network trouble).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimmed_backend_connections_end_with_com_quit() {
+    const BURST: usize = 12;
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let mut config = proxy_config(&cluster);
+    config.io_threads = IO_THREADS;
+    config.pool.min_idle_per_key = 1;
+    config.pool.surplus_idle_timeout_secs = 1;
+    let proxy = Proxy::start_with(config).await;
+    let primary = cluster.primary();
+    let before = aborted_clients(primary).await;
+
+    // BURST sessions each hold a primary connection at once (a transaction keeps it), then
+    // leave: the pool keeps their connections until the surplus timeout, then trims them.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BURST));
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..BURST {
+        let mut conn = proxy.conn().await;
+        let barrier = std::sync::Arc::clone(&barrier);
+        clients.spawn(async move {
+            conn.query_drop("BEGIN").await.expect("begin");
+            conn.query_drop("SELECT 1").await.expect("select");
+            barrier.wait().await;
+            conn.query_drop("COMMIT").await.expect("commit");
+            conn.disconnect().await.expect("disconnect");
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.expect("client");
+    }
+    let mut left = usize::MAX;
+    for _ in 0..60 {
+        left = app_connections(primary).await;
+        if left <= IO_THREADS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        left <= IO_THREADS,
+        "the pool trimmed the burst: {left} left"
+    );
+    let after = aborted_clients(primary).await;
+    assert_eq!(after, before, "every trimmed connection said COM_QUIT");
+    proxy.stop().await;
+    drop(cluster);
+}

@@ -233,7 +233,7 @@ impl Pool {
     }
 
     /// Closes the longest-idle connection of `node` (any node when None); false when none is
-    /// idle. Dropped, not sent COM_QUIT: it may belong to another thread's reactor.
+    /// idle. Dropping it sends COM_QUIT (`BackendConn`'s `Drop`).
     fn evict_one_idle(&self, node: Option<&str>) -> bool {
         let evicted = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -530,7 +530,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_takes_its_own_state_first_then_a_reset_connection() {
         let pool = Pool::new(PoolConfig::default());
-        let key = conn(socket().await.0).key;
+        let key = conn(socket().await.0).key.clone();
         for (thread, state) in [(1, Some(7)), (2, None), (3, Some(9)), (4, Some(7))] {
             let mut c = conn(socket().await.0);
             c.thread_id = thread;
@@ -669,7 +669,7 @@ mod tests {
         grown.io.wbuf.reserve(16 << 20);
         grown.io.rbuf.reserve(16 << 20);
         pool.insert_idle(grown);
-        let key = conn(socket().await.0).key;
+        let key = conn(socket().await.0).key.clone();
         let idle = pool.take_idle(&key, None).expect("pooled");
         assert!(idle.io.rbuf.capacity() <= crate::packet::SHRINK_ABOVE);
         assert!(idle.io.wbuf.capacity() <= crate::packet::SHRINK_ABOVE);
