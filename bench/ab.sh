@@ -8,6 +8,7 @@
 # A measurement tool, not a test: it never asserts on timings.
 #
 # usage: bench/ab.sh [--reps N] [--time S] [--threads N] [--workload W] NAME=HOST:PORT...
+#        [--sysbench-args "--skip_trx=on ..."]   (passed to every sysbench run)
 #   e.g. bench/ab.sh --workload oltp_point_select before=127.0.0.1:46233 after=127.0.0.1:46333 \
 #            haproxy=127.0.0.1:46034 direct=127.0.0.1:46401
 # Needs sysbench tables prepared in the target database (default user/password/db app/app/app,
@@ -19,6 +20,7 @@ THREADS=4
 WORKLOAD=oltp_point_select
 DB_USER=app DB_PASS=app DB_NAME=app TABLES=2 TABLE_SIZE=10000
 targets=()
+EXTRA=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) REPS="$2"; shift 2 ;;
@@ -26,6 +28,7 @@ while [ $# -gt 0 ]; do
         --threads) THREADS="$2"; shift 2 ;;
         --workload) WORKLOAD="$2"; shift 2 ;;
         --tables) TABLES="$2"; shift 2 ;;
+        --sysbench-args) read -r -a EXTRA <<<"$2"; shift 2 ;;
         *=*) targets+=("$1"); shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -52,7 +55,7 @@ for rep in $(seq 1 "$REPS"); do
         qps_and_total=$(sysbench "$WORKLOAD" --db-driver=mysql --mysql-host="$host" \
             --mysql-port="$port" --mysql-user="$DB_USER" --mysql-password="$DB_PASS" \
             --mysql-db="$DB_NAME" --tables="$TABLES" --table-size="$TABLE_SIZE" \
-            --threads="$THREADS" --time="$TIME" run |
+            --threads="$THREADS" --time="$TIME" "${EXTRA[@]}" run |
             awk '/queries:/ {gsub(/[()]/, "", $3); print $3, $2}')
         read -r after after_user < <(cpu_ticks "$pid")
         read -r qps total <<<"$qps_and_total"

@@ -20,6 +20,11 @@ pub struct QuorumConfig {
     /// Bound on a STRONG write's wait; past it the write stays committed and the client gets
     /// OK with a warning (milliseconds).
     pub timeout_ms: u64,
+    /// Shortest time between two queries a replica's watcher sends only to follow the newest
+    /// commit (for CAUSAL reads' view of who is caught up) while no STRONG write waits
+    /// (milliseconds; 0: one round trip per batch of commits, as soon as the last returns).
+    /// A STRONG write never waits for it.
+    pub follow_interval_ms: u64,
 }
 
 impl Default for QuorumConfig {
@@ -27,6 +32,7 @@ impl Default for QuorumConfig {
         Self {
             failure_threshold: FailureThreshold::default(),
             timeout_ms: 5_000,
+            follow_interval_ms: 0,
         }
     }
 }

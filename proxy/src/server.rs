@@ -79,6 +79,7 @@ impl Proxy {
             TrackerConfig::new(Vec::new(), &config.control_user, &config.control_password);
         template.failure_threshold = config.quorum.failure_threshold;
         template.timeout = Duration::from_millis(config.quorum.timeout_ms);
+        template.follow_interval = Duration::from_millis(config.quorum.follow_interval_ms);
         template.domain = config.gtid_domain;
         template.ssl = ssl;
         let quorum = if replicas.is_empty() {

@@ -536,6 +536,7 @@ async fn strong_writes_wait_for_the_cabinet_quorum() {
     let quorum = |failure_threshold| QuorumConfig {
         failure_threshold,
         timeout_ms: QUORUM_TIMEOUT_MS,
+        ..QuorumConfig::default()
     };
     let t1 = TestProxy::start_with(ProxyConfig {
         quorum: quorum(FailureThreshold::Count(1)),

@@ -202,6 +202,7 @@ async fn warning_counts_include_the_proxy_warning() {
         quorum: QuorumConfig {
             failure_threshold: FailureThreshold::Count(1),
             timeout_ms: 500,
+            ..QuorumConfig::default()
         },
         ..support::proxy_config(&cluster)
     };
@@ -293,4 +294,65 @@ async fn warning_counts_include_the_proxy_warning() {
         .expect("proxy task")
         .expect("serve returned Ok");
     cluster.stop().await.expect("cluster stops");
+}
+
+/// `quorum.follow_interval_ms`: a watcher that just followed a commit (for CAUSAL reads'
+/// view) waits out the interval before following the next, but a STRONG write that starts
+/// waiting meanwhile is waited on at once, and its answer settles the commits before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_watchers_still_wait_for_strong_writes_at_once() {
+    let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
+    let mut primary = Conn::new(app_opts(cluster.primary(), cluster.config()))
+        .await
+        .expect("app connects to the primary");
+    primary
+        .query_drop(
+            "CREATE TABLE IF NOT EXISTS quorum_probe (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+        )
+        .await
+        .expect("create table");
+    let cfg = cluster.config();
+    let replica = cluster.replicas()[0];
+    let mut config = TrackerConfig::new(
+        vec![BackendNode {
+            id: replica.id.clone(),
+            addr: replica.addr(),
+        }],
+        &cfg.control_user,
+        &cfg.control_password,
+    );
+    config.timeout = TIMEOUT;
+    // Far longer than the test: the second commit is not followed while it runs.
+    config.follow_interval = Duration::from_secs(600);
+    let tracker = QuorumTracker::start(config).expect("tracker starts");
+
+    // The first commit is followed at once.
+    let first = write(&mut primary).await;
+    tracker.note_commit(first.seq);
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = tracker.replica_view(0).1;
+        if seen >= Some(first.seq) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen >= Some(first.seq), "first commit followed: {seen:?}");
+
+    // The next one waits for the interval.
+    let second = write(&mut primary).await;
+    tracker.note_commit(second.seq);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let view = tracker.replica_view(0).1;
+    assert!(view < Some(second.seq), "second commit paced: {view:?}");
+
+    // A STRONG write is not: it is answered achieved, well inside its 2 s timeout, and
+    // the replica's position it brought back covers the paced commit too.
+    let third = write(&mut primary).await;
+    let outcome = tracker.wait_for(third).await;
+    assert!(outcome.achieved && !outcome.timed_out, "{outcome:?}");
+    assert!(tracker.replica_view(0).1 >= Some(third.seq));
+    tracker.shutdown().await;
+    primary.disconnect().await.expect("disconnect");
+    drop(cluster);
 }

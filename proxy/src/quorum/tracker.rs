@@ -44,6 +44,9 @@ pub struct TrackerConfig {
     /// With nothing pending a watcher sleeps until a write arrives, but refreshes its
     /// replica's position and health this often (for the status view, not for waiters).
     pub heartbeat: Duration,
+    /// Shortest time between two follow-the-newest-commit queries of one watcher while no
+    /// STRONG write waits (`quorum.follow_interval_ms`); zero: no pacing.
+    pub follow_interval: Duration,
     /// TLS of the watchers' control connections (`[proxy.backend_tls]`); None: plaintext.
     pub ssl: Option<mysql_async::SslOpts>,
 }
@@ -60,6 +63,7 @@ impl TrackerConfig {
             domain: 0,
             wait_slice: Duration::from_millis(500),
             heartbeat: Duration::from_secs(2),
+            follow_interval: Duration::ZERO,
             ssl: None,
         }
     }
@@ -207,6 +211,7 @@ impl QuorumTracker {
             domain: config.domain,
             slice: config.wait_slice,
             heartbeat: config.heartbeat,
+            follow_interval: config.follow_interval,
         };
         let tasks = config
             .replicas

@@ -37,6 +37,9 @@ pub(super) struct WatchSettings {
     pub slice: Duration,
     /// Idle refresh period.
     pub heartbeat: Duration,
+    /// Shortest time between two queries that only follow the newest commit (no STRONG
+    /// write pending); zero: none.
+    pub follow_interval: Duration,
 }
 
 /// Control-connection options for `node`: TCP (never the unix socket), no database, TLS
@@ -85,6 +88,8 @@ pub(super) async fn run(
 ) {
     let mut conn: Option<Conn> = None;
     let mut backoff = BACKOFF_MIN;
+    // When the last query that only followed the newest commit was sent.
+    let mut followed: Option<Instant> = None;
     while !*stop.borrow() {
         let live = match conn.as_mut() {
             Some(c) => c,
@@ -99,10 +104,25 @@ pub(super) async fn run(
                 }
             },
         };
-        let target = shared
-            .state()
-            .next_target(index)
-            .or_else(|| newest_target(&shared, index, settings.domain));
+        let strong = shared.state().next_target(index);
+        let target = match strong {
+            Some(gtid) => Some(gtid),
+            None => {
+                let newest = newest_target(&shared, index, settings.domain);
+                let due = followed.map(|at| at + settings.follow_interval);
+                if let Some(until) = due.filter(|until| newest.is_some() && *until > Instant::now())
+                {
+                    if !paced(&shared, index, until, &mut stop).await {
+                        break;
+                    }
+                    continue;
+                }
+                if newest.is_some() {
+                    followed = Some(Instant::now());
+                }
+                newest
+            }
+        };
         let query = match target {
             Some(gtid) => format!(
                 "SELECT MASTER_GTID_WAIT('{gtid}', {:.3}), @@gtid_slave_pos",
@@ -135,6 +155,30 @@ pub(super) async fn run(
         let _ = c.disconnect().await;
     }
     tracing::debug!(replica = %node, "quorum watcher stopped");
+}
+
+/// Waits until `until` (the end of a follow interval), or less when a STRONG write starts
+/// waiting on this replica; false when the watcher must stop. Commits that arrive meanwhile
+/// only wake it: the query after the interval settles them all.
+async fn paced(
+    shared: &Shared,
+    index: usize,
+    until: Instant,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let sleep = tokio::time::sleep_until(until.into());
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return true,
+            _ = stop.changed() => return false,
+            _ = shared.wake[index].notified() => {
+                if shared.state().next_target(index).is_some() {
+                    return true;
+                }
+            }
+        }
+    }
 }
 
 /// With no STRONG write pending for it: the newest write the proxy saw committed, when the
