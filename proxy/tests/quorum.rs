@@ -39,6 +39,20 @@ fn tracker(cluster: &Cluster, t: FailureThreshold) -> QuorumTracker {
     QuorumTracker::start(config).expect("tracker starts")
 }
 
+/// The application user's connection to the primary, with the table [`write`] inserts into.
+async fn probe_table(cluster: &Cluster) -> Conn {
+    let mut primary = Conn::new(app_opts(cluster.primary(), cluster.config()))
+        .await
+        .expect("app connects to the primary");
+    primary
+        .query_drop(
+            "CREATE TABLE IF NOT EXISTS quorum_probe (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+        )
+        .await
+        .expect("create table");
+    primary
+}
+
 /// One INSERT on the primary; returns the GTID it produced.
 async fn write(conn: &mut Conn) -> Gtid {
     conn.query_drop("INSERT INTO quorum_probe (v) VALUES (1)")
@@ -79,15 +93,7 @@ async fn strong_write(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strong_waits_follow_the_cabinet_quorum() {
     let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
-    let mut primary = Conn::new(app_opts(cluster.primary(), cluster.config()))
-        .await
-        .expect("app connects to the primary");
-    primary
-        .query_drop(
-            "CREATE TABLE IF NOT EXISTS quorum_probe (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
-        )
-        .await
-        .expect("create table");
+    let mut primary = probe_table(&cluster).await;
     let t1 = tracker(&cluster, FailureThreshold::Count(1));
     let majority = tracker(&cluster, FailureThreshold::Majority);
     let replicas = cluster.replicas();
@@ -302,15 +308,7 @@ async fn warning_counts_include_the_proxy_warning() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paced_watchers_still_wait_for_strong_writes_at_once() {
     let cluster = Cluster::start_for_tests(2).await.expect("cluster starts");
-    let mut primary = Conn::new(app_opts(cluster.primary(), cluster.config()))
-        .await
-        .expect("app connects to the primary");
-    primary
-        .query_drop(
-            "CREATE TABLE IF NOT EXISTS quorum_probe (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
-        )
-        .await
-        .expect("create table");
+    let mut primary = probe_table(&cluster).await;
     let cfg = cluster.config();
     let replica = cluster.replicas()[0];
     let mut config = TrackerConfig::new(
