@@ -141,8 +141,10 @@ pub(super) async fn run(
             Ok(pos) => {
                 backoff = BACKOFF_MIN;
                 let seq = domain_seq(&pos, settings.domain);
-                shared.state().observe(index, seq, Instant::now());
+                // Published before the waiters are answered: whoever a STRONG answer wakes
+                // (the session, then its next CAUSAL read) already sees the replica hold it.
                 shared.published[index].store(true, seq);
+                shared.state().observe(index, seq, Instant::now());
             }
             Err(e) => {
                 // A connection that failed mid-query is in an unknown state: drop it.
