@@ -289,11 +289,9 @@ pub async fn relay<B: ByteStream, C: ByteStream>(
             State::ColumnsEof => {
                 // An EXECUTE that opened a cursor ends here: its rows come with FETCH.
                 let cursor = summary.cursor_execute
-                    && len >= 5
-                    && backend.rbuf[4] == 0xFE
-                    && u16::from_le_bytes([backend.rbuf[7], backend.rbuf[8]])
-                        & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits()
-                        != 0;
+                    && eof_status(backend, len)
+                        .is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_CURSOR_EXISTS))
+                    && backend.rbuf[4] == 0xFE;
                 fix_eof_flags(backend, len, framing);
                 pass = 4 + len;
                 if cursor {
@@ -450,9 +448,7 @@ fn finish_terminator<B, C>(
         return finish_ok(backend, client, len, framing, summary);
     }
     fix_eof_flags(backend, len, framing);
-    let status = (len >= 5).then(|| {
-        StatusFlags::from_bits_retain(u16::from_le_bytes([backend.rbuf[7], backend.rbuf[8]]))
-    });
+    let status = eof_status(backend, len);
     if len >= 5 {
         summary.warnings = u16::from_le_bytes([backend.rbuf[5], backend.rbuf[6]]);
     }
@@ -461,6 +457,14 @@ fn finish_terminator<B, C>(
         Some(s) => absorb(summary, s, ok_packet::SessionChanges::default()),
         None => State::Done,
     }
+}
+
+/// The status flags of the old-style EOF at the head of the read buffer (payload `len`
+/// bytes), None when it is too short to carry them.
+fn eof_status<B>(backend: &PacketIo<B>, len: usize) -> Option<StatusFlags> {
+    (len >= 5).then(|| {
+        StatusFlags::from_bits_retain(u16::from_le_bytes([backend.rbuf[7], backend.rbuf[8]]))
+    })
 }
 
 /// Clears SERVER_SESSION_STATE_CHANGED in an old-style EOF for a client that cannot know it.

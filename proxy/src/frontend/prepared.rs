@@ -95,10 +95,8 @@ impl Session {
         if long_data && !self.statements.any_long_data() {
             self.pins.remove(&PinReason::LongData);
         }
-        if cursor && self.pins.insert(PinReason::StatementCursor) {
-            self.shared
-                .registry
-                .count_pin(PinReason::StatementCursor.as_str());
+        if cursor {
+            self.pin(PinReason::StatementCursor);
         }
         let level = classified.hint.unwrap_or(self.consistency);
         if !classified.sticky {
@@ -222,9 +220,7 @@ impl Session {
                 if let Some(stmt) = self.statements.get_mut(client_id) {
                     stmt.long_data = true;
                     // The data waits on this connection for the EXECUTE.
-                    if self.pins.insert(PinReason::LongData) {
-                        self.shared.registry.count_pin(PinReason::LongData.as_str());
-                    }
+                    self.pin(PinReason::LongData);
                 }
                 id.map(|id| (primary, id)).into_iter().collect()
             }

@@ -448,10 +448,8 @@ impl Session {
     ) {
         let in_txn = self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
         if !done.error {
-            if let Some(pin) = stmt.pins {
-                if (pin != PinReason::Unparseable || in_txn) && self.pins.insert(pin) {
-                    self.shared.registry.count_pin(pin.as_str());
-                }
+            if let Some(pin) = stmt.pins.filter(|&p| p != PinReason::Unparseable || in_txn) {
+                self.pin(pin);
             }
             if let Some(unpin) = stmt.unpins {
                 self.pins.remove(&unpin);

@@ -816,6 +816,13 @@ impl Session {
         Ok(())
     }
 
+    /// Pins the session for `reason`, counting the pin (SHOW PINS) the first time it is taken.
+    pub(super) fn pin(&mut self, reason: PinReason) {
+        if self.pins.insert(reason) {
+            self.shared.registry.count_pin(reason.as_str());
+        }
+    }
+
     /// Whether the session's backend connections hold nothing a pooled connection with the
     /// session's database and settings replayed would not: no open transaction or
     /// autocommit=0, no pin (locks, temporary tables, user variables, text PREPARE, cursors,

@@ -104,24 +104,24 @@ pub(super) async fn run(
                 }
             },
         };
+        // Bound first: the state's lock must not live across the match's await.
         let strong = shared.state().next_target(index);
         let target = match strong {
             Some(gtid) => Some(gtid),
-            None => {
-                let newest = newest_target(&shared, index, settings.domain);
-                let due = followed.map(|at| at + settings.follow_interval);
-                if let Some(until) = due.filter(|until| newest.is_some() && *until > Instant::now())
-                {
-                    if !paced(&shared, index, until, &mut stop).await {
-                        break;
+            None => match newest_target(&shared, index, settings.domain) {
+                Some(newest) => {
+                    let due = followed.map(|at| at + settings.follow_interval);
+                    if let Some(until) = due.filter(|until| *until > Instant::now()) {
+                        if !paced(&shared, index, until, &mut stop).await {
+                            break;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                if newest.is_some() {
                     followed = Some(Instant::now());
+                    Some(newest)
                 }
-                newest
-            }
+                None => None,
+            },
         };
         let query = match target {
             Some(gtid) => format!(
