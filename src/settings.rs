@@ -120,7 +120,7 @@ impl Settings {
             .proxy
             .admin_users
             .iter()
-            .position(|u| u.name == DEFAULT_ADMIN.0 && u.password == DEFAULT_ADMIN.1);
+            .position(|u| *u.name == *DEFAULT_ADMIN.0 && *u.password == *DEFAULT_ADMIN.1);
         if let (false, Some(i)) = (admin.ip().is_loopback(), default_admin) {
             return Err(ConfigError::invalid(
                 format!("proxy.admin_users[{i}].password"),
@@ -166,10 +166,10 @@ impl Settings {
         proxy.control_user = sandbox.control_user.clone();
         proxy.control_password = sandbox.control_password.clone();
         proxy.engine_database = Some(sandbox.app_database.clone());
-        if !proxy.users.iter().any(|u| u.name == sandbox.app_user) {
+        if !proxy.users.iter().any(|u| *u.name == *sandbox.app_user) {
             proxy.users.push(UserConfig {
-                name: sandbox.app_user.clone(),
-                password: sandbox.app_password.clone(),
+                name: sandbox.app_user.as_str().into(),
+                password: sandbox.app_password.as_str().into(),
                 require_ssl: false,
             });
         }
@@ -179,7 +179,7 @@ impl Settings {
     fn sandbox_nodes(&self) -> Vec<BackendNode> {
         (1..=self.sandbox.nodes)
             .map(|k| BackendNode {
-                id: format!("instance-{k}"),
+                id: format!("instance-{k}").into(),
                 addr: format!("127.0.0.1:{}", self.sandbox.port_of(k)),
             })
             .collect()
@@ -376,8 +376,8 @@ mod tests {
     fn printed_config_redacts_secrets() {
         let mut s = Settings::default();
         s.proxy.users.push(UserConfig {
-            name: "app".to_owned(),
-            password: "app-pw-1".to_owned(),
+            name: "app".into(),
+            password: "app-pw-1".into(),
             ..UserConfig::default()
         });
         s.proxy.control_password = "ctl-pw-2".to_owned();
@@ -422,13 +422,13 @@ mod tests {
     fn serve_settings() -> Settings {
         let mut s = Settings::default();
         s.proxy.users.push(UserConfig {
-            name: "app".to_owned(),
-            password: "app".to_owned(),
+            name: "app".into(),
+            password: "app".into(),
             require_ssl: false,
         });
         s.proxy.nodes = (1..=4)
             .map(|k| BackendNode {
-                id: format!("instance-{k}"),
+                id: format!("instance-{k}").into(),
                 addr: format!("10.0.0.{k}:3306"),
             })
             .collect();
@@ -517,7 +517,7 @@ mod tests {
         s.listen.admin = "0.0.0.0:6032".to_owned();
         assert!(refused(&s, Mode::Serve).contains("`proxy.admin_users[0].password`"));
         assert!(refused(&s, Mode::Up).contains("`proxy.admin_users[0].password`"));
-        s.proxy.admin_users[0].password = "admin-s3cret".to_owned();
+        s.proxy.admin_users[0].password = "admin-s3cret".into();
         s.validate(Mode::Serve).expect("a chosen admin password");
 
         let mut s = serve_settings();

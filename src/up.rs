@@ -139,7 +139,7 @@ fn wire_proxy_to(settings: &mut Settings, cluster: &Cluster) {
         .nodes()
         .iter()
         .map(|n| BackendNode {
-            id: n.id.clone(),
+            id: n.id.as_str().into(),
             addr: n.addr(),
         })
         .collect();
@@ -230,8 +230,8 @@ fn print_banner(settings: &Settings, cluster: &Cluster, ca: Option<&std::path::P
     let admin = settings.proxy.admin_users.first();
     println!(
         "Admin port:\n  mariadb -h{admin_host} -P{admin_port} -u{} -p{} -e 'SHOW BACKENDS'",
-        admin.map_or("admin", |u| u.name.as_str()),
-        admin.map_or("admin", |u| u.password.as_str())
+        admin.map_or("admin", |u| &*u.name),
+        admin.map_or("admin", |u| &*u.password)
     );
     println!("Press Ctrl-C to stop the proxy and every server.");
 }

@@ -73,7 +73,7 @@ fn plan(settings: &Settings) -> anyhow::Result<Plan> {
                 .parse()
                 .with_context(|| format!("proxy.nodes {}: bad port in {:?}", n.id, n.addr))?;
             Ok(RemoteServer {
-                id: n.id.clone(),
+                id: n.id.to_string(),
                 host: host.to_owned(),
                 port,
             })
@@ -92,8 +92,8 @@ fn plan(settings: &Settings) -> anyhow::Result<Plan> {
         .clone()
         .context("proxy.engine_database: the application database to create is missing")?;
     let accounts = SandboxConfig {
-        app_user: app.name.clone(),
-        app_password: app.password.clone(),
+        app_user: app.name.to_string(),
+        app_password: app.password.to_string(),
         app_database: database,
         control_user: proxy.control_user.clone(),
         control_password: proxy.control_password.clone(),
@@ -115,7 +115,7 @@ mod tests {
         let mut s = Settings::default();
         s.proxy.nodes = (1..=4)
             .map(|k| BackendNode {
-                id: format!("instance-{k}"),
+                id: format!("instance-{k}").into(),
                 addr: format!("127.0.0.1:{}", 3400 + k),
             })
             .collect();

@@ -183,8 +183,8 @@ async fn mysqltest_selection_passes_through_the_proxy_as_directly() {
     let proxy = fx
         .start_extra_proxy(|c| {
             c.users.push(myquorum_proxy::UserConfig {
-                name: USER.to_owned(),
-                password: PASSWORD.to_owned(),
+                name: USER.into(),
+                password: PASSWORD.into(),
                 ..myquorum_proxy::UserConfig::default()
             })
         })

@@ -52,7 +52,7 @@ pub struct NodeMetrics {
 impl NodeMetrics {
     fn new(node: &BackendNode, is_master: bool) -> Self {
         Self {
-            id: node.id.clone(),
+            id: node.id.to_string(),
             host: node.addr.clone(),
             is_master,
             reachable: false,
@@ -111,7 +111,7 @@ impl Collector {
             nodes: Mutex::new(
                 nodes
                     .iter()
-                    .map(|n| NodeMetrics::new(n, n.id == primary))
+                    .map(|n| NodeMetrics::new(n, *n.id == *primary))
                     .collect(),
             ),
             history: Mutex::new(PrimaryHistory::default()),
@@ -204,7 +204,7 @@ pub fn spawn(
         );
         tasks.spawn(run_node(
             Arc::clone(collector),
-            node.id.clone(),
+            node.id.to_string(),
             prober,
             Arc::clone(is_primary),
             settings.clone(),

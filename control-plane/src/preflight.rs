@@ -207,7 +207,7 @@ pub async fn check(config: &ProxyConfig, connect_timeout: Duration) -> Vec<Findi
 async fn check_node(config: &ProxyConfig, control: &Control, node: &BackendNode) -> Vec<Finding> {
     let finding = |problem: String| {
         vec![Finding {
-            node: node.id.clone(),
+            node: node.id.to_string(),
             problem,
         }]
     };
@@ -225,7 +225,7 @@ async fn check_node(config: &ProxyConfig, control: &Control, node: &BackendNode)
     match facts {
         Ok(facts) => judge(
             &node.id,
-            node.id == config.primary,
+            *node.id == *config.primary,
             config.gtid_domain,
             &facts,
         ),

@@ -251,7 +251,7 @@ pub fn render(cp: &ControlPlane) -> String {
     for (name, help, counts) in per_node_pool {
         out.head(name, "gauge", help);
         for node in &shared.config().nodes {
-            let value = counts.get(&node.id).copied().unwrap_or(0) as f64;
+            let value = counts.get(&*node.id).copied().unwrap_or(0) as f64;
             out.sample(name, &format!("node=\"{}\"", node.id), value);
         }
     }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::classify::Consistency;
@@ -43,10 +44,11 @@ impl Default for QuorumConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
-    /// Account name, as the client sends it in the handshake.
-    pub name: String,
+    /// Account name, as the client sends it in the handshake. Shared by the account's
+    /// sessions and their pool keys (a clone allocates nothing).
+    pub name: Arc<str>,
     /// Clear-text password (mysql_native_password is computed from it).
-    pub password: String,
+    pub password: Arc<str>,
     /// Refuse this account's logins that did not switch to TLS, as the server refuses an
     /// account created `REQUIRE SSL` (1045). Needs `[proxy.tls]`.
     #[serde(default)]
@@ -102,7 +104,9 @@ impl Default for BackendTlsConfig {
 #[serde(deny_unknown_fields)]
 pub struct BackendNode {
     /// Stable node id, `instance-1` .. `instance-N`, used in logs, pool keys and the API.
-    pub id: String,
+    /// Shared, not copied: every statement names its node (pool key, registry, prepared
+    /// statements), and a clone of an `Arc<str>` allocates nothing.
+    pub id: Arc<str>,
     /// `host:port` of the server's MySQL port.
     pub addr: String,
 }
@@ -280,8 +284,8 @@ impl Default for ProxyConfig {
             users: Vec::new(),
             nodes: Vec::new(),
             admin_users: vec![UserConfig {
-                name: "admin".to_owned(),
-                password: "admin".to_owned(),
+                name: "admin".into(),
+                password: "admin".into(),
                 require_ssl: false,
             }],
             primary: "instance-1".to_owned(),
@@ -428,14 +432,14 @@ impl ProxyConfig {
     pub fn replicas(&self) -> Vec<BackendNode> {
         self.nodes
             .iter()
-            .filter(|n| n.id != self.primary)
+            .filter(|n| *n.id != *self.primary)
             .cloned()
             .collect()
     }
 
     /// The node with this id.
     pub fn node(&self, id: &str) -> Option<&BackendNode> {
-        self.nodes.iter().find(|n| n.id == id)
+        self.nodes.iter().find(|n| *n.id == *id)
     }
 
     /// The user with this name.
@@ -555,13 +559,13 @@ mod tests {
     fn valid() -> ProxyConfig {
         ProxyConfig {
             users: vec![UserConfig {
-                name: "app".to_owned(),
-                password: "app".to_owned(),
+                name: "app".into(),
+                password: "app".into(),
                 require_ssl: false,
             }],
             nodes: (1..=4)
                 .map(|k| BackendNode {
-                    id: format!("instance-{k}"),
+                    id: format!("instance-{k}").into(),
                     addr: format!("10.0.0.{k}:3306"),
                 })
                 .collect(),
@@ -600,7 +604,7 @@ mod tests {
         c.nodes[2].addr = "10.0.0.3:http".to_owned();
         assert!(refused(&c).contains("`proxy.nodes[2].addr`"));
         let mut c = valid();
-        c.nodes[3].id = "instance-1".to_owned();
+        c.nodes[3].id = "instance-1".into();
         assert!(refused(&c).contains("`proxy.nodes[3].id`"));
         let mut c = valid();
         c.primary = "instance-9".to_owned();

@@ -308,7 +308,7 @@ impl Engine {
     fn give_back(&self, mut conn: BackendConn, clean: bool) {
         if clean {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let conns = idle.entry(conn.key.node.clone()).or_default();
+            let conns = idle.entry(conn.key.node.to_string()).or_default();
             if conns.len() < IDLE_PER_NODE {
                 conn.idle_since = Instant::now();
                 conns.push(conn);
@@ -415,7 +415,7 @@ impl EngineUpstream<'_> {
 
     /// Index of the connection to node `id`, opened if needed.
     async fn index(&mut self, id: &str) -> Result<usize, BackendError> {
-        if let Some(i) = self.conns.iter().position(|c| c.key.node == id) {
+        if let Some(i) = self.conns.iter().position(|c| *c.key.node == *id) {
             return Ok(i);
         }
         let conn = self.engine.connect(id).await?;
@@ -474,7 +474,7 @@ struct EngineStatement<'a> {
 
 /// What an engine statement made of its node: the topology and node it ran on and the
 /// collected answer, or the backend's failure.
-type EngineAnswer = Result<(Arc<Topology>, String, QueryResult), BackendError>;
+type EngineAnswer = Result<(Arc<Topology>, Arc<str>, QueryResult), BackendError>;
 
 impl<'e> pipeline::Retryable for EngineStatement<'e> {
     type Up = EngineUpstream<'e>;
@@ -485,7 +485,7 @@ impl<'e> pipeline::Retryable for EngineStatement<'e> {
     async fn place(
         &mut self,
         up: &mut EngineUpstream<'e>,
-    ) -> Result<ControlFlow<EngineAnswer, (Arc<Topology>, String)>, Infallible> {
+    ) -> Result<ControlFlow<EngineAnswer, (Arc<Topology>, Arc<str>)>, Infallible> {
         let (topology, node) = up.place(self.stmt, self.level, self.plan).await;
         Ok(ControlFlow::Continue((topology, node.id)))
     }
@@ -494,7 +494,7 @@ impl<'e> pipeline::Retryable for EngineStatement<'e> {
         &mut self,
         up: &mut EngineUpstream<'e>,
         topology: &Arc<Topology>,
-        node: &str,
+        node: &Arc<str>,
         retry: bool,
     ) -> Result<Attempt<EngineAnswer, BackendError>, Infallible> {
         let ctx = Arc::clone(&up.engine.shared);
@@ -504,7 +504,7 @@ impl<'e> pipeline::Retryable for EngineStatement<'e> {
         Ok(match answer {
             Err(e) if retry && up.timed_out.is_none() && e.connection_lost() => Attempt::Lost(e),
             Err(e) => Attempt::Done(Err(e)),
-            Ok(r) => Attempt::Done(Ok((Arc::clone(topology), node.to_owned(), r))),
+            Ok(r) => Attempt::Done(Ok((Arc::clone(topology), Arc::clone(node), r))),
         })
     }
 
@@ -532,7 +532,7 @@ impl Upstream for EngineUpstream<'_> {
     }
 
     fn lost(&mut self, id: &str) {
-        self.conns.retain(|c| c.key.node != id);
+        self.conns.retain(|c| *c.key.node != *id);
     }
 }
 

@@ -20,9 +20,9 @@ pub struct SessionInfo {
     pub connected_at: SystemTime,
     /// Backend connection held on the primary (or the first one opened): node id and that
     /// server's thread id (what `SHOW SESSIONS` shows).
-    pub backend: Option<(String, u32)>,
+    pub backend: Option<(Arc<str>, u32)>,
     /// Every backend connection held, one per node: node id and thread id.
-    pub held: Vec<(String, u32)>,
+    pub held: Vec<(Arc<str>, u32)>,
     /// The backend connection running the session's current statement, if one is running
     /// (filled in by [`Registry::get`] and [`Registry::snapshot`]).
     pub running: Option<(String, u32)>,
@@ -254,12 +254,12 @@ impl Registry {
     /// `as_backend`: it is also the connection SHOW PROCESSLIST names as the session's own
     /// (its primary connection, or its first). One lock for both: a multiplexing session
     /// attaches a connection for every statement.
-    pub fn attach(&self, id: u32, node: &str, thread: u32, as_backend: bool) {
+    pub fn attach(&self, id: u32, node: &Arc<str>, thread: u32, as_backend: bool) {
         if let Some(e) = self.lock().sessions.get_mut(&id) {
             e.info.held.retain(|(n, _)| n != node);
-            e.info.held.push((node.to_owned(), thread));
+            e.info.held.push((Arc::clone(node), thread));
             if as_backend {
-                e.info.backend = Some((node.to_owned(), thread));
+                e.info.backend = Some((Arc::clone(node), thread));
             }
         }
     }
@@ -268,8 +268,8 @@ impl Registry {
     /// backend.
     pub fn detach(&self, id: u32, node: &str) {
         if let Some(e) = self.lock().sessions.get_mut(&id) {
-            e.info.held.retain(|(n, _)| n != node);
-            if e.info.backend.as_ref().is_some_and(|(n, _)| n == node) {
+            e.info.held.retain(|(n, _)| **n != *node);
+            if e.info.backend.as_ref().is_some_and(|(n, _)| **n == *node) {
                 e.info.backend = None;
             }
         }
@@ -291,7 +291,7 @@ impl Registry {
     }
 
     /// Records the backend connection a session now holds (None: it holds none).
-    pub fn set_backend(&self, id: u32, backend: Option<(String, u32)>) {
+    pub fn set_backend(&self, id: u32, backend: Option<(Arc<str>, u32)>) {
         if let Some(e) = self.lock().sessions.get_mut(&id) {
             e.info.backend = backend;
         }
@@ -370,7 +370,7 @@ impl Registry {
         let mut out = HashMap::new();
         for e in self.lock().sessions.values() {
             if let Some((node, _)) = &e.info.backend {
-                *out.entry(node.clone()).or_insert(0) += 1;
+                *out.entry(node.to_string()).or_insert(0) += 1;
             }
         }
         out
@@ -430,18 +430,18 @@ mod tests {
         let registry = Arc::new(Registry::default());
         let first = registry.reserve_id();
         let one = registry.register(first, "app", peer());
-        registry.attach(one.id, "node2", 2, true);
-        registry.attach(one.id, "node3", 3, false);
+        registry.attach(one.id, &"node2".into(), 2, true);
+        registry.attach(one.id, &"node3".into(), 3, false);
         assert_eq!(registry.reserve_id().get(), 4);
         registry.detach(one.id, "node3");
         registry.lock().next = 2;
         assert_eq!(registry.allocate_id(), 3);
         // The connection the session is shown on goes with its node; then all of them.
         let backend = |r: &Registry| r.get(one.id).and_then(|s| s.backend);
-        assert_eq!(backend(&registry), Some(("node2".to_owned(), 2)));
+        assert_eq!(backend(&registry), Some(("node2".into(), 2)));
         registry.detach(one.id, "node2");
         assert_eq!(backend(&registry), None);
-        registry.attach(one.id, "node2", 5, true);
+        registry.attach(one.id, &"node2".into(), 5, true);
         registry.detach_all(one.id);
         assert_eq!(backend(&registry), None);
     }

@@ -72,7 +72,7 @@ impl Proxy {
         let replicas: Vec<BackendNode> = config
             .nodes
             .iter()
-            .filter(|n| n.id != primary.id && !fenced.contains(&n.id))
+            .filter(|n| n.id != primary.id && !fenced.iter().any(|f| **f == *n.id))
             .cloned()
             .collect();
         let mut template =
@@ -238,7 +238,7 @@ async fn check_primary(
         .prefer_socket(false)
         .ssl_opts(ssl);
     let control_error = |e: mysql_async::Error| ProxyError::Control {
-        node: primary.id.clone(),
+        node: primary.id.to_string(),
         message: e.to_string(),
     };
     let mut conn = mysql_async::Conn::new(opts).await.map_err(control_error)?;
@@ -277,7 +277,7 @@ async fn probe_until_up(node: &BackendNode, each: Duration) -> Result<ServerInfo
             }
             Err(source) => {
                 return Err(ProxyError::Probe {
-                    node: node.id.clone(),
+                    node: node.id.to_string(),
                     source,
                 })
             }

@@ -22,13 +22,13 @@ async fn start_ports(cluster: &Cluster, adjust: impl FnOnce(&mut ProxyConfig)) -
     let mut config = ProxyConfig {
         admin_users: vec![
             UserConfig {
-                name: "admin".to_owned(),
-                password: "admin".to_owned(),
+                name: "admin".into(),
+                password: "admin".into(),
                 require_ssl: false,
             },
             UserConfig {
-                name: "ops".to_owned(),
-                password: OPS_PASSWORD.to_owned(),
+                name: "ops".into(),
+                password: OPS_PASSWORD.into(),
                 require_ssl: false,
             },
         ],

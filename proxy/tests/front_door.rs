@@ -118,8 +118,8 @@ async fn connection_caps_and_the_login_throttle() {
     );
     // A second account that exists on the servers: the sandbox's control user.
     config.users.push(UserConfig {
-        name: config.control_user.clone(),
-        password: config.control_password.clone(),
+        name: config.control_user.as_str().into(),
+        password: config.control_password.as_str().into(),
         ..UserConfig::default()
     });
     let control = config.users[1].clone();
@@ -127,8 +127,8 @@ async fn connection_caps_and_the_login_throttle() {
     let limits = || proxy.handle.context().limits();
     let as_control = || {
         mysql_async::OptsBuilder::from_opts(proxy.opts())
-            .user(Some(control.name.clone()))
-            .pass(Some(control.password.clone()))
+            .user(Some(control.name.to_string()))
+            .pass(Some(control.password.to_string()))
             .db_name(None::<String>)
     };
 

@@ -97,8 +97,8 @@ async fn kill_takes_the_id_connection_id_returns() {
         .expect("the user reaches the replica");
     let mut config = proxy_config(&cluster);
     config.users.push(UserConfig {
-        name: "other".to_owned(),
-        password: "other-pw".to_owned(),
+        name: "other".into(),
+        password: "other-pw".into(),
         ..UserConfig::default()
     });
     let proxy = Proxy::start_with(config).await;

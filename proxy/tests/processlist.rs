@@ -106,8 +106,8 @@ async fn processlist_ids_are_the_ones_kill_takes() {
     let mut config = proxy_config(&cluster);
     for (name, password) in [("other", "other-pw"), ("ops", "ops-pw")] {
         config.users.push(UserConfig {
-            name: name.to_owned(),
-            password: password.to_owned(),
+            name: name.into(),
+            password: password.into(),
             ..UserConfig::default()
         });
     }

@@ -29,7 +29,7 @@ fn tracker(cluster: &Cluster, t: FailureThreshold) -> QuorumTracker {
         .replicas()
         .into_iter()
         .map(|n| BackendNode {
-            id: n.id.clone(),
+            id: n.id.as_str().into(),
             addr: n.addr(),
         })
         .collect();
@@ -313,7 +313,7 @@ async fn paced_watchers_still_wait_for_strong_writes_at_once() {
     let replica = cluster.replicas()[0];
     let mut config = TrackerConfig::new(
         vec![BackendNode {
-            id: replica.id.clone(),
+            id: replica.id.as_str().into(),
             addr: replica.addr(),
         }],
         &cfg.control_user,

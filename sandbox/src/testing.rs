@@ -24,15 +24,15 @@ pub fn proxy_config(cluster: &Cluster) -> ProxyConfig {
     let cfg = cluster.config();
     ProxyConfig {
         users: vec![UserConfig {
-            name: cfg.app_user.clone(),
-            password: cfg.app_password.clone(),
+            name: cfg.app_user.as_str().into(),
+            password: cfg.app_password.as_str().into(),
             require_ssl: false,
         }],
         nodes: cluster
             .nodes()
             .iter()
             .map(|n| BackendNode {
-                id: n.id.clone(),
+                id: n.id.as_str().into(),
                 addr: n.addr(),
             })
             .collect(),
@@ -70,7 +70,7 @@ impl TestProxy {
         let app = config
             .users
             .first()
-            .map(|u| (u.name.clone(), u.password.clone(), "app".to_owned()))
+            .map(|u| (u.name.to_string(), u.password.to_string(), "app".to_owned()))
             .expect("a test proxy needs an application user");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

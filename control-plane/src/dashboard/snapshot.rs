@@ -120,7 +120,7 @@ pub fn take(cp: &ControlPlane, stats: WindowStats) -> Snapshot {
     let tracker = cluster.quorum().map(|q| q.snapshot());
     let weight_of = |id: &str| {
         tracker.as_ref().and_then(|q| {
-            if id == topology.primary().id {
+            if *id == *topology.primary().id {
                 Some(q.primary_weight)
             } else {
                 q.replicas.iter().find(|r| r.id == id).map(|r| r.weight)
@@ -129,7 +129,7 @@ pub fn take(cp: &ControlPlane, stats: WindowStats) -> Snapshot {
     };
     let idle = shared.pool().idle_by_node();
     let busy = shared.registry().busy_by_node();
-    let fenced: Vec<String> = topology.fenced().map(|n| n.id.clone()).collect();
+    let fenced: Vec<String> = topology.fenced().map(|n| n.id.to_string()).collect();
     let nodes = view
         .nodes
         .iter()
@@ -177,7 +177,7 @@ pub fn take(cp: &ControlPlane, stats: WindowStats) -> Snapshot {
             .unwrap_or(0),
         auth_required: cp.auth_required(),
         epoch: topology.epoch(),
-        primary: topology.primary().id.clone(),
+        primary: topology.primary().id.to_string(),
         primary_seq: view.primary_seq,
         failover_in_progress: cluster.failover_running(),
         nodes,

@@ -48,7 +48,7 @@ pub async fn run_detector(cp: ControlPlane, mut stop: watch::Receiver<bool>) {
             break;
         }
         let primary = cp.context().cluster().topology().primary().clone();
-        if conn.as_ref().is_some_and(|(id, _)| *id != primary.id) {
+        if conn.as_ref().is_some_and(|(id, _)| **id != *primary.id) {
             conn = None;
             failures = 0;
             silent_since = None;
@@ -116,7 +116,7 @@ async fn check(
         if conn.is_none() {
             let opened = super::control(cp).conn(primary).await;
             match opened {
-                Ok(c) => *conn = Some((primary.id.clone(), c)),
+                Ok(c) => *conn = Some((primary.id.to_string(), c)),
                 Err(super::FailoverError::Sql { message, .. })
                     if message.starts_with("no answer") =>
                 {

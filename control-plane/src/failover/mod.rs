@@ -279,7 +279,7 @@ async fn run_inner(
     let old = topology.primary().clone();
     let replicas: Vec<BackendNode> = topology.replicas().cloned().collect();
     if let Some(target) = &req.target {
-        if !replicas.iter().any(|r| &r.id == target) {
+        if !replicas.iter().any(|r| *r.id == **target) {
             return Err(FailoverError::BadTarget(format!(
                 "{target} is not a replica of the current topology"
             )));
@@ -305,10 +305,10 @@ async fn run_inner(
         .map(|(r, d)| {
             let metrics = view.node(&r.id).map(|n| n.metrics.clone());
             CandidateFacts {
-                id: r.id.clone(),
+                id: r.id.to_string(),
                 reachable: d.is_ok(),
-                excluded: req.exclude.contains(&r.id)
-                    || req.target.as_ref().is_some_and(|t| t != &r.id),
+                excluded: req.exclude.iter().any(|e| **e == *r.id)
+                    || req.target.as_ref().is_some_and(|t| **t != *r.id),
                 latency_ms: metrics.as_ref().and_then(|m| m.latency_ms).unwrap_or(0.0),
                 uptime_seconds: metrics.as_ref().map_or(0, |m| m.uptime_seconds),
                 crash_count: metrics.as_ref().map_or(0, |m| m.crash_count),
@@ -328,7 +328,7 @@ async fn run_inner(
     for c in &mut candidates {
         if let Some(Err(e)) = replicas
             .iter()
-            .position(|r| r.id == c.id)
+            .position(|r| *r.id == *c.id)
             .map(|i| &drained[i])
         {
             c.reason = format!("unreachable or not drained: {e}");
@@ -393,7 +393,7 @@ async fn run_inner(
     };
     let winner_node = replicas
         .iter()
-        .find(|r| r.id == winner)
+        .find(|r| *r.id == *winner)
         .cloned()
         .ok_or_else(|| FailoverError::BadTarget(winner.clone()))?;
     let winner_pos = facts
@@ -410,8 +410,8 @@ async fn run_inner(
     let mut not_reconfigured = Vec::new();
     let mut tasks = JoinSet::new();
     for (r, d) in replicas.iter().zip(&drained) {
-        if r.id == winner || d.is_err() {
-            if r.id != winner {
+        if *r.id == *winner || d.is_err() {
+            if *r.id != *winner {
                 not_reconfigured.push(format!("{}: unreachable", r.id));
             }
             continue;
@@ -425,7 +425,7 @@ async fn run_inner(
     while let Some(joined) = tasks.join_next().await {
         if let Ok((id, done)) = joined {
             match done {
-                Ok(()) => reconfigured.push(id),
+                Ok(()) => reconfigured.push(id.to_string()),
                 Err(e) => not_reconfigured.push(format!("{id}: {e}")),
             }
         }
@@ -435,7 +435,7 @@ async fn run_inner(
     cluster.reset_newest(winner_pos);
     cp.topology_changed(&next);
     Ok(FailoverReport {
-        old_master: old.id,
+        old_master: old.id.to_string(),
         new_master: winner,
         epoch: next.epoch(),
         reconfigured_replicas: reconfigured,
@@ -552,7 +552,7 @@ async fn drain_all(
                     .await
                     .unwrap_or_else(|_| {
                         Err(FailoverError::Sql {
-                            node: r.id.clone(),
+                            node: r.id.to_string(),
                             statement: "drain".to_owned(),
                             message: format!("no answer within {outer:?}"),
                         })
@@ -564,7 +564,7 @@ async fn drain_all(
         .iter()
         .map(|r| {
             Err(FailoverError::Sql {
-                node: r.id.clone(),
+                node: r.id.to_string(),
                 statement: "drain".to_owned(),
                 message: "task failed".to_owned(),
             })
@@ -586,7 +586,7 @@ fn lost_gtids(cp: &ControlPlane, old: &BackendNode, winner: u64, newest: u64) ->
         .collector()
         .snapshot()
         .into_iter()
-        .find(|m| m.id == old.id)
+        .find(|m| *m.id == *old.id)
         .and_then(|m| m.server_id)
         .unwrap_or(0);
     (winner + 1..=newest)

@@ -53,7 +53,7 @@ impl Control {
             }
             Ok(Err(e)) => Err(sql_error(node, "connect", &e)),
             Err(_) => Err(FailoverError::Sql {
-                node: node.id.clone(),
+                node: node.id.to_string(),
                 statement: "connect".to_owned(),
                 message: format!("no answer within {:?}", self.connect_timeout),
             }),
@@ -94,7 +94,7 @@ impl Control {
         .await
         .unwrap_or_else(|_| {
             Err(FailoverError::Sql {
-                node: node.id.clone(),
+                node: node.id.to_string(),
                 statement: "SET GLOBAL read_only = ON".to_owned(),
                 message: "no answer".to_owned(),
             })
@@ -221,7 +221,7 @@ impl Control {
 
 fn sql_error(node: &BackendNode, statement: &str, e: &mysql_async::Error) -> FailoverError {
     FailoverError::Sql {
-        node: node.id.clone(),
+        node: node.id.to_string(),
         statement: statement.to_owned(),
         message: e.to_string(),
     }
@@ -245,7 +245,7 @@ async fn wait_for(
         return Ok(());
     }
     Err(FailoverError::Sql {
-        node: node.id.clone(),
+        node: node.id.to_string(),
         statement: STATEMENT.to_owned(),
         message: timed_out(),
     })

@@ -152,7 +152,7 @@ pub async fn current_quorum(
         })
         .collect();
     Ok(Json(CurrentQuorumResponse {
-        master: cp.context().cluster().primary().id.clone(),
+        master: cp.context().cluster().primary().id.to_string(),
         quorum_size: selection.quorum.len(),
         actual_replicas_to_wait: selection.quorum.clone(),
         cabinet_selected: selection.quorum,

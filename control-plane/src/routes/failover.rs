@@ -120,7 +120,7 @@ pub async fn stop_master(
     // Claimed before the stop: the detector sees the primary die but cannot fail over on its
     // own in between, so this request's failover is the only one.
     let claim = failover::claim(&cp)?;
-    let primary = cp.context().cluster().topology().primary().id.clone();
+    let primary = cp.context().cluster().topology().primary().id.to_string();
     nodes
         .stop(&primary)
         .await
@@ -183,14 +183,14 @@ pub async fn stop_master_only(
         .stop(&node.id)
         .await
         .map_err(|message| FailoverError::Sql {
-            node: node.id.clone(),
+            node: node.id.to_string(),
             statement: "stop".to_owned(),
             message,
         })?;
     Ok(Json(StopOnlyResponse {
         success: true,
         message: format!("{} stopped", node.id),
-        stopped_master: node.id,
+        stopped_master: node.id.to_string(),
         stopped_container: node.addr,
     }))
 }
@@ -291,7 +291,7 @@ pub async fn restart_old_master(
                 .topology()
                 .fenced()
                 .next()
-                .map(|n| n.id.clone())
+                .map(|n| n.id.to_string())
         })
         .ok_or_else(|| FailoverError::BadTarget("no old primary to restart".to_owned()))?;
     let discarded =
@@ -311,7 +311,7 @@ pub async fn restart_old_master(
             "{old} rejoined as a replica of {}{how}",
             topology.primary().id
         ),
-        master: topology.primary().id.clone(),
+        master: topology.primary().id.to_string(),
         total_replicas,
         reprovisioned: discarded.is_some(),
         discarded: discarded.unwrap_or_default(),

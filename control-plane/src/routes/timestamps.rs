@@ -71,7 +71,7 @@ pub fn current(
             server_id,
         }),
         None => Err(ControlPlaneError::PrimaryUnavailable {
-            node: cp.context().cluster().primary().id.clone(),
+            node: cp.context().cluster().primary().id.to_string(),
             reason: primary
                 .and_then(|p| p.metrics.last_error.clone())
                 .unwrap_or_else(|| "not probed yet".to_owned()),
@@ -101,7 +101,7 @@ pub fn table_timestamps_of(cp: &ControlPlane) -> (MasterTimestamps, Vec<Instance
     let view = cp.view();
     let ts = cluster.timestamps();
     let master = MasterTimestamps {
-        id: cluster.primary().id.clone(),
+        id: cluster.primary().id.to_string(),
         host: cluster.primary().addr.clone(),
         global_timestamp: view.primary_seq,
         table_timestamps: ts.table_timestamps,

@@ -26,7 +26,7 @@ impl Instance {
     /// From a configured backend.
     pub fn of(node: &BackendNode) -> Self {
         Self {
-            id: node.id.clone(),
+            id: node.id.to_string(),
             host: node.addr.clone(),
             container: node.addr.clone(),
         }
@@ -118,7 +118,7 @@ pub async fn status(State(cp): State<ControlPlane>) -> Json<StatusResponse> {
         replication_mode: "binlog".to_owned(),
         epoch: Some(topology.epoch()),
         failover_in_progress: cluster.failover_running(),
-        fenced: topology.fenced().map(|n| n.id.clone()).collect(),
+        fenced: topology.fenced().map(|n| n.id.to_string()).collect(),
         failover_refused: cp.failover().refusal(),
         last_failover: cp.failover().last_report(),
     })
@@ -142,7 +142,7 @@ pub async fn health(State(cp): State<ControlPlane>) -> (StatusCode, Json<HealthR
         last_error: n.metrics.last_error.clone(),
     };
     let primary = view.primary().map(component).unwrap_or(ComponentHealth {
-        id: cp.context().cluster().primary().id.clone(),
+        id: cp.context().cluster().primary().id.to_string(),
         healthy: false,
         last_error: None,
     });

@@ -34,18 +34,18 @@ pub async fn backends(shared: &ProxyContext) -> ResultSet {
     ]);
     for (node, check) in config.nodes.iter().zip(checks) {
         let up = check.await.unwrap_or(false);
-        let role = if node.id == config.primary {
+        let role = if *node.id == *config.primary {
             "primary"
         } else {
             "replica"
         };
         rs.push(vec![
-            Some(node.id.clone()),
+            Some(node.id.to_string()),
             Some(node.addr.clone()),
             Some(role.to_owned()),
             Some(if up { "up" } else { "down" }.to_owned()),
-            Some(idle.get(&node.id).copied().unwrap_or(0).to_string()),
-            Some(busy.get(&node.id).copied().unwrap_or(0).to_string()),
+            Some(idle.get(&*node.id).copied().unwrap_or(0).to_string()),
+            Some(busy.get(&*node.id).copied().unwrap_or(0).to_string()),
         ]);
     }
     rs
@@ -79,7 +79,7 @@ pub fn sessions(shared: &ProxyContext) -> ResultSet {
             Some(s.user),
             Some(s.peer.to_string()),
             Some(age.as_secs().to_string()),
-            s.backend.as_ref().map(|(node, _)| node.clone()),
+            s.backend.as_ref().map(|(node, _)| node.to_string()),
             s.backend.as_ref().map(|(_, thread)| thread.to_string()),
             s.pin.map(str::to_owned),
             Some(if s.tls { "yes" } else { "no" }.to_owned()),
@@ -138,7 +138,7 @@ pub fn quorum(shared: &ProxyContext) -> ResultSet {
     };
     common(
         &mut rs,
-        shared.cluster.primary().id.clone(),
+        shared.cluster.primary().id.to_string(),
         "primary",
         0,
         q.primary_weight,
@@ -309,12 +309,12 @@ mod tests {
     fn config_is_flat_and_has_no_passwords() {
         let cfg = ProxyConfig {
             users: vec![UserConfig {
-                name: "app".to_owned(),
-                password: "s3cret-app".to_owned(),
+                name: "app".into(),
+                password: "s3cret-app".into(),
                 require_ssl: false,
             }],
             nodes: vec![BackendNode {
-                id: "instance-1".to_owned(),
+                id: "instance-1".into(),
                 addr: "127.0.0.1:3401".to_owned(),
             }],
             ..ProxyConfig::default()

@@ -10,6 +10,7 @@ use mysql_common::packets::{AuthSwitchRequest, Column, HandshakePacket};
 use mysql_common::proto::MyDeserialize;
 use mysql_common::scramble::scramble_native;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -110,10 +111,11 @@ pub struct ServerInfo {
 /// Identity of interchangeable backend connections: the pool key of DESIGN.md section 1.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BackendKey {
-    /// Account the connection is logged in as.
-    pub user: String,
-    /// Node id.
-    pub node: String,
+    /// Account the connection is logged in as (shared with the session: a key is built for
+    /// every statement, without a copy).
+    pub user: Arc<str>,
+    /// Node id (shared with the topology).
+    pub node: Arc<str>,
     /// Negotiated capability flags.
     pub capabilities: u32,
     /// Negotiated MariaDB extended capabilities.

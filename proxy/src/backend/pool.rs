@@ -239,7 +239,7 @@ impl Pool {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let oldest = idle
                 .iter()
-                .filter(|(key, conns)| node.is_none_or(|n| key.node == n) && !conns.is_empty())
+                .filter(|(key, conns)| node.is_none_or(|n| *key.node == *n) && !conns.is_empty())
                 .min_by_key(|(_, conns)| conns.first().map(|c| c.idle_since))
                 .map(|(key, _)| key.clone());
             oldest.and_then(|key| {
@@ -385,7 +385,7 @@ impl Pool {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = HashMap::new();
         for (key, conns) in idle.iter() {
-            *out.entry(key.node.clone()).or_insert(0) += conns.len();
+            *out.entry(key.node.to_string()).or_insert(0) += conns.len();
         }
         out
     }
@@ -474,8 +474,8 @@ mod tests {
             io: PacketIo::over(crate::backend::BackendStream::plain(stream)),
             thread_id: 1,
             key: BackendKey {
-                user: "app".to_owned(),
-                node: "instance-2".to_owned(),
+                user: "app".into(),
+                node: "instance-2".into(),
                 capabilities: 0,
                 mariadb_capabilities: 0,
                 collation: 45,

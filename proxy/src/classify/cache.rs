@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, Mutex};
 
-use super::types::Classified;
+use super::types::{Classified, Kind};
 
 /// Longest statement text cached by default, in bytes.
 pub const DEFAULT_MAX_CACHED_LEN: usize = 4096;
@@ -72,6 +72,9 @@ pub struct Classifier {
     generation: usize,
     max_len: usize,
     hasher: RandomState,
+    /// The answer for a plain read with nothing else to note (most point selects), shared:
+    /// handing it out is a reference count, not an allocation per statement.
+    plain_read: Arc<Classified>,
 }
 
 impl Classifier {
@@ -88,13 +91,14 @@ impl Classifier {
             generation: capacity / SHARDS / 2,
             max_len,
             hasher: RandomState::new(),
+            plain_read: Arc::new(Classified::of(Kind::Read)),
         }
     }
 
     /// Classifies `sql`, from the cache when the same text needed sqlparser recently.
     pub fn classify(&self, sql: &[u8]) -> Arc<Classified> {
         if self.generation == 0 || sql.len() > self.max_len {
-            return Arc::new(super::classify(sql));
+            return self.shared(super::classify(sql));
         }
         let hash = self.hasher.hash_one(sql);
         let shard = &self.shards[(hash >> 60) as usize % SHARDS];
@@ -103,10 +107,11 @@ impl Classifier {
         if let Some(hit) = hit {
             return hit;
         }
-        let value = Arc::new(super::classify(sql));
+        let value = super::classify(sql);
         if value.fast_path {
-            return value;
+            return self.shared(value);
         }
+        let value = Arc::new(value);
         let entry = Entry {
             text: sql.into(),
             value: Arc::clone(&value),
@@ -117,6 +122,15 @@ impl Classifier {
         };
         drop(evicted);
         value
+    }
+
+    /// `value` behind an `Arc`: the shared plain read when it is one.
+    fn shared(&self, value: Classified) -> Arc<Classified> {
+        if value == *self.plain_read {
+            Arc::clone(&self.plain_read)
+        } else {
+            Arc::new(value)
+        }
     }
 
     /// Number of cached statements (for metrics and tests).

@@ -133,7 +133,7 @@ impl ClusterHandle {
     /// primary is a configured node), and the acknowledged position.
     pub fn resume(config: &ProxyConfig, quorum: Option<QuorumTracker>, resumed: Resumed) -> Self {
         let nodes: Arc<[BackendNode]> = config.nodes.iter().cloned().collect();
-        let index = |id: &str| nodes.iter().position(|n| n.id == id);
+        let index = |id: &str| nodes.iter().position(|n| *n.id == *id);
         let persisted = resumed.topology.filter(|t| index(&t.primary).is_some());
         let (primary, epoch, fenced) = match &persisted {
             Some(t) => (
@@ -233,7 +233,7 @@ impl ClusterHandle {
             });
         }
         tracing::info!(primary = %next.primary().id, epoch = next.epoch(),
-            fenced = ?next.fenced().map(|n| n.id.as_str()).collect::<Vec<_>>(), "topology changed");
+            fenced = ?next.fenced().map(|n| &*n.id).collect::<Vec<_>>(), "topology changed");
         self.retarget(&next);
         self.persist_topology(&next);
         self.changes.send_modify(|c| c.epoch = next.epoch());
@@ -278,8 +278,8 @@ impl ClusterHandle {
         };
         let persisted = PersistedTopology {
             epoch: topology.epoch(),
-            primary: topology.primary().id.clone(),
-            fenced: topology.fenced().map(|n| n.id.clone()).collect(),
+            primary: topology.primary().id.to_string(),
+            fenced: topology.fenced().map(|n| n.id.to_string()).collect(),
         };
         if let Err(e) = persisted.save(dir) {
             tracing::error!(error = %e, "could not persist the topology");
@@ -316,7 +316,7 @@ impl ClusterHandle {
 
     /// The configured node with this id, whatever its role.
     pub fn node(&self, id: &str) -> Option<&BackendNode> {
-        self.nodes.iter().find(|n| n.id == id)
+        self.nodes.iter().find(|n| *n.id == *id)
     }
 
     /// Notes a committed write's sequence number.
@@ -458,7 +458,7 @@ impl ClusterHandle {
             .iter()
             .map(|i| {
                 let reads = self.slots[*i].in_flight.load(Ordering::Relaxed);
-                (self.nodes[*i].id.clone(), reads)
+                (self.nodes[*i].id.to_string(), reads)
             })
             .collect()
     }
@@ -494,7 +494,7 @@ impl ClusterHandle {
                     })
                     .collect();
                 ReplicaTimestamps {
-                    id: node.id.clone(),
+                    id: node.id.to_string(),
                     global_timestamp: applied,
                     global_lag: applied.map(|a| newest.saturating_sub(a)),
                     table_timestamps,
@@ -503,7 +503,7 @@ impl ClusterHandle {
             })
             .collect();
         ClusterTimestamps {
-            primary: self.primary().id.clone(),
+            primary: self.primary().id.to_string(),
             global_timestamp: newest,
             table_timestamps: tables,
             replicas,
@@ -521,7 +521,7 @@ impl ClusterHandle {
             .replica_indexes()
             .iter()
             .copied()
-            .find(|i| self.nodes[*i].id == id)
+            .find(|i| *self.nodes[*i].id == *id)
     }
 
     /// `at` in nanoseconds since `epoch`.
@@ -549,7 +549,7 @@ impl ClusterHandle {
             .map(|(node, slot)| {
                 let sampled = slot.latency.load(Ordering::Relaxed) != 0.0f64.to_bits();
                 let estimate = sampled.then(|| Duration::from_nanos(slot.latency(now) as u64));
-                (node.id.clone(), estimate)
+                (node.id.to_string(), estimate)
             })
             .collect()
     }
@@ -706,7 +706,7 @@ mod tests {
         ProxyConfig {
             nodes: (1..=n)
                 .map(|k| BackendNode {
-                    id: format!("instance-{k}"),
+                    id: format!("instance-{k}").into(),
                     addr: format!("127.0.0.1:{}", 3400 + k),
                 })
                 .collect(),
@@ -790,7 +790,7 @@ mod tests {
     #[test]
     fn replicas_rotate_and_failed_ones_are_skipped() {
         let cluster = ClusterHandle::new(&config(), None);
-        assert_eq!(cluster.primary().id, "instance-1");
+        assert_eq!(&*cluster.primary().id, "instance-1");
         let first = cluster
             .pick_replica(&cluster.topology(), None)
             .map(|n| n.id.clone());
@@ -803,7 +803,7 @@ mod tests {
             assert_eq!(
                 cluster
                     .pick_replica(&cluster.topology(), None)
-                    .map(|n| n.id.as_str()),
+                    .map(|n| &*n.id),
                 Some("instance-3")
             );
         }
@@ -819,23 +819,23 @@ mod tests {
         let cluster = ClusterHandle::new(&config(), None);
         let first = cluster.topology();
         assert_eq!(
-            (first.epoch(), first.primary().id.as_str()),
+            (first.epoch(), first.primary().id.as_ref()),
             (1, "instance-1")
         );
         let next = cluster
             .promote("instance-2", first.epoch())
             .expect("a decision under the current epoch");
         assert_eq!(
-            (next.epoch(), next.primary().id.as_str()),
+            (next.epoch(), next.primary().id.as_ref()),
             (2, "instance-2")
         );
-        assert_eq!(cluster.primary().id, "instance-2");
+        assert_eq!(&*cluster.primary().id, "instance-2");
         assert!(
             cluster.begin_read("instance-2").is_none(),
             "not a replica any more"
         );
         for _ in 0..10 {
-            let read = cluster.pick_replica(&next, None).map(|n| n.id.as_str());
+            let read = cluster.pick_replica(&next, None).map(|n| &*n.id);
             assert!(
                 matches!(read, Some("instance-1" | "instance-3")),
                 "{read:?}"

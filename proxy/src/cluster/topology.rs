@@ -105,7 +105,7 @@ impl Topology {
 
     /// Whether `id` is fenced.
     pub fn is_fenced(&self, id: &str) -> bool {
-        self.fenced.iter().any(|i| self.nodes[*i].id == id)
+        self.fenced.iter().any(|i| *self.nodes[*i].id == *id)
     }
 
     /// Failover generation: bumped by every promotion; a decision from an older epoch is
@@ -121,7 +121,7 @@ impl Topology {
 
     /// Whether `id` is the primary's id (compares without a copy: this runs per statement).
     pub fn is_primary(&self, id: &str) -> bool {
-        self.nodes[self.primary].id == id
+        *self.nodes[self.primary].id == *id
     }
 
     /// The replicas, in configuration order.
@@ -131,7 +131,7 @@ impl Topology {
 
     /// The configured node with this id, whatever its role.
     pub fn node(&self, id: &str) -> Option<&BackendNode> {
-        self.nodes.iter().find(|n| n.id == id)
+        self.nodes.iter().find(|n| *n.id == *id)
     }
 
     /// The configured node at index `i` (an index this topology or the cluster handed out).
@@ -151,7 +151,7 @@ impl Topology {
 
     /// Index of node `id` among the configured nodes.
     pub(crate) fn index_of(&self, id: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.id == id)
+        self.nodes.iter().position(|n| *n.id == *id)
     }
 }
 
@@ -162,7 +162,7 @@ mod tests {
     fn nodes() -> Arc<[BackendNode]> {
         (1..=4)
             .map(|i| BackendNode {
-                id: format!("instance-{i}"),
+                id: format!("instance-{i}").into(),
                 addr: format!("127.0.0.1:{}", 3400 + i),
             })
             .collect()
@@ -173,14 +173,14 @@ mod tests {
         let first = Topology::new(nodes(), 0, 1, Vec::new());
         assert!(first.is_primary("instance-1"));
         assert_eq!(
-            first.replicas().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            first.replicas().map(|n| &*n.id).collect::<Vec<_>>(),
             ["instance-2", "instance-3", "instance-4"]
         );
         let next = first.promote("instance-3").expect("configured node");
         assert_eq!(next.epoch(), 2);
-        assert_eq!(next.primary().id, "instance-3");
+        assert_eq!(&*next.primary().id, "instance-3");
         assert_eq!(
-            next.replicas().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            next.replicas().map(|n| &*n.id).collect::<Vec<_>>(),
             ["instance-2", "instance-4"],
             "the old primary is fenced, not a replica"
         );

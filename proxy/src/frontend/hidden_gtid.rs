@@ -28,7 +28,7 @@ impl Session {
     /// as before, and the failure is logged).
     pub(super) async fn binlog_position(&mut self, node_id: &str) -> Option<Gtid> {
         let node = self.shared.cluster.node(node_id).cloned()?;
-        let key = self.backend_key(node_id);
+        let key = self.backend_key(&node.id);
         let pool = Arc::clone(&self.shared.pool);
         let mut conn = match pool
             .get(

@@ -30,7 +30,7 @@ impl Session {
             let e = MysqlError::unknown_thread(kill.target);
             return self.send_err(seq, &e).await;
         };
-        if target.user != self.hello.user.name {
+        if *target.user != *self.hello.user.name {
             let e = MysqlError::not_thread_owner(kill.target);
             return self.send_err(seq, &e).await;
         }

@@ -3,6 +3,7 @@
 //! connection), parameter types injected where the client relies on earlier ones.
 
 use mysql_common::constants::Command;
+use std::cell::Cell;
 use std::sync::Arc;
 
 use super::query::{Ran, Routable, Routed, SessionStatement};
@@ -64,7 +65,7 @@ impl Session {
                 NewStatement {
                     sql,
                     classified,
-                    node: &primary,
+                    node: Arc::clone(&primary),
                     backend_id,
                     params,
                 },
@@ -152,8 +153,11 @@ impl Session {
             setting: setting.as_deref(),
             ..statement
         };
-        self.run_routed(statement, topology, node, seq, &payload)
-            .await
+        let ran = self
+            .run_routed(statement, topology, node, seq, &payload)
+            .await;
+        give_back(payload);
+        ran
     }
 
     /// RESET and FETCH: mapped to the statement on the primary (where cursors and long data
@@ -181,8 +185,9 @@ impl Session {
             return Ok(());
         };
         let payload = with_backend_id(&packet.payload, backend_id);
-        self.relay_command(packet.seq, &payload, shape, None)
-            .await?;
+        let relayed = self.relay_command(packet.seq, &payload, shape, None).await;
+        give_back(payload);
+        relayed?;
         Ok(())
     }
 
@@ -241,6 +246,7 @@ impl Session {
                 backend.prepared.remove_id(backend_id);
             }
             backend.io.queue_packet(packet.seq, &payload);
+            give_back(payload);
             if backend.io.flush().await.is_err() {
                 self.drop_conn(&node);
             }
@@ -287,8 +293,9 @@ impl Session {
         }
         // Statement multiplexing: the connection may hold the text prepared already (by
         // this session before, or by another one).
+        let node_id = Arc::clone(&self.conns[index].key.node);
         if let Some(cached) = self.conns[index].prepared.get(&stmt.sql) {
-            stmt.prepared(node, cached.id);
+            stmt.prepared(&node_id, cached.id);
             return Ok(Some(cached.id));
         }
         let sql = stmt.sql.clone();
@@ -304,7 +311,7 @@ impl Session {
                 self.conns[index]
                     .remember_prepared(&sql, id, params, |id| statements.maps_to(node, id));
                 if let Some(stmt) = self.statements.get_mut(client_id) {
-                    stmt.prepared(node, id);
+                    stmt.prepared(&node_id, id);
                 }
                 Ok(Some(id))
             }
@@ -316,11 +323,32 @@ impl Session {
     }
 }
 
-/// A statement command's payload with the client's statement id replaced by `backend_id`.
+thread_local! {
+    /// The session thread's buffer for statement payloads rewritten to a backend's statement
+    /// id ([`with_backend_id`]): reused from one statement to the next instead of allocated
+    /// per EXECUTE. A session that takes it while another session of the thread holds it
+    /// across an await gets a new one (both then come back; one is kept).
+    static PAYLOAD_BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Largest buffer kept for the next statement (a long parameter's payload is dropped).
+const KEEP_PAYLOAD_BUF: usize = 16 * 1024;
+
+/// A statement command's payload with the client's statement id replaced by `backend_id`, in
+/// the thread's reusable buffer: hand it back with [`give_back`] once sent.
 fn with_backend_id(payload: &[u8], backend_id: u32) -> Vec<u8> {
-    let mut out = payload.to_vec();
+    let mut out = PAYLOAD_BUF.with(Cell::take);
+    out.clear();
+    out.extend_from_slice(payload);
     out[1..5].copy_from_slice(&backend_id.to_le_bytes());
     out
+}
+
+/// Returns a payload buffer to the thread for the next statement (unless it grew large).
+fn give_back(buf: Vec<u8>) {
+    if buf.capacity() <= KEEP_PAYLOAD_BUF {
+        PAYLOAD_BUF.with(|b| b.set(buf));
+    }
 }
 
 /// The command is an EXECUTE that asks for a cursor (flags byte: read-only, for update or

@@ -57,7 +57,7 @@ impl Session {
             .registry
             .snapshot()
             .into_iter()
-            .filter(|s| sees_all || s.user == self.hello.user.name)
+            .filter(|s| sees_all || *s.user == *self.hello.user.name)
             .collect();
         let backends = self.running_threads(&rows).await;
         let own_text = String::from_utf8_lossy(trimmed(&packet.payload[1..])).into_owned();

@@ -5,6 +5,7 @@
 //! connections), the held OK of a STRONG write (DESIGN.md sections 3-5).
 
 use mysql_common::constants::StatusFlags;
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,7 +99,7 @@ impl pipeline::Retryable for SessionStatement<'_> {
     async fn place(
         &mut self,
         up: &mut Session,
-    ) -> Result<ControlFlow<(), (Arc<Topology>, String)>, SessionError> {
+    ) -> Result<ControlFlow<(), (Arc<Topology>, Arc<str>)>, SessionError> {
         let placed = up
             .place(self.stmt, self.level, self.on_primary, self.err_seq)
             .await?;
@@ -109,7 +110,7 @@ impl pipeline::Retryable for SessionStatement<'_> {
         &mut self,
         up: &mut Session,
         topology: &Arc<Topology>,
-        node: &str,
+        node: &Arc<str>,
         retry: bool,
     ) -> Result<Ran, SessionError> {
         let routed = Routed {
@@ -191,9 +192,15 @@ impl Session {
             self.proxy_warning = None;
         }
         let started = Instant::now();
-        let mut payload = Vec::with_capacity(1 + text.len());
-        payload.push(COM_QUERY);
-        payload.extend_from_slice(&text);
+        // The client's own packet when the text is unchanged (no copy per statement).
+        let rewritten;
+        let payload: &[u8] = match &text {
+            Cow::Borrowed(_) => &packet.payload,
+            Cow::Owned(text) => {
+                rewritten = [&[COM_QUERY][..], text].concat();
+                &rewritten
+            }
+        };
         let retry = pipeline::retry_allowed(&self.shared, &stmt, level, self.routing_state());
         let mut statement = SessionStatement {
             stmt: &stmt,
@@ -203,7 +210,7 @@ impl Session {
             seq: packet.seq,
             err_seq: packet.next_seq(),
             command: Routable::Query {
-                payload: &payload,
+                payload,
                 setting: stmt.session_setting.then_some(&*text),
             },
         };
@@ -224,7 +231,7 @@ impl Session {
         level: Consistency,
         on_primary: bool,
         err_seq: u8,
-    ) -> Result<Option<(Arc<Topology>, String)>, SessionError> {
+    ) -> Result<Option<(Arc<Topology>, Arc<str>)>, SessionError> {
         let ctx = Arc::clone(&self.shared);
         let wait = Duration::from_millis(ctx.config.failover_wait_ms);
         let deadline = tokio::time::Instant::now() + wait;

@@ -46,10 +46,10 @@ pub struct Session {
     /// Backend connections held, at most one per node.
     pub(super) conns: Vec<BackendConn>,
     /// Node of the previous statement (the sticky rule, read-only transactions).
-    pub(super) previous: Option<String>,
+    pub(super) previous: Option<Arc<str>>,
     /// The replica of the last statement that ran on one: the next replica read prefers it
     /// (one replica connection per session instead of one per replica).
-    pub(super) home: Option<String>,
+    pub(super) home: Option<Arc<str>>,
     pub(super) framing: ClientFraming,
     /// Status flags of the last complete answer.
     pub(super) status: StatusFlags,
@@ -76,7 +76,7 @@ pub struct Session {
     /// autocommit=0, a pin, a read-only transaction's replica) was lost: the client connection
     /// ends after the failed command's error, as the server's own would, so no later statement
     /// can commit as part of a broken transaction.
-    pub(super) state_lost: Option<String>,
+    pub(super) state_lost: Option<Arc<str>>,
     /// The node whose connection ran the session's last write (LAST_INSERT_ID() is read
     /// there), while the session holds that connection.
     pub(super) last_write: Option<String>,
@@ -89,7 +89,7 @@ pub struct Session {
     /// The epoch the session's connections belong to, and the primary of that epoch: when
     /// the topology moves on, connections to a node that lost its role are dropped before
     /// the next command ([`Session::follow_topology`]).
-    pub(super) seen: (u64, String),
+    pub(super) seen: (u64, Arc<str>),
     /// Whether the session's user holds PROCESS (SHOW PROCESSLIST then lists every session),
     /// once asked.
     pub(super) process_privilege: Option<bool>,
@@ -260,7 +260,9 @@ impl Session {
                 self.release_between_statements();
             }
             if let Some(node) = self.state_lost.take() {
-                return Err(SessionError::StateLost { node });
+                return Err(SessionError::StateLost {
+                    node: node.to_string(),
+                });
             }
             let packet = match pending.take() {
                 Some(packet) => packet,
@@ -293,7 +295,9 @@ impl Session {
             if let Some(e) = self.follow_topology() {
                 self.send_err(packet.next_seq(), &e).await?;
                 let node = self.seen.1.clone();
-                return Err(SessionError::StateLost { node });
+                return Err(SessionError::StateLost {
+                    node: node.to_string(),
+                });
             }
             match commands::action(cmd) {
                 Action::Quit => return Ok(Served::Ended),
@@ -424,18 +428,18 @@ impl Session {
     }
 
     /// The primary's node id.
-    pub(super) fn primary_id(&self) -> String {
+    pub(super) fn primary_id(&self) -> Arc<str> {
         self.shared.cluster.primary().id.clone()
     }
 
     /// True when `node` is the primary's id (no copy of it is made: this runs per statement).
     pub(super) fn is_primary(&self, node: &str) -> bool {
-        self.shared.cluster.primary().id == node
+        *self.shared.cluster.primary().id == *node
     }
 
     /// Index in `conns` of the connection to `node`, if the session holds one.
     pub(super) fn conn_index(&self, node: &str) -> Option<usize> {
-        self.conns.iter().position(|c| c.key.node == node)
+        self.conns.iter().position(|c| *c.key.node == *node)
     }
 
     /// Records the session's default database, here and in the registry (`SHOW PROCESSLIST`).
@@ -446,10 +450,10 @@ impl Session {
 
     /// The pool key of this session's connections to node `node_id` (its user, its client's
     /// capabilities and collation, this worker).
-    pub(super) fn backend_key(&self, node_id: &str) -> BackendKey {
+    pub(super) fn backend_key(&self, node_id: &Arc<str>) -> BackendKey {
         BackendKey {
-            user: self.hello.user.name.clone(),
-            node: node_id.to_owned(),
+            user: Arc::clone(&self.hello.user.name),
+            node: Arc::clone(node_id),
             capabilities: crate::capabilities::for_backend(self.hello.capabilities).bits(),
             mariadb_capabilities: self.hello.mariadb_capabilities.bits(),
             collation: self.hello.collation,
@@ -501,7 +505,7 @@ impl Session {
     /// Sends a session setting that just succeeded on `node` to every other connection the
     /// session holds, so they stay interchangeable.
     pub(super) async fn apply_to_other_conns(&mut self, node: &str, command: &[u8]) {
-        for conn in self.conns.iter_mut().filter(|c| c.key.node != node) {
+        for conn in self.conns.iter_mut().filter(|c| *c.key.node != *node) {
             if let Err(e) = conn.command_ok(command).await {
                 warn!(node = %conn.key.node, error = %e, "applying a session setting failed");
             }
@@ -662,9 +666,11 @@ impl Session {
             }
         }
         if self.previous.as_deref() != Some(node) {
-            self.previous = Some(node.to_owned());
+            // The topology's own id: shared, not copied.
+            let id = self.shared.cluster.node(node).map(|n| Arc::clone(&n.id));
+            self.previous = id.clone();
             if self.home.as_deref() != Some(node) && !self.is_primary(node) {
-                self.home = Some(node.to_owned());
+                self.home = id;
             }
         }
         self.absorb(&summary);
@@ -904,7 +910,7 @@ impl Session {
                 node,
                 "lost the backend connection that held the session's state"
             );
-            self.state_lost = Some(node.to_owned());
+            self.state_lost = Some(Arc::from(node));
         }
         self.conns.remove(i);
         if self.previous.as_deref() == Some(node) {
@@ -954,10 +960,10 @@ impl Session {
                 debug!(node = %node, epoch = topology.epoch(), "dropping a connection to a node that lost its role");
                 drop(self.conns.remove(i));
                 self.statements.node_lost(&node);
-                if self.previous.as_deref() == Some(node.as_str()) {
+                if self.previous.as_deref() == Some(&*node) {
                     self.previous = None;
                 }
-                if self.read_only_node.as_deref() == Some(node.as_str()) {
+                if self.read_only_node.as_deref() == Some(&*node) {
                     self.read_only_node = None;
                 }
             } else {

@@ -69,7 +69,7 @@ pub struct Statement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Released {
     /// The node id.
-    pub node: String,
+    pub node: Arc<str>,
     /// The server thread id of the connection.
     pub thread_id: u32,
     /// The statement's id on that connection.
@@ -80,7 +80,7 @@ pub struct Released {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     /// The node id.
-    pub node: String,
+    pub node: Arc<str>,
     /// The statement's id on that connection.
     pub backend_id: u32,
     /// The `types_version` that connection last saw (0: none yet).
@@ -95,15 +95,15 @@ impl Statement {
 
     /// Its entry for `node`, if it is prepared there.
     pub fn on(&self, node: &str) -> Option<&Prepared> {
-        self.prepared_on.iter().find(|p| p.node == node)
+        self.prepared_on.iter().find(|p| *p.node == *node)
     }
 
     /// Records that it is now prepared on `node` as `backend_id`, types not yet sent.
-    pub fn prepared(&mut self, node: &str, backend_id: u32) {
-        self.prepared_on.retain(|p| p.node != node);
-        self.released.retain(|r| r.node != node);
+    pub fn prepared(&mut self, node: &Arc<str>, backend_id: u32) {
+        self.prepared_on.retain(|p| p.node != *node);
+        self.released.retain(|r| r.node != *node);
         self.prepared_on.push(Prepared {
-            node: node.to_owned(),
+            node: Arc::clone(node),
             backend_id,
             types_version: 0,
         });
@@ -113,15 +113,15 @@ impl Statement {
     /// client's last ones when `node` has not seen them; returns the payload to send.
     pub fn execute_payload(&mut self, node: &str, payload: Vec<u8>) -> Vec<u8> {
         if let Some(types) = bound_types(&payload, self.params) {
-            if self.param_types.as_deref() != Some(types.as_slice()) {
-                self.param_types = Some(types);
+            if self.param_types.as_deref() != Some(types) {
+                self.param_types = Some(types.to_vec());
                 self.types_version += 1;
             }
             self.mark_types_sent(node);
             return payload;
         }
         let current = self.types_version;
-        let Some(seen) = self.prepared_on.iter().find(|p| p.node == node) else {
+        let Some(seen) = self.prepared_on.iter().find(|p| *p.node == *node) else {
             return payload;
         };
         if current == 0 || seen.types_version == current {
@@ -142,7 +142,7 @@ impl Statement {
 
     fn mark_types_sent(&mut self, node: &str) {
         let current = self.types_version;
-        if let Some(p) = self.prepared_on.iter_mut().find(|p| p.node == node) {
+        if let Some(p) = self.prepared_on.iter_mut().find(|p| *p.node == *node) {
             p.types_version = current;
         }
     }
@@ -183,7 +183,7 @@ impl StatementMap {
     }
 
     /// Records a statement the client prepared (on `node`, as `backend_id`) under `client_id`.
-    pub fn insert(&mut self, client_id: u32, new: NewStatement<'_>) {
+    pub fn insert(&mut self, client_id: u32, new: NewStatement) {
         self.next_id = client_id;
         self.last_prepared = Some(client_id);
         self.bytes += new.sql.len();
@@ -198,7 +198,7 @@ impl StatementMap {
             cursor: false,
             released: Vec::new(),
         };
-        stmt.prepared(new.node, new.backend_id);
+        stmt.prepared(&new.node, new.backend_id);
         if let Some(old) = self.by_client_id.insert(client_id, stmt) {
             self.bytes -= old.sql.len();
         }
@@ -233,11 +233,11 @@ impl StatementMap {
     /// The session gave its connection to `node` (server thread `thread_id`) back between
     /// statements, unreset: its statements stay prepared there and are found by text when
     /// the session takes a connection again.
-    pub fn released_from(&mut self, node: &str, thread_id: u32) {
+    pub fn released_from(&mut self, node: &Arc<str>, thread_id: u32) {
         for s in self.by_client_id.values_mut() {
-            if let Some(i) = s.prepared_on.iter().position(|p| p.node == node) {
+            if let Some(i) = s.prepared_on.iter().position(|p| p.node == *node) {
                 let p = s.prepared_on.swap_remove(i);
-                s.released.retain(|r| r.node != node);
+                s.released.retain(|r| r.node != *node);
                 s.released.push(Released {
                     node: p.node,
                     thread_id,
@@ -250,7 +250,7 @@ impl StatementMap {
     /// `node`'s connection is gone: its statements must be prepared again before use there.
     pub fn node_lost(&mut self, node: &str) {
         for s in self.by_client_id.values_mut() {
-            s.prepared_on.retain(|p| p.node != node);
+            s.prepared_on.retain(|p| *p.node != *node);
         }
     }
 
@@ -299,13 +299,13 @@ impl StatementMap {
 
 /// What [`StatementMap::insert`] records for a newly prepared statement.
 #[derive(Debug)]
-pub struct NewStatement<'a> {
+pub struct NewStatement {
     /// The statement text.
     pub sql: Vec<u8>,
     /// Its classification.
     pub classified: Arc<Classified>,
     /// The node it was prepared on.
-    pub node: &'a str,
+    pub node: Arc<str>,
     /// Its id there.
     pub backend_id: u32,
     /// Number of parameters.
@@ -337,15 +337,13 @@ pub fn execute_layout(payload: &[u8], params: u16) -> Option<ExecuteLayout> {
 }
 
 /// The parameter types an EXECUTE carries (2 bytes per parameter), if it carries them.
-pub fn bound_types(payload: &[u8], params: u16) -> Option<Vec<u8>> {
+pub fn bound_types(payload: &[u8], params: u16) -> Option<&[u8]> {
     let layout = execute_layout(payload, params)?;
     if !layout.types_sent {
         return None;
     }
     let start = layout.bound_flag + 1;
-    payload
-        .get(start..start + 2 * usize::from(params))
-        .map(<[u8]>::to_vec)
+    payload.get(start..start + 2 * usize::from(params))
 }
 
 /// Rewrites an EXECUTE that did not resend types into one that does.
@@ -388,7 +386,7 @@ mod tests {
     fn types_are_read_and_injected() {
         let types = [0x08, 0x00, 0xFD, 0x00];
         let with = execute(1, 2, Some(&types), b"vals");
-        assert_eq!(bound_types(&with, 2), Some(types.to_vec()));
+        assert_eq!(bound_types(&with, 2), Some(&types[..]));
         let without = execute(1, 2, None, b"vals");
         assert_eq!(bound_types(&without, 2), None);
         assert_eq!(inject_types(&without, 2, &types), Some(with.clone()));
@@ -404,18 +402,18 @@ mod tests {
         assert_eq!(m.resolve(LAST_PREPARED), Some(id));
         assert_eq!(m.resolve(id), Some(id));
         assert_eq!(m.resolve(id + 1), None);
-        m.released_from("p", 9);
+        m.released_from(&"p".into(), 9);
         assert_eq!(m.get_mut(id).and_then(|s| s.backend_id("p")), None);
         let released = m.get_mut(id).map(|s| s.released.clone());
         assert_eq!(
             released,
             Some(vec![Released {
-                node: "p".to_owned(),
+                node: "p".into(),
                 thread_id: 9,
                 backend_id: 77
             }])
         );
-        m.get_mut(id).expect("held").prepared("p", 78);
+        m.get_mut(id).expect("held").prepared(&"p".into(), 78);
         assert_eq!(m.get_mut(id).map(|s| s.released.len()), Some(0));
         m.backends_lost();
         assert_eq!(m.get_mut(id).and_then(|s| s.backend_id("p")), None);
@@ -424,16 +422,11 @@ mod tests {
         assert!(m.is_empty());
     }
 
-    fn new(
-        sql: &'static str,
-        node: &'static str,
-        backend_id: u32,
-        params: u16,
-    ) -> NewStatement<'static> {
+    fn new(sql: &'static str, node: &'static str, backend_id: u32, params: u16) -> NewStatement {
         NewStatement {
             sql: sql.as_bytes().to_vec(),
             classified: Arc::new(crate::classify::classify(sql.as_bytes())),
-            node,
+            node: node.into(),
             backend_id,
             params,
         }
@@ -459,7 +452,7 @@ mod tests {
             bare,
             "primary has them"
         );
-        stmt.prepared("r1", 9);
+        stmt.prepared(&"r1".into(), 9);
         assert_eq!(stmt.backend_id("r1"), Some(9));
         assert_eq!(
             stmt.execute_payload("r1", bare.clone()),
@@ -489,11 +482,11 @@ mod tests {
         assert_ne!(m.peek_next_id(), 0);
     }
 
-    fn new_statement(sql: Vec<u8>) -> NewStatement<'static> {
+    fn new_statement(sql: Vec<u8>) -> NewStatement {
         NewStatement {
             sql,
             classified: Arc::new(crate::classify::classify(b"SELECT 1")),
-            node: "instance-1",
+            node: "instance-1".into(),
             backend_id: 1,
             params: 0,
         }

@@ -46,15 +46,13 @@ pub async fn upstream_peer<'t, U: Upstream>(
         Route::Previous => plan.sticky.unwrap_or(primary),
         Route::LastWrite => plan.last_write.unwrap_or(primary),
         Route::Replica | Route::ReadOnlyTransaction => {
-            usable_replica(up, topology, plan.home.map(|n| n.id.as_str()))
+            usable_replica(up, topology, plan.home.map(|n| &*n.id))
                 .await
                 .unwrap_or(primary)
         }
-        Route::Causal => {
-            causal_replica(up, topology, plan.causal, plan.home.map(|n| n.id.as_str()))
-                .await
-                .unwrap_or(primary)
-        }
+        Route::Causal => causal_replica(up, topology, plan.causal, plan.home.map(|n| &*n.id))
+            .await
+            .unwrap_or(primary),
     }
 }
 

@@ -57,7 +57,7 @@ pub trait Retryable {
     async fn place(
         &mut self,
         up: &mut Self::Up,
-    ) -> Result<ControlFlow<Self::Answer, (Arc<Topology>, String)>, Self::Error>;
+    ) -> Result<ControlFlow<Self::Answer, (Arc<Topology>, Arc<str>)>, Self::Error>;
 
     /// Runs it on `node` of `topology`; with `retry`, a failure before any byte of the
     /// answer was forwarded comes back as [`Attempt::Lost`] instead of reaching the client.
@@ -65,7 +65,7 @@ pub trait Retryable {
         &mut self,
         up: &mut Self::Up,
         topology: &Arc<Topology>,
-        node: &str,
+        node: &Arc<str>,
         retry: bool,
     ) -> Result<Attempt<Self::Answer, Self::Lost>, Self::Error>;
 
@@ -87,7 +87,7 @@ pub async fn run_with_retry<R: Retryable>(
     up: &mut R::Up,
     mut retry: bool,
 ) -> Result<R::Answer, R::Error> {
-    let mut failed: Option<(String, R::Lost)> = None;
+    let mut failed: Option<(Arc<str>, R::Lost)> = None;
     loop {
         let (topology, node) = match statement.place(up).await? {
             ControlFlow::Continue(plan) => plan,

@@ -195,7 +195,7 @@ impl QuorumTracker {
                 config.ssl.as_ref(),
             )?);
         }
-        let ids = config.replicas.iter().map(|n| n.id.clone()).collect();
+        let ids = config.replicas.iter().map(|n| n.id.to_string()).collect();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(cabinet(nodes, t), config.domain, ids)),
             wake: config.replicas.iter().map(|_| Notify::new()).collect(),
@@ -222,7 +222,7 @@ impl QuorumTracker {
                 tokio::spawn(watcher::run(
                     Arc::clone(&shared),
                     index,
-                    node.id.clone(),
+                    node.id.to_string(),
                     opts,
                     settings,
                     stop.subscribe(),

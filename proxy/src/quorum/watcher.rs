@@ -51,7 +51,7 @@ pub(super) fn control_opts(
     ssl: Option<&mysql_async::SslOpts>,
 ) -> Result<Opts, QuorumError> {
     let bad = || QuorumError::Address {
-        node: node.id.clone(),
+        node: node.id.to_string(),
         addr: node.addr.clone(),
     };
     let (host, port) = node.addr.rsplit_once(':').ok_or_else(bad)?;
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn control_opts_need_host_and_port() {
         let node = |addr: &str| BackendNode {
-            id: "instance-2".to_owned(),
+            id: "instance-2".into(),
             addr: addr.to_owned(),
         };
         assert!(control_opts(&node("127.0.0.1:3307"), "u", "p", None).is_ok());
