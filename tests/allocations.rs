@@ -1,7 +1,8 @@
 //! Heap allocations per statement on the proxy's session threads, counted by a wrapping
 //! global allocator (this test binary's own): a point select, prepared or as text, must not
 //! allocate on the hot path (issue 17: every allocation is a few dozen nanoseconds of the
-//! hop and a lock-free-but-shared path through the allocator).
+//! hop and a lock-free-but-shared path through the allocator), and an autocommit write keeps
+//! to the two it needs (its rewritten OK packet, held until the commit is recorded).
 //!
 //! Only allocations made on a session thread ([`myquorum_proxy::workers::current`] is not
 //! `MAIN`) are counted: the client driver, the quorum watchers and the collector run
@@ -116,8 +117,29 @@ async fn allocations_per_select(conn: &mut Conn, select: Option<&Statement>) -> 
     (after - before) as f64 / STATEMENTS as f64
 }
 
+/// Runs [`STATEMENTS`] autocommit single-row UPDATEs (prepared) after as many to warm up and
+/// returns the session threads' allocations per statement.
+async fn allocations_per_update(conn: &mut Conn) -> f64 {
+    let update = conn
+        .prep("UPDATE points SET c = ? WHERE id = ?")
+        .await
+        .expect("prepare");
+    let mut before = 0;
+    for i in 0..2 * STATEMENTS {
+        if i == STATEMENTS {
+            before = SESSION_ALLOCATIONS.load(Ordering::Relaxed);
+        }
+        // A new value every time: each UPDATE commits (and its OK carries `last_gtid`).
+        conn.exec_drop(&update, (format!("{i:0>120}"), i % 100 + 1))
+            .await
+            .expect("update");
+    }
+    let after = SESSION_ALLOCATIONS.load(Ordering::Relaxed);
+    (after - before) as f64 / STATEMENTS as f64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn point_selects_do_not_allocate_on_session_threads() {
+async fn point_selects_do_not_allocate_and_writes_allocate_twice() {
     let cluster = Cluster::start_for_tests(4).await.expect("cluster starts");
     let mut config = proxy_config(&cluster);
     config.io_threads = 1;
@@ -136,7 +158,11 @@ async fn point_selects_do_not_allocate_on_session_threads() {
         .expect("prepare");
     let prepared = allocations_per_select(&mut conn, Some(&select)).await;
     let text = allocations_per_select(&mut conn, None).await;
-    eprintln!("allocations per point select: prepared {prepared:.2}, text {text:.2}");
+    let update = allocations_per_update(&mut conn).await;
+    eprintln!(
+        "allocations per statement: point select prepared {prepared:.2}, text {text:.2}; \
+         update {update:.2}"
+    );
     conn.disconnect().await.expect("disconnect");
     proxy.stop().await;
     // Below one in twenty: an allocation per statement counts 1.0 or more; what is allowed
@@ -146,4 +172,7 @@ async fn point_selects_do_not_allocate_on_session_threads() {
         "{prepared} allocations per prepared point select"
     );
     assert!(text < 0.05, "{text} allocations per text point select");
+    // A write keeps two: its OK packet re-encoded without the `last_gtid` entry, and that OK
+    // held until the commit is recorded.
+    assert!(update < 2.05, "{update} allocations per autocommit update");
 }

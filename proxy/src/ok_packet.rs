@@ -74,11 +74,13 @@ pub fn parse_tracked(payload: &[u8]) -> Option<OkPacket<'_>> {
     })
 }
 
-/// Walks a session-state block: returns what the proxy cares about and the block without the
-/// `last_gtid` entry (None when nothing was removed, so the original bytes can be reused).
-pub fn split_session_state(state: &[u8]) -> (SessionChanges, Option<Vec<u8>>) {
+/// Walks a session-state block: returns what the proxy cares about and, when `keep_rest`,
+/// the block without the `last_gtid` entry (None when nothing was removed, so the original
+/// bytes can be reused, or when not asked for: a client that does not track session state
+/// gets no block, and nothing is copied for it).
+pub fn split_session_state(state: &[u8], keep_rest: bool) -> (SessionChanges, Option<Vec<u8>>) {
     let mut changes = SessionChanges::default();
-    let mut kept = Vec::with_capacity(state.len());
+    let mut kept = Vec::with_capacity(if keep_rest { state.len() } else { 0 });
     let mut removed = false;
     let mut buf = ParseBuf(state);
     while !buf.is_empty() {
@@ -114,11 +116,11 @@ pub fn split_session_state(state: &[u8]) -> (SessionChanges, Option<Vec<u8>>) {
         }
         if drop_entry {
             removed = true;
-        } else {
+        } else if keep_rest {
             kept.extend_from_slice(&state[start..end]);
         }
     }
-    (changes, removed.then_some(kept))
+    (changes, (removed && keep_rest).then_some(kept))
 }
 
 /// Result of [`rewrite_for_client`].
@@ -142,7 +144,7 @@ pub struct Rewritten {
 pub fn rewrite_for_client(payload: &[u8], client_tracks: bool) -> Option<Rewritten> {
     let ok = parse_tracked(payload)?;
     let (changes, reduced) = match ok.session_state {
-        Some(state) => split_session_state(state),
+        Some(state) => split_session_state(state, client_tracks),
         None => (SessionChanges::default(), None),
     };
     let new_payload = if client_tracks {

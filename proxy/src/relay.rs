@@ -421,7 +421,8 @@ fn finish_ok<B, C>(
             }
             None => held.extend_from_slice(frame),
         }
-        summary.held_ok = Some(held.to_vec());
+        // The buffer itself, not a copy of it.
+        summary.held_ok = Some(Vec::from(held));
     } else {
         summary.sent_any = true;
         match payload {

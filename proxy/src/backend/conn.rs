@@ -371,7 +371,7 @@ impl BackendConn {
             result.info = String::from_utf8_lossy(ok.info).into_owned();
         }
         if let Some(state) = ok.session_state {
-            let (changes, _) = crate::ok_packet::split_session_state(state);
+            let (changes, _) = crate::ok_packet::split_session_state(state, false);
             if changes.last_gtid.is_some() {
                 result.last_gtid = changes.last_gtid;
             }

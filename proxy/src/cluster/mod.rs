@@ -41,6 +41,13 @@ use crate::gtid::Gtid;
 use crate::quorum::{QuorumTracker, TrackerConfig};
 use crate::timestamps::TableTimestamps;
 
+thread_local! {
+    /// The thread's buffer for `db.table` names of a write's tables ([`ClusterHandle::record_write`]):
+    /// looked up in the timestamps without a new string per write (one is made only for a
+    /// table seen for the first time).
+    static QUALIFIED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// How much cheaper another replica must be before a session's read leaves its home replica.
 const HOME_SLACK: f64 = 2.0;
 
@@ -333,11 +340,16 @@ impl ClusterHandle {
     pub fn record_write(&self, seq: u64, tables: &[crate::classify::TableRef], db: Option<&str>) {
         self.saw_commit(seq);
         for table in tables {
-            let qualified = match (table.db.as_deref(), db) {
-                (Some(d), _) | (None, Some(d)) => format!("{d}.{}", table.name),
-                (None, None) => table.name.clone(),
-            };
-            self.tables.record(&qualified, seq);
+            match (table.db.as_deref(), db) {
+                (Some(d), _) | (None, Some(d)) => QUALIFIED.with_borrow_mut(|qualified| {
+                    qualified.clear();
+                    qualified.push_str(d);
+                    qualified.push('.');
+                    qualified.push_str(&table.name);
+                    self.tables.record(qualified, seq);
+                }),
+                (None, None) => self.tables.record(&table.name, seq),
+            }
         }
     }
 

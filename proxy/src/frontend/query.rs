@@ -467,7 +467,7 @@ impl Session {
                 && self.is_primary(node)
                 && self.last_write.as_deref() != Some(node)
             {
-                self.last_write = Some(node.to_owned());
+                self.last_write = Some(self.primary_id());
             }
         }
         if stmt.pins != Some(PinReason::CalcFoundRows) && !stmt.sticky {

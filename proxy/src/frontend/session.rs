@@ -79,7 +79,7 @@ pub struct Session {
     pub(super) state_lost: Option<Arc<str>>,
     /// The node whose connection ran the session's last write (LAST_INSERT_ID() is read
     /// there), while the session holds that connection.
-    pub(super) last_write: Option<String>,
+    pub(super) last_write: Option<Arc<str>>,
     /// Warning count of the last answer: SHOW WARNINGS must find them on the same
     /// connection, so a session with warnings unread does not park.
     pub(super) last_warnings: u16,
