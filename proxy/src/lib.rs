@@ -3,6 +3,12 @@
 //! to a backend connection taken from [`backend::pool`] and streams the answer back with
 //! [`relay`]. See `shared/DESIGN.md` section 1 for the layout this crate follows.
 
+/// The hasher of the maps the statement path reads several times per statement, keyed by
+/// values the proxy chose (pool keys from its configuration, ids it handed out, pin
+/// reasons): foldhash with a per-process random seed. Not for keys a client writes (statement
+/// text, settings): those keep SipHash.
+pub(crate) type FastHash = foldhash::fast::RandomState;
+
 pub mod admin;
 pub mod backend;
 pub mod capabilities;

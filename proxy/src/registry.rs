@@ -65,9 +65,9 @@ struct Entry {
 /// Sessions by id, and the ids handed out to connections that have not logged in yet.
 #[derive(Debug)]
 struct Table {
-    sessions: HashMap<u32, Entry>,
+    sessions: HashMap<u32, Entry, crate::FastHash>,
     /// Ids of connections still in their handshake (not yet in `sessions`).
-    reserved: HashSet<u32>,
+    reserved: HashSet<u32, crate::FastHash>,
     /// The next id to try.
     next: u32,
 }
@@ -75,8 +75,8 @@ struct Table {
 impl Default for Table {
     fn default() -> Self {
         Table {
-            sessions: HashMap::new(),
-            reserved: HashSet::new(),
+            sessions: HashMap::default(),
+            reserved: HashSet::default(),
             next: 1,
         }
     }

@@ -70,7 +70,7 @@ pub struct Permits {
 /// Idle backend connections, shared by every session of one proxy.
 #[derive(Debug)]
 pub struct Pool {
-    idle: Mutex<HashMap<BackendKey, Vec<BackendConn>>>,
+    idle: Mutex<HashMap<BackendKey, Vec<BackendConn>, crate::FastHash>>,
     config: PoolConfig,
     /// Reset tasks of connections given back and not yet idle (or discarded).
     resets: TaskTracker,
@@ -95,7 +95,7 @@ impl Pool {
     pub fn with_tls(config: PoolConfig, tls: Option<super::BackendTls>) -> Arc<Self> {
         let pool = Arc::new(Self {
             tls,
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::default()),
             global: Arc::new(Semaphore::new(config.max_connections)),
             nodes: Mutex::new(HashMap::new()),
             config,

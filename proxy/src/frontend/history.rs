@@ -30,6 +30,9 @@ pub struct History {
     /// Entries were dropped (or one not recorded) to respect [`MAX_ENTRIES`] or
     /// [`MAX_BYTES`].
     pub truncated: bool,
+    /// A hash of `entries`, kept in step by the methods that change them (0: none): read
+    /// for every statement a multiplexing session gives back or takes, changed only by a SET.
+    fingerprint: u64,
 }
 
 impl Setting {
@@ -62,6 +65,7 @@ impl History {
             self.bytes += setting.len();
             self.entries.push(setting);
         }
+        self.refresh_fingerprint();
         if self.truncated && !was_truncated {
             tracing::warn!(
                 max_entries = MAX_ENTRIES,
@@ -82,6 +86,23 @@ impl History {
         self.entries.clear();
         self.bytes = 0;
         self.truncated = false;
+        self.refresh_fingerprint();
+    }
+
+    /// A hash of the settings in order: equal histories have equal fingerprints (0 for none).
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    fn refresh_fingerprint(&mut self) {
+        self.fingerprint = if self.entries.is_empty() {
+            0
+        } else {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            self.entries.hash(&mut hasher);
+            hasher.finish()
+        };
     }
 }
 

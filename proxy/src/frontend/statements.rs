@@ -152,7 +152,7 @@ impl Statement {
 #[derive(Debug, Default)]
 pub struct StatementMap {
     next_id: u32,
-    by_client_id: HashMap<u32, Statement>,
+    by_client_id: HashMap<u32, Statement, crate::FastHash>,
     last_prepared: Option<u32>,
     /// Bytes of statement text held.
     bytes: usize,
