@@ -155,4 +155,27 @@ mod tests {
         assert!(h.entries().is_empty());
         assert!(h.truncated);
     }
+
+    #[test]
+    fn fingerprint_follows_the_settings_in_order() {
+        let set = |sql: &str| Setting::Statement(sql.as_bytes().to_vec());
+        let (mut a, mut b) = (History::default(), History::default());
+        assert_eq!(a.fingerprint(), 0);
+        a.record(set("SET NAMES latin1"));
+        a.record(set("SET sql_mode=''"));
+        assert_ne!(a.fingerprint(), 0);
+        b.record(set("SET sql_mode=''"));
+        b.record(set("SET NAMES latin1"));
+        assert_ne!(
+            a.fingerprint(),
+            b.fingerprint(),
+            "order matters: the later SET wins"
+        );
+        // Repeating the first moves it to the end: the same entries as `b`, in b's order.
+        a.record(set("SET NAMES latin1"));
+        assert_eq!(a.entries(), b.entries());
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        a.clear();
+        assert_eq!(a.fingerprint(), 0);
+    }
 }
