@@ -43,6 +43,24 @@ HZ=$(getconf CLK_TCK)
 # per_k TICKS QUERIES: CPU milliseconds per 1,000 queries
 per_k() { awk -v d="$1" -v hz="$HZ" -v q="$2" 'BEGIN { printf "%.1f", d * 1000 / hz / (q / 1000) }'; }
 
+# With the kernel's autogroup scheduling on (Debian's default), CPU time is shared fairly
+# between sessions first, then between the processes of one session: a proxy that shares its
+# session with the MariaDB servers (the one `myquorum up` runs) is scheduled unlike one
+# started on its own (`myquorum serve`, haproxy), and measured a third more CPU per point
+# select in the second case with the same binary (bench/README.md). Compare targets started
+# the same way; the check below says when they were not.
+if [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo 0)" = 1 ]; then
+    for t in "${targets[@]}"; do
+        port=${t##*:} pid=$(pid_of "$port")
+        [ -n "$pid" ] || continue
+        peers=$(ps -o comm= -s "$(ps -o sid= -p "$pid" | tr -d ' ')" | grep -c -v -e '^myquorum' -e '^haproxy' || true)
+        if [ "$peers" -gt 0 ]; then
+            echo "warning: ${t%%=*} shares its session (autogroup) with $peers other processes" \
+                "(servers?): its CPU figures are not comparable with the other targets'" >&2
+        fi
+    done
+fi
+
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for rep in $(seq 1 "$REPS"); do
