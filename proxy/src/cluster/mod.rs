@@ -42,9 +42,9 @@ use crate::quorum::{QuorumTracker, TrackerConfig};
 use crate::timestamps::TableTimestamps;
 
 thread_local! {
-    /// The thread's buffer for `db.table` names of a write's tables ([`ClusterHandle::record_write`]):
-    /// looked up in the timestamps without a new string per write (one is made only for a
-    /// table seen for the first time).
+    /// The thread's buffer for the `db.table` names of a write's tables
+    /// ([`ClusterHandle::record_write`]): looked up in the timestamps without a new string
+    /// per write (one is made only for a table seen for the first time).
     static QUALIFIED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
