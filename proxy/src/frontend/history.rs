@@ -21,6 +21,16 @@ pub enum Setting {
     SetOption(Vec<u8>),
 }
 
+/// The SipHash of session state a client wrote (settings, a database name): what a
+/// multiplexing session's state fingerprint is made of. SipHash, not the proxy's fast hasher:
+/// equal fingerprints let sessions share a connection as it is.
+pub(super) fn fingerprint_of<T: std::hash::Hash + ?Sized>(value: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// The recorded settings of one session, oldest first.
 #[derive(Debug, Default)]
 pub struct History {
@@ -98,10 +108,7 @@ impl History {
         self.fingerprint = if self.entries.is_empty() {
             0
         } else {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            self.entries.hash(&mut hasher);
-            hasher.finish()
+            fingerprint_of(&self.entries)
         };
     }
 }

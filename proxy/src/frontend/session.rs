@@ -449,12 +449,7 @@ impl Session {
     /// Records the session's default database, here and in the registry (`SHOW PROCESSLIST`).
     pub(super) fn set_database(&mut self, db: Option<Vec<u8>>) {
         self.shared.registry.set_db(self.id, db.as_deref());
-        self.database_hash = db.as_deref().map_or(0, |db| {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            db.hash(&mut hasher);
-            hasher.finish()
-        });
+        self.database_hash = db.as_deref().map_or(0, super::history::fingerprint_of);
         self.database = db;
     }
 
@@ -676,11 +671,11 @@ impl Session {
             }
         }
         if self.previous.as_deref() != Some(node) {
-            // The topology's own id: shared, not copied.
-            let id = self.shared.cluster.node(node).map(|n| Arc::clone(&n.id));
-            self.previous = id.clone();
+            // The connection's own id: shared, not copied.
+            let id = Arc::clone(&self.conns[index].key.node);
+            self.previous = Some(Arc::clone(&id));
             if self.home.as_deref() != Some(node) && !self.is_primary(node) {
-                self.home = id;
+                self.home = Some(id);
             }
         }
         self.absorb(&summary);
